@@ -1,0 +1,140 @@
+//! Append-only JSON-lines files that survive a crash mid-write.
+//!
+//! Each record is written with a single `write` of the line and its newline, so a crash can
+//! only leave a torn *last* line; `repair_torn_tail` cuts it off before anything is appended.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// How far back from the end the last complete line is looked for.
+const TAIL_WINDOW: u64 = 64 * 1024;
+
+/// Cuts a last line that has no newline (a torn write). Returns the number of bytes removed.
+pub fn repair_torn_tail(path: &Path) -> io::Result<u64> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    let tail = read_tail(&mut file, len)?;
+    if tail.ends_with(b"\n") {
+        return Ok(0);
+    }
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => len - tail.len() as u64 + i as u64 + 1,
+        // No newline in the window: the whole window is one torn line, or the file is one
+        // line with no newline at all; cut back to the window start only if it is the file.
+        None if (tail.len() as u64) == len => 0,
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("last line is longer than {TAIL_WINDOW} bytes"),
+            ))
+        }
+    };
+    file.set_len(keep)?;
+    file.sync_all()?;
+    Ok(len - keep)
+}
+
+/// The last complete line of the file, if any (without its newline).
+pub fn last_line(path: &Path) -> io::Result<Option<String>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let tail = read_tail(&mut file, len)?;
+    let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    Ok(Some(String::from_utf8_lossy(&body[start..]).into_owned()))
+}
+
+fn read_tail(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
+    let start = len.saturating_sub(TAIL_WINDOW);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity((len - start) as usize);
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// An open JSON-lines file for appending.
+#[derive(Debug)]
+pub struct JsonlWriter {
+    file: File,
+}
+
+impl JsonlWriter {
+    /// Repairs a torn tail, then opens for append (creating the file and its folder).
+    pub fn open(path: &Path) -> io::Result<(Self, u64)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let repaired = repair_torn_tail(path)?;
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok((Self { file }, repaired))
+    }
+
+    /// Appends one line in a single write.
+    pub fn append(&mut self, line: &str) -> io::Result<()> {
+        debug_assert!(!line.contains('\n'));
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        self.file.write_all(&buf)
+    }
+
+    /// Makes appended lines durable (for live runs, where a power cut must not lose a record).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_cut_and_complete_lines_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"c\":").unwrap();
+        assert_eq!(repair_torn_tail(&path).unwrap(), 6);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+        assert_eq!(repair_torn_tail(&path).unwrap(), 0);
+        assert_eq!(last_line(&path).unwrap().as_deref(), Some("{\"b\":2}"));
+    }
+
+    #[test]
+    fn a_single_torn_line_empties_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        std::fs::write(&path, "{\"a\":").unwrap();
+        assert_eq!(repair_torn_tail(&path).unwrap(), 6);
+        assert_eq!(last_line(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn writer_appends_after_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/x.jsonl");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "1\n2").unwrap();
+        let (mut w, repaired) = JsonlWriter::open(&path).unwrap();
+        assert_eq!(repaired, 1);
+        w.append("3").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n3\n");
+    }
+}

@@ -1,0 +1,394 @@
+//! The run ledger: which (job, slot) has been dealt with, in `state/runs.sqlite`, mirrored one
+//! line per slot in `logs/jobs.jsonl`.
+//!
+//! The ledger is what makes "no slot runs twice" hold across restarts. A record is appended to
+//! the jobs log first and inserted into SQLite second; if the process dies between the two, the
+//! log's last line is adopted into SQLite at the next open, so the log never gains a duplicate
+//! and never loses a line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::jsonl::{last_line, JsonlWriter};
+
+/// How a slot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One line of `logs/jobs.jsonl` (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub tag: String,
+    pub session: NaiveDate,
+    /// The slot's due instant, shown with its ET offset.
+    pub slot_et: DateTime<FixedOffset>,
+    /// On the runtime's clock: wall time in a live run, simulated time in a replay.
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// Real elapsed time of the run (the only field that differs between two replays).
+    pub duration_ms: u64,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub detail: String,
+}
+
+/// How hard each record is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives the process being killed (replays, tests).
+    ProcessCrash,
+    /// Also survives a power cut: every record is fsynced (live runs: a few records an hour).
+    PowerLoss,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{path}: not a readable run ledger ({reason}); the file is kept as it is: move it aside to start a new ledger")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("run ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("run ledger: slot {tag} {slot} is already recorded")]
+    AlreadyRecorded { tag: String, slot: String },
+}
+
+struct Inner {
+    db: Connection,
+    log: JsonlWriter,
+}
+
+/// The run ledger. Cheap to share: one mutex serialises records, which are a few a minute.
+pub struct RunLedger {
+    inner: Mutex<Inner>,
+    durability: Durability,
+    jobs_log: PathBuf,
+}
+
+const SCHEMA_VERSION: i32 = 1;
+
+impl RunLedger {
+    /// Opens (creating) `state_dir/runs.sqlite` and `logs_dir/jobs.jsonl`, repairing a torn last
+    /// log line and adopting a record that reached the log but not the database.
+    pub fn open(
+        state_dir: &Path,
+        logs_dir: &Path,
+        durability: Durability,
+    ) -> Result<Self, LedgerError> {
+        let db_path = state_dir.join("runs.sqlite");
+        let jobs_log = logs_dir.join("jobs.jsonl");
+        for dir in [state_dir, logs_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let corrupt = |e: rusqlite::Error| LedgerError::Corrupt {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        };
+        let db = Connection::open(&db_path).map_err(corrupt)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(corrupt)?;
+        let sync = match durability {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        };
+        db.pragma_update(None, "synchronous", sync)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&db).map_err(corrupt)?;
+
+        let (log, repaired) = JsonlWriter::open(&jobs_log).map_err(|source| LedgerError::Io {
+            path: jobs_log.clone(),
+            source,
+        })?;
+        if repaired > 0 {
+            tracing::warn!(path = %jobs_log.display(), bytes = repaired, "cut a torn last line from the jobs log");
+        }
+        let ledger = Self {
+            inner: Mutex::new(Inner { db, log }),
+            durability,
+            jobs_log,
+        };
+        ledger.adopt_last_logged()?;
+        Ok(ledger)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave SQLite or the file half-written beyond
+        // what the crash-recovery path already handles.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A process that died after logging a record but before inserting it left that record as
+    /// the log's last line: insert it so the slot is not run again.
+    fn adopt_last_logged(&self) -> Result<(), LedgerError> {
+        let line = last_line(&self.jobs_log).map_err(|source| LedgerError::Io {
+            path: self.jobs_log.clone(),
+            source,
+        })?;
+        let Some(line) = line else { return Ok(()) };
+        let record: RunRecord = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(path = %self.jobs_log.display(), error = %e, "last jobs-log line is not a run record; left as is");
+                return Ok(());
+            }
+        };
+        let inner = self.lock();
+        insert(&inner.db, &record, &line)?;
+        Ok(())
+    }
+
+    /// Whether the slot of `tag` due at `slot` has been recorded (run, failed or skipped).
+    pub fn is_done(&self, tag: &str, slot: DateTime<Utc>) -> Result<bool, LedgerError> {
+        let inner = self.lock();
+        let found: Option<i64> = inner
+            .db
+            .query_row(
+                "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+                params![tag, slot.timestamp()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// Records how a slot ended: one jobs-log line, then the ledger row.
+    pub fn record(&self, record: &RunRecord) -> Result<(), LedgerError> {
+        let line = serde_json::to_string(record).expect("a run record always serialises");
+        let mut inner = self.lock();
+        let slot = record.slot_et.with_timezone(&Utc).timestamp();
+        let exists: Option<i64> = inner
+            .db
+            .query_row(
+                "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+                params![record.tag, slot],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Err(LedgerError::AlreadyRecorded {
+                tag: record.tag.clone(),
+                slot: record.slot_et.to_rfc3339(),
+            });
+        }
+        let io = |source| LedgerError::Io {
+            path: self.jobs_log.clone(),
+            source,
+        };
+        inner.log.append(&line).map_err(io)?;
+        if self.durability == Durability::PowerLoss {
+            inner.log.sync().map_err(io)?;
+        }
+        insert(&inner.db, record, &line)?;
+        Ok(())
+    }
+
+    /// Records whose slots fall in `[from, to)`, in slot order (ties by tag).
+    pub fn records_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<RunRecord>, LedgerError> {
+        let inner = self.lock();
+        let mut stmt = inner.db.prepare(
+            "SELECT record FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2 ORDER BY slot_utc, tag",
+        )?;
+        let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let text = row?;
+            let record = serde_json::from_str(&text).map_err(|e| LedgerError::Corrupt {
+                path: PathBuf::from("runs.sqlite"),
+                reason: format!("a stored record does not parse: {e}"),
+            })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The latest record of each tag.
+    pub fn last_per_tag(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let inner = self.lock();
+        let mut stmt = inner.db.prepare(
+            "SELECT record FROM runs r WHERE slot_utc = (SELECT MAX(slot_utc) FROM runs WHERE tag = r.tag) ORDER BY tag",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(record) = serde_json::from_str(&row?) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    let version: i32 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < 1 {
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS runs (
+                tag      TEXT    NOT NULL,
+                slot_utc INTEGER NOT NULL,
+                session  TEXT    NOT NULL,
+                status   TEXT    NOT NULL,
+                reason   TEXT,
+                record   TEXT    NOT NULL,
+                PRIMARY KEY (tag, slot_utc)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS runs_by_slot ON runs (slot_utc);",
+        )?;
+        db.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(())
+}
+
+fn insert(db: &Connection, record: &RunRecord, line: &str) -> Result<(), LedgerError> {
+    db.execute(
+        "INSERT OR IGNORE INTO runs (tag, slot_utc, session, status, reason, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            record.tag,
+            record.slot_et.with_timezone(&Utc).timestamp(),
+            record.session.to_string(),
+            record.status.as_str(),
+            record.reason,
+            line
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn record(tag: &str, hour: u32) -> RunRecord {
+        let slot = FixedOffset::west_opt(5 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2024, 11, 29, hour, 0, 0)
+            .unwrap();
+        RunRecord {
+            tag: tag.into(),
+            session: NaiveDate::from_ymd_opt(2024, 11, 29).unwrap(),
+            slot_et: slot,
+            started: slot.with_timezone(&Utc),
+            finished: slot.with_timezone(&Utc),
+            duration_ms: 0,
+            status: Status::Ok,
+            reason: None,
+            detail: "x".into(),
+        }
+    }
+
+    fn open(dir: &Path) -> RunLedger {
+        RunLedger::open(
+            &dir.join("state"),
+            &dir.join("logs"),
+            Durability::ProcessCrash,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_slot_is_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(dir.path());
+        let r = record("SCAN", 10);
+        assert!(!ledger
+            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
+            .unwrap());
+        ledger.record(&r).unwrap();
+        assert!(ledger
+            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
+            .unwrap());
+        assert!(matches!(
+            ledger.record(&r),
+            Err(LedgerError::AlreadyRecorded { .. })
+        ));
+        drop(ledger);
+        let ledger = open(dir.path());
+        assert!(ledger
+            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
+            .unwrap());
+        let log = std::fs::read_to_string(dir.path().join("logs/jobs.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_record_logged_but_not_inserted_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        let r = record("EOD_REPORT", 12);
+        let line = serde_json::to_string(&r).unwrap();
+        let log = dir.path().join("logs/jobs.jsonl");
+        std::fs::write(&log, format!("{line}\n{{\"tag\":\"SC")).unwrap();
+        let ledger = open(dir.path());
+        assert!(ledger
+            .is_done("EOD_REPORT", r.slot_et.with_timezone(&Utc))
+            .unwrap());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), format!("{line}\n"));
+    }
+
+    #[test]
+    fn a_corrupt_database_is_named_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let garbage =
+            b"this is not sqlite, it is a text file that is long enough........".repeat(10);
+        std::fs::write(state.join("runs.sqlite"), &garbage).unwrap();
+        let err = RunLedger::open(&state, &dir.path().join("logs"), Durability::ProcessCrash)
+            .err()
+            .unwrap();
+        assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("runs.sqlite"));
+        assert_eq!(std::fs::read(state.join("runs.sqlite")).unwrap(), garbage);
+    }
+
+    #[test]
+    fn records_come_back_in_slot_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(dir.path());
+        for (tag, hour) in [("B", 11), ("A", 11), ("C", 9)] {
+            ledger.record(&record(tag, hour)).unwrap();
+        }
+        let from = Utc.with_ymd_and_hms(2024, 11, 29, 0, 0, 0).unwrap();
+        let to = Utc.with_ymd_and_hms(2024, 11, 30, 0, 0, 0).unwrap();
+        let tags: Vec<_> = ledger
+            .records_between(from, to)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.tag)
+            .collect();
+        assert_eq!(tags, ["C", "A", "B"]);
+        assert_eq!(ledger.last_per_tag().unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,49 @@
+//! The small typed messages the runtime's actors exchange.
+
+use actix::Message;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::ledger::Status;
+
+/// Clock → job actor: the slot of `tag` due at `slot` is here. Answers how it ended, or `None`
+/// if the ledger already had it.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Option<Status>")]
+pub struct Tick {
+    pub tag: String,
+    pub session: NaiveDate,
+    pub slot: DateTime<Tz>,
+}
+
+/// Kill switch → every subscriber: the switch changed.
+#[derive(Debug, Clone, Message, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct KillSwitchChanged {
+    pub active: bool,
+    pub reason: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Job actor → supervisor: the job panicked or failed unrecoverably and is restarting.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct JobCrashed {
+    pub tag: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Supervisor → job actor: past its restart limit; record its slots as skipped from now on.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Disable;
+
+/// Clock actor → supervisor: the simulated range is over (replay done).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ClockFinished;
+
+/// Anyone → supervisor: stop gracefully (SIGINT/SIGTERM).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

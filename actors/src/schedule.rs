@@ -1,0 +1,624 @@
+//! The job schedule on US-Eastern time: job specs from config, compiled into the day's slots.
+//!
+//! A spec is what an operator writes (`at = "close-30m"`, `every = "15m"`); a plan is the
+//! checked, typed form; a slot is one due instant of one job on one date.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Weekday};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::calendar::{NyseCalendar, Session, EXCHANGE_TZ};
+
+/// Regular hours, used to place open/close-relative times on days that are not sessions
+/// (for jobs that run on weekdays or daily).
+const REGULAR_OPEN: (u32, u32) = (9, 30);
+const REGULAR_CLOSE: (u32, u32) = (16, 0);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScheduleError {
+    #[error("{key}: bad time {value:?}: {why}")]
+    BadTime {
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("{key}: {why}")]
+    BadSpec { key: String, why: String },
+}
+
+/// Which days a job runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Days {
+    /// NYSE trading sessions only.
+    #[default]
+    Sessions,
+    /// Monday to Friday, holidays included.
+    Weekdays,
+    /// Every calendar day.
+    Daily,
+}
+
+/// What a job does while the kill switch is active (DESIGN §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillSwitchPolicy {
+    /// Runs as usual: its work is harmless (backup, data, reports, scans).
+    #[default]
+    Run,
+    /// Runs, but may only manage what is open: exits and stops, no new entries.
+    ManageOnly,
+    /// Recorded as `skipped` with reason `kill_switch`.
+    Skip,
+}
+
+/// `at = "09:45"` or `at = ["09:35", "10:30"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// One job's entry in `config/kobe.toml` (`[jobs.TAG]`), as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Fixed times of day: `"HH:MM"`, `"open"`, `"close"`, `"open+15m"`, `"close-30m"`.
+    #[serde(default)]
+    pub at: OneOrMany,
+    /// A repeating window instead of fixed times: `every = "15m"` from `from` to `to` inclusive.
+    pub every: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    #[serde(default)]
+    pub days: Days,
+    /// Run a missed slot once at start-up if it is still the same session.
+    #[serde(default)]
+    pub catch_up: bool,
+    /// Longest a run may take before it is recorded as failed, e.g. `"10m"`.
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub kill_switch: KillSwitchPolicy,
+    /// Allowed to run at or after the session's close (else such a slot is skipped).
+    #[serde(default)]
+    pub after_close: bool,
+}
+
+/// A time of day, fixed or relative to the session's open or close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOfDay {
+    Fixed(NaiveTime),
+    AfterOpen(TimeDelta),
+    AfterClose(TimeDelta),
+}
+
+impl TimeOfDay {
+    fn on(self, open: NaiveTime, close: NaiveTime) -> NaiveTime {
+        match self {
+            TimeOfDay::Fixed(t) => t,
+            TimeOfDay::AfterOpen(d) => open + d,
+            TimeOfDay::AfterClose(d) => close + d,
+        }
+    }
+
+    fn is_fixed(self) -> bool {
+        matches!(self, TimeOfDay::Fixed(_))
+    }
+}
+
+impl fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rel = |f: &mut fmt::Formatter<'_>, base: &str, d: &TimeDelta| {
+            let m = d.num_minutes();
+            match m {
+                0 => write!(f, "{base}"),
+                m if m > 0 => write!(f, "{base}+{m}m"),
+                m => write!(f, "{base}-{}m", -m),
+            }
+        };
+        match self {
+            TimeOfDay::Fixed(t) => write!(f, "{}", t.format("%H:%M")),
+            TimeOfDay::AfterOpen(d) => rel(f, "open", d),
+            TimeOfDay::AfterClose(d) => rel(f, "close", d),
+        }
+    }
+}
+
+/// Parses `HH:MM` strictly: two digits each, hours 00–23, minutes 00–59.
+pub fn parse_hhmm(value: &str) -> Result<NaiveTime, String> {
+    let bytes = value.as_bytes();
+    let digits = |r: std::ops::Range<usize>| bytes[r].iter().all(u8::is_ascii_digit);
+    if value.is_empty() {
+        return Err("empty time: expected HH:MM".into());
+    }
+    if bytes.len() != 5 || bytes[2] != b':' || !digits(0..2) || !digits(3..5) {
+        return Err("expected HH:MM with two digits each, e.g. 09:35".into());
+    }
+    let hours: u32 = value[0..2].parse().map_err(|_| "hours are not a number")?;
+    let minutes: u32 = value[3..5]
+        .parse()
+        .map_err(|_| "minutes are not a number")?;
+    if hours > 23 {
+        return Err(format!("hour {hours} is past 23"));
+    }
+    if minutes > 59 {
+        return Err(format!("minute {minutes} is past 59"));
+    }
+    NaiveTime::from_hms_opt(hours, minutes, 0).ok_or_else(|| "not a time of day".into())
+}
+
+/// Parses a duration such as `15m`, `2h`, `30s`.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let unit_start = value.char_indices().last().map_or(0, |(i, _)| i);
+    let (number, unit) = value.split_at(unit_start);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a number followed by s, m or h, e.g. 15m".to_string())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err("expected a number followed by s, m or h, e.g. 15m".into()),
+    };
+    if secs == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Parses `HH:MM`, `open`, `close`, `open+15m`, `close-30m`.
+pub fn parse_time_of_day(value: &str) -> Result<TimeOfDay, String> {
+    let value = value.trim();
+    for (base, relative) in [("open", true), ("close", false)] {
+        if let Some(rest) = value.strip_prefix(base) {
+            let offset = match rest.chars().next() {
+                None => TimeDelta::zero(),
+                Some(sign @ ('+' | '-')) => {
+                    let d = parse_duration(&rest[1..]).map_err(|e| format!("offset {e}"))?;
+                    let d = TimeDelta::from_std(d).map_err(|_| "offset too large")?;
+                    if d > TimeDelta::hours(12) {
+                        return Err("offset longer than 12h".into());
+                    }
+                    if sign == '-' {
+                        -d
+                    } else {
+                        d
+                    }
+                }
+                Some(_) => return Err(format!("expected {base}, {base}+Nm or {base}-Nm")),
+            };
+            return Ok(if relative {
+                TimeOfDay::AfterOpen(offset)
+            } else {
+                TimeOfDay::AfterClose(offset)
+            });
+        }
+    }
+    parse_hhmm(value).map(TimeOfDay::Fixed)
+}
+
+/// Parses a comma-separated list of `HH:MM` times, as given to `--scan-times`: no empty items,
+/// no duplicates. Errors name the offending item.
+pub fn parse_time_list(list: &str) -> Result<Vec<NaiveTime>, (String, String)> {
+    let mut seen = BTreeSet::new();
+    let mut times = Vec::new();
+    for (i, item) in list.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err((
+                item.to_string(),
+                format!("item {} is empty (no blank entries or stray commas)", i + 1),
+            ));
+        }
+        let t = parse_hhmm(item).map_err(|why| (item.to_string(), why))?;
+        if !seen.insert(t) {
+            return Err((item.to_string(), "appears twice".into()));
+        }
+        times.push(t);
+    }
+    Ok(times)
+}
+
+/// The default run timeout, for jobs whose spec names none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A job's checked schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPlan {
+    pub tag: String,
+    pub times: Vec<TimeOfDay>,
+    pub window: Option<Window>,
+    pub days: Days,
+    pub catch_up: bool,
+    pub timeout: Duration,
+    pub kill_switch: KillSwitchPolicy,
+    pub after_close: bool,
+}
+
+/// `every` minutes from `from` to `to`, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub every: TimeDelta,
+    pub from: TimeOfDay,
+    pub to: TimeOfDay,
+}
+
+impl JobPlan {
+    /// Checks a spec; errors name the key (`jobs.TAG.at`) and the bad value.
+    pub fn compile(tag: &str, spec: &JobSpec) -> Result<Self, ScheduleError> {
+        let key = |field: &str| format!("jobs.{tag}.{field}");
+        let time = |field: &str, value: &str| {
+            parse_time_of_day(value).map_err(|why| ScheduleError::BadTime {
+                key: key(field),
+                value: value.to_string(),
+                why,
+            })
+        };
+        let mut times = Vec::new();
+        for item in spec.at.items() {
+            let t = time("at", &item)?;
+            if times.contains(&t) {
+                return Err(ScheduleError::BadTime {
+                    key: key("at"),
+                    value: item,
+                    why: "appears twice".into(),
+                });
+            }
+            times.push(t);
+        }
+        let window = match (&spec.every, &spec.from, &spec.to) {
+            (None, None, None) => None,
+            (Some(every), Some(from), Some(to)) => {
+                let every = parse_duration(every).map_err(|why| ScheduleError::BadTime {
+                    key: key("every"),
+                    value: every.clone(),
+                    why,
+                })?;
+                Some(Window {
+                    every: TimeDelta::from_std(every).map_err(|_| ScheduleError::BadSpec {
+                        key: key("every"),
+                        why: "too long".into(),
+                    })?,
+                    from: time("from", from)?,
+                    to: time("to", to)?,
+                })
+            }
+            _ => {
+                return Err(ScheduleError::BadSpec {
+                    key: key("every"),
+                    why: "`every`, `from` and `to` go together".into(),
+                })
+            }
+        };
+        if window.is_some() && !times.is_empty() {
+            return Err(ScheduleError::BadSpec {
+                key: key("at"),
+                why: "use either `at` or `every`/`from`/`to`, not both".into(),
+            });
+        }
+        let timeout = match &spec.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => parse_duration(t).map_err(|why| ScheduleError::BadTime {
+                key: key("timeout"),
+                value: t.clone(),
+                why,
+            })?,
+        };
+        Ok(Self {
+            tag: tag.to_string(),
+            times,
+            window,
+            days: spec.days,
+            catch_up: spec.catch_up,
+            timeout,
+            kill_switch: spec.kill_switch,
+            after_close: spec.after_close,
+        })
+    }
+
+    /// Whether this job runs on `date` at all, and the session's hours if it is one.
+    fn runs_on(&self, date: NaiveDate, session: Option<&Session>) -> bool {
+        match self.days {
+            Days::Sessions => session.is_some(),
+            Days::Weekdays => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
+            Days::Daily => true,
+        }
+    }
+
+    /// The times of day this job is due on a date with these hours; each with whether it was
+    /// written as a fixed clock time (only those are "after the close" when at the close).
+    fn times_on(&self, open: NaiveTime, close: NaiveTime) -> Vec<(NaiveTime, bool)> {
+        let mut out: Vec<(NaiveTime, bool)> = self
+            .times
+            .iter()
+            .map(|t| (t.on(open, close), t.is_fixed()))
+            .collect();
+        if let Some(w) = &self.window {
+            let (from, to) = (w.from.on(open, close), w.to.on(open, close));
+            let fixed = w.to.is_fixed();
+            let mut t = from;
+            while t <= to {
+                out.push((t, fixed));
+                let next = t + w.every;
+                if next <= t {
+                    break; // wrapped past midnight
+                }
+                t = next;
+            }
+        }
+        out
+    }
+}
+
+/// Why a slot is recorded without running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotSkip {
+    /// A fixed time at or after the session's close (or a relative one past it).
+    AfterClose,
+}
+
+/// One due instant of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub tag: String,
+    /// The ET date the slot belongs to (the session, for session jobs).
+    pub session: NaiveDate,
+    pub at: DateTime<Tz>,
+    pub skip: Option<SlotSkip>,
+}
+
+/// Every job's plan plus the calendar: answers "what is due on this date".
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    plans: BTreeMap<String, JobPlan>,
+    calendar: NyseCalendar,
+}
+
+impl Schedule {
+    pub fn new(plans: Vec<JobPlan>, calendar: NyseCalendar) -> Self {
+        Self {
+            plans: plans.into_iter().map(|p| (p.tag.clone(), p)).collect(),
+            calendar,
+        }
+    }
+
+    pub fn plan(&self, tag: &str) -> Option<&JobPlan> {
+        self.plans.get(tag)
+    }
+
+    pub fn plans(&self) -> impl Iterator<Item = &JobPlan> {
+        self.plans.values()
+    }
+
+    pub fn calendar(&self) -> &NyseCalendar {
+        &self.calendar
+    }
+
+    /// The slots of `date`, in time order (ties by tag).
+    pub fn slots_on(&self, date: NaiveDate) -> Vec<Slot> {
+        let session = self.calendar.session(date);
+        let hm = |(h, m)| NaiveTime::from_hms_opt(h, m, 0).expect("constant time");
+        let (open, close) = session
+            .map(|s| (s.open, s.close))
+            .unwrap_or((hm(REGULAR_OPEN), hm(REGULAR_CLOSE)));
+        let close_at = session.map(|s| s.close_at());
+        let mut slots = Vec::new();
+        for plan in self.plans.values() {
+            if !plan.runs_on(date, session.as_ref()) {
+                continue;
+            }
+            for (time, fixed) in plan.times_on(open, close) {
+                let at = et_instant(date, time);
+                let after_close = match close_at {
+                    Some(close_at) if !plan.after_close => {
+                        at > close_at || (fixed && at == close_at)
+                    }
+                    _ => false,
+                };
+                slots.push(Slot {
+                    tag: plan.tag.clone(),
+                    session: date,
+                    at,
+                    skip: after_close.then_some(SlotSkip::AfterClose),
+                });
+            }
+        }
+        slots.sort_by(|a, b| (a.at, &a.tag).cmp(&(b.at, &b.tag)));
+        slots.dedup_by(|a, b| a.at == b.at && a.tag == b.tag);
+        slots
+    }
+}
+
+/// A wall-clock time on an ET date as an instant. A time that does not exist (the spring-forward
+/// gap) moves forward by the gap; an ambiguous one (fall-back) takes the first occurrence.
+pub fn et_instant(date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
+    let local = date.and_time(time);
+    match EXCHANGE_TZ.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t,
+        chrono::LocalResult::Ambiguous(first, _) => first,
+        chrono::LocalResult::None => EXCHANGE_TZ
+            .from_local_datetime(&(local + TimeDelta::hours(1)))
+            .earliest()
+            .expect("one hour past a DST gap exists"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(at: &[&str]) -> JobSpec {
+        JobSpec {
+            at: OneOrMany::Many(at.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn strict_hhmm() {
+        for good in ["00:00", "09:35", "23:59"] {
+            assert!(parse_hhmm(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "25:00", "9:5", "10:60", "", "ab:cd", "09:5", "0935", "09:35:00", " 9:35", "24:00",
+            "+9:35",
+        ] {
+            assert!(parse_hhmm(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn time_lists_refuse_empty_items_and_duplicates() {
+        assert_eq!(parse_time_list("09:35,10:30,15:55").unwrap().len(), 3);
+        let cases = [
+            ("09:35,,10:30", ""),
+            ("09:35,", ""),
+            ("09:35,09:35", "09:35"),
+            ("09:35,25:00", "25:00"),
+            ("9:5", "9:5"),
+            ("10:60", "10:60"),
+            ("ten", "ten"),
+        ];
+        for (list, bad) in cases {
+            let (item, _why) = parse_time_list(list).unwrap_err();
+            assert_eq!(item, bad, "{list}");
+        }
+    }
+
+    #[test]
+    fn relative_times() {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let cases = [
+            ("close-30m", t(15, 30)),
+            ("close-15m", t(15, 45)),
+            ("close", t(16, 0)),
+            ("open", t(9, 30)),
+            ("open+15m", t(9, 45)),
+            ("close-1h", t(15, 0)),
+            ("09:45", t(9, 45)),
+        ];
+        for (text, want) in cases {
+            let tod = parse_time_of_day(text).unwrap();
+            assert_eq!(tod.on(t(9, 30), t(16, 0)), want, "{text}");
+            assert_eq!(tod.to_string(), text.replace("-1h", "-60m"));
+        }
+        for bad in [
+            "closed",
+            "close-",
+            "close-x",
+            "open*5m",
+            "close-30",
+            "close-13h",
+        ] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compile_names_the_key_and_value() {
+        let err = JobPlan::compile("SCAN", &spec(&["09:35", "9:5"])).unwrap_err();
+        assert_eq!(err.to_string().split(':').next().unwrap(), "jobs.SCAN.at");
+        assert!(err.to_string().contains("\"9:5\""));
+        let err = JobPlan::compile("SCAN", &spec(&["09:35", "09:35"])).unwrap_err();
+        assert!(err.to_string().contains("twice"));
+        let window_only_every = JobSpec {
+            every: Some("15m".into()),
+            ..Default::default()
+        };
+        assert!(JobPlan::compile("PM", &window_only_every).is_err());
+    }
+
+    fn position_manager() -> JobPlan {
+        JobPlan::compile(
+            "POSITION_MANAGER",
+            &JobSpec {
+                every: Some("15m".into()),
+                from: Some("10:00".into()),
+                to: Some("close".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn windows_run_to_the_close_inclusive() {
+        let schedule = Schedule::new(vec![position_manager()], NyseCalendar);
+        let day = NaiveDate::from_ymd_opt(2024, 11, 26).unwrap();
+        let slots = schedule.slots_on(day);
+        assert_eq!(slots.len(), 25); // 10:00..=16:00 every 15 minutes
+        assert_eq!(
+            slots.last().unwrap().at.format("%H:%M").to_string(),
+            "16:00"
+        );
+        assert!(slots.iter().all(|s| s.skip.is_none()));
+    }
+
+    #[test]
+    fn fixed_times_at_or_after_the_close_are_skipped_unless_allowed() {
+        let mut late = JobPlan::compile("SCAN", &spec(&["12:59", "13:00", "15:55"])).unwrap();
+        let early_close = NaiveDate::from_ymd_opt(2024, 11, 29).unwrap();
+        let skips = |plan: &JobPlan| -> Vec<bool> {
+            Schedule::new(vec![plan.clone()], NyseCalendar)
+                .slots_on(early_close)
+                .iter()
+                .map(|s| s.skip.is_some())
+                .collect()
+        };
+        assert_eq!(skips(&late), [false, true, true]);
+        late.after_close = true;
+        assert_eq!(skips(&late), [false, false, false]);
+    }
+
+    #[test]
+    fn days_select_dates() {
+        let thanksgiving = NaiveDate::from_ymd_opt(2024, 11, 28).unwrap();
+        let saturday = NaiveDate::from_ymd_opt(2024, 11, 30).unwrap();
+        let mut plan = JobPlan::compile("DB_BACKUP", &spec(&["05:30"])).unwrap();
+        let count = |plan: &JobPlan, d| {
+            Schedule::new(vec![plan.clone()], NyseCalendar)
+                .slots_on(d)
+                .len()
+        };
+        assert_eq!((count(&plan, thanksgiving), count(&plan, saturday)), (0, 0));
+        plan.days = Days::Weekdays;
+        assert_eq!((count(&plan, thanksgiving), count(&plan, saturday)), (1, 0));
+        plan.days = Days::Daily;
+        assert_eq!((count(&plan, thanksgiving), count(&plan, saturday)), (1, 1));
+    }
+
+    #[test]
+    fn dst_gap_times_move_forward() {
+        let spring = NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
+        let t = et_instant(spring, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        assert_eq!(t.format("%H:%M %:z").to_string(), "03:30 -04:00");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("5µ").is_err());
+    }
+}

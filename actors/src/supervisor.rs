@@ -1,0 +1,272 @@
+//! The supervisor: starts the runtime's actors in order, restarts crashed jobs within an
+//! intensity limit, and owns graceful shutdown.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::oneshot;
+
+use crate::clock::Clock;
+use crate::clock_actor::{ClockActor, NextSlotView, StopClock};
+use crate::job::JobFactory;
+use crate::job_actor::JobActor;
+use crate::ledger::RunLedger;
+use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
+use crate::schedule::Schedule;
+
+/// Erlang-style restart intensity: more than `max_restarts` crashes of one job within `within`
+/// and the job is given up on (marked failed, its slots skipped), while the others run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartLimit {
+    pub max_restarts: usize,
+    pub within: TimeDelta,
+}
+
+impl Default for RestartLimit {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            within: TimeDelta::seconds(60),
+        }
+    }
+}
+
+/// Everything the runtime needs; built by the application.
+pub struct RuntimeConfig {
+    pub clock: Arc<dyn Clock>,
+    pub schedule: Arc<Schedule>,
+    pub ledger: Arc<RunLedger>,
+    /// One factory per tag in the schedule.
+    pub jobs: BTreeMap<String, JobFactory>,
+    /// End of a replay; `None` runs until shut down.
+    pub until: Option<DateTime<Utc>>,
+    pub restart_limit: RestartLimit,
+    /// How long running jobs get to finish at shutdown.
+    pub grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("schedule names job {0:?}, which has no implementation")]
+    UnknownJob(String),
+    #[error("the supervisor stopped without reporting how")]
+    Lost,
+}
+
+/// How the runtime ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// A replay reached the end of its range.
+    Finished,
+    /// Shut down on request; `jobs_finished` is false if the grace period ran out first.
+    Shutdown { jobs_finished: bool },
+}
+
+/// A snapshot of what the supervisor knows, for health and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    pub restarts: BTreeMap<String, usize>,
+    pub failed_jobs: BTreeSet<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "RuntimeStatus")]
+pub struct GetStatus;
+
+pub struct Supervisor {
+    config: RuntimeConfig,
+    jobs: BTreeMap<String, Addr<JobActor>>,
+    running: BTreeMap<String, Arc<AtomicBool>>,
+    clock: Option<Addr<ClockActor>>,
+    crash_times: BTreeMap<String, VecDeque<DateTime<Utc>>>,
+    status: RuntimeStatus,
+    next: NextSlotView,
+    done: Option<oneshot::Sender<Exit>>,
+}
+
+impl Supervisor {
+    /// Checks that every scheduled tag has a job, before anything starts.
+    fn new(config: RuntimeConfig, done: oneshot::Sender<Exit>) -> Result<Self, RuntimeError> {
+        if let Some(plan) = config
+            .schedule
+            .plans()
+            .find(|p| !config.jobs.contains_key(&p.tag))
+        {
+            return Err(RuntimeError::UnknownJob(plan.tag.clone()));
+        }
+        Ok(Self {
+            config,
+            jobs: BTreeMap::new(),
+            running: BTreeMap::new(),
+            clock: None,
+            crash_times: BTreeMap::new(),
+            status: RuntimeStatus::default(),
+            next: NextSlotView::default(),
+            done: Some(done),
+        })
+    }
+
+    fn finish(&mut self, exit: Exit) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(exit);
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    /// Start order: job actors, then the clock (so no tick finds its job missing). The kill
+    /// switch, heartbeat and health server are started by the application around this.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let crashes = ctx.address().recipient::<JobCrashed>();
+        let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
+        for plan in self.config.schedule.plans() {
+            let tag = plan.tag.clone();
+            let running = Arc::new(AtomicBool::new(false));
+            let factory = self.config.jobs[&tag].clone();
+            let (plan, ledger, clock, crashes, flag) = (
+                plan.clone(),
+                self.config.ledger.clone(),
+                self.config.clock.clone(),
+                crashes.clone(),
+                running.clone(),
+            );
+            let addr = actix::Supervisor::start(move |_| {
+                JobActor::new(plan, factory, flag, ledger, clock, crashes)
+            });
+            ticks.insert(tag.clone(), addr.clone().recipient());
+            self.jobs.insert(tag.clone(), addr);
+            self.running.insert(tag, running);
+        }
+        let clock = ClockActor::new(
+            self.config.clock.clone(),
+            self.config.schedule.clone(),
+            self.config.ledger.clone(),
+            ticks,
+            self.config.until,
+            self.next.clone(),
+            ctx.address().recipient(),
+        )
+        .start();
+        self.clock = Some(clock);
+        tracing::info!(jobs = self.jobs.len(), "runtime started");
+    }
+}
+
+impl Handler<JobCrashed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobCrashed, _ctx: &mut Context<Self>) {
+        let times = self.crash_times.entry(msg.tag.clone()).or_default();
+        times.push_back(msg.at);
+        let window_start = msg.at - self.config.restart_limit.within;
+        while times.front().is_some_and(|t| *t < window_start) {
+            times.pop_front();
+        }
+        *self.status.restarts.entry(msg.tag.clone()).or_default() += 1;
+        if times.len() > self.config.restart_limit.max_restarts
+            && self.status.failed_jobs.insert(msg.tag.clone())
+        {
+            tracing::error!(tag = %msg.tag, crashes = times.len(), "job past its restart limit: marked failed");
+            if let Some(addr) = self.jobs.get(&msg.tag) {
+                addr.do_send(Disable);
+            }
+        }
+    }
+}
+
+impl Handler<KillSwitchChanged> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
+        for addr in self.jobs.values() {
+            addr.do_send(msg.clone());
+        }
+    }
+}
+
+impl Handler<GetStatus> for Supervisor {
+    type Result = MessageResult<GetStatus>;
+    fn handle(&mut self, _: GetStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status.clone())
+    }
+}
+
+impl Handler<ClockFinished> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, _: ClockFinished, ctx: &mut Context<Self>) {
+        if self.config.until.is_some() {
+            self.finish(Exit::Finished);
+            ctx.stop();
+        }
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Stops the clock, then gives running jobs up to the grace period to finish.
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(clock) = self.clock.take() {
+            clock.do_send(StopClock);
+        }
+        let flags: Vec<_> = self.running.values().cloned().collect();
+        let grace = self.config.grace;
+        let wait = async move {
+            let all_idle = || flags.iter().all(|f| !f.load(Ordering::SeqCst));
+            tokio::time::timeout(grace, async {
+                while !all_idle() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .is_ok()
+        };
+        Box::pin(wait.into_actor(self).map(|jobs_finished, act, ctx| {
+            act.finish(Exit::Shutdown { jobs_finished });
+            ctx.stop();
+        }))
+    }
+}
+
+/// A running runtime: its supervisor's address and how it will end.
+pub struct Runtime {
+    pub supervisor: Addr<Supervisor>,
+    pub next: NextSlotView,
+    exit: oneshot::Receiver<Exit>,
+}
+
+impl Runtime {
+    /// Starts the runtime inside the current actix `System`.
+    pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        let supervisor = Supervisor::new(config, tx)?;
+        let next = supervisor.next.clone();
+        Ok(Self {
+            supervisor: supervisor.start(),
+            next,
+            exit: rx,
+        })
+    }
+
+    /// Runs until a replay finishes or `shutdown` resolves (then shuts down gracefully).
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<Exit, RuntimeError> {
+        let Runtime {
+            supervisor, exit, ..
+        } = self;
+        tokio::pin!(exit);
+        tokio::select! {
+            result = &mut exit => return result.map_err(|_| RuntimeError::Lost),
+            () = shutdown => {}
+        }
+        supervisor.do_send(Shutdown);
+        exit.await.map_err(|_| RuntimeError::Lost)
+    }
+}

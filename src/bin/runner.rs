@@ -1,0 +1,39 @@
+//! `runner`: kobe's 24/7 daemon (thin: parse, check, run).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kobe::runner::{self, Outcome, Plan, RunnerArgs};
+
+fn main() -> ExitCode {
+    let args = RunnerArgs::parse();
+    // Every refusal happens here, before anything is started or written.
+    let plan = match Plan::check(&args) {
+        Ok(plan) => plan,
+        Err(e) => return fail(&e.to_string(), e.exit_code()),
+    };
+    // A replay prints thousands of slots: keep the screen for the summary.
+    kobe::logging::init(if plan.replay.is_some() {
+        "warn"
+    } else {
+        "info"
+    });
+    match runner::run(plan) {
+        Ok(Outcome::Replay(summary)) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Stopped { jobs_finished }) => {
+            if !jobs_finished {
+                eprintln!("runner: stopped before every running job finished (grace period over)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), e.exit_code()),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("runner: error: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,4 @@
+//! `kobe` subcommands, one file each.
+
+pub mod calendar;
+pub mod schedule;

@@ -1,0 +1,207 @@
+//! `config/kobe.toml`: loading, checking, and turning it into the runtime's schedule.
+//!
+//! The shipped default is embedded in the binaries, so a fresh home needs no file at all. Every
+//! error names the file, the line (for TOML errors) or the key, and the bad value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use kobe_actors::calendar::NyseCalendar;
+use kobe_actors::schedule::{JobPlan, JobSpec, OneOrMany, Schedule, ScheduleError};
+use serde::Deserialize;
+
+use crate::jobs;
+
+/// The commented default configuration, as shipped in `config/kobe.toml`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config/kobe.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin} line {line}: {message}")]
+    Toml {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{origin}: {source}")]
+    Schedule {
+        origin: String,
+        source: ScheduleError,
+    },
+    #[error("{origin}: jobs.{tag}: unknown job tag (known: {known})")]
+    UnknownJob {
+        origin: String,
+        tag: String,
+        known: String,
+    },
+    #[error("--scan-times: bad time {value:?}: {why}")]
+    ScanTimes { value: String, why: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobSpec>,
+    /// Where it came from, for error messages: a path, or "embedded default".
+    #[serde(skip)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSection {
+    pub grace_secs: u64,
+    pub restart_limit: usize,
+    pub restart_window_secs: u64,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        Self {
+            grace_secs: 30,
+            restart_limit: 5,
+            restart_window_secs: 60,
+        }
+    }
+}
+
+impl Config {
+    /// `--config PATH` if given, else `<home>/config/kobe.toml` if it exists, else the default.
+    pub fn load(explicit: Option<&Path>, home: &Path) -> Result<Self, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(home.join("config/kobe.toml")).filter(|p| p.exists()),
+        };
+        match path {
+            None => Self::parse(EMBEDDED_DEFAULT, "embedded default config"),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::parse(&text, &path.display().to_string())
+            }
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            origin: origin.to_string(),
+            line: e
+                .span()
+                .map_or(1, |s| text[..s.start].matches('\n').count() + 1),
+            message: e.message().replace('\n', " "),
+        })?;
+        config.origin = origin.to_string();
+        for tag in config.jobs.keys() {
+            if !jobs::TAGS.contains(&tag.as_str()) {
+                return Err(ConfigError::UnknownJob {
+                    origin: origin.to_string(),
+                    tag: tag.clone(),
+                    known: jobs::TAGS.join(", "),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// `--scan-times 09:35,10:30` replaces the SCAN job's `at` list.
+    pub fn set_scan_times(&mut self, list: &str) -> Result<(), ConfigError> {
+        let times = parse_scan_times(list)?;
+        let spec = self.jobs.entry("SCAN".to_string()).or_default();
+        spec.at = OneOrMany::Many(
+            times
+                .iter()
+                .map(|t| t.format("%H:%M").to_string())
+                .collect(),
+        );
+        Ok(())
+    }
+
+    /// The checked schedule of every configured job.
+    pub fn schedule(&self) -> Result<Schedule, ConfigError> {
+        let plans = self
+            .jobs
+            .iter()
+            .map(|(tag, spec)| JobPlan::compile(tag, spec))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| ConfigError::Schedule {
+                origin: self.origin.clone(),
+                source,
+            })?;
+        Ok(Schedule::new(plans, NyseCalendar))
+    }
+}
+
+/// Parses the `--scan-times` flag: `HH:MM,HH:MM,...`, no blanks, no duplicates.
+pub fn parse_scan_times(list: &str) -> Result<Vec<NaiveTime>, ConfigError> {
+    kobe_actors::schedule::parse_time_list(list)
+        .map_err(|(value, why)| ConfigError::ScanTimes { value, why })
+}
+
+/// The exchange's time zone, re-exported for the binaries.
+pub const ET: Tz = kobe_actors::calendar::EXCHANGE_TZ;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_holds_the_seed_schedule() {
+        let config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+        let schedule = config.schedule().unwrap();
+        let tags: Vec<_> = schedule.plans().map(|p| p.tag.as_str()).collect();
+        let mut want = jobs::TAGS.to_vec();
+        want.sort();
+        assert_eq!(tags, want);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let text = "[runtime]\ngrace_secs = 5\n\n[jobs.SCAN]\nat = []\ntiemout = \"5m\"\n";
+        let err = Config::parse(text, "kobe.toml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("kobe.toml line 6: unknown field `tiemout`"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_tags_and_bad_times_are_refused() {
+        let err = Config::parse("[jobs.SCNA]\nat = \"09:35\"\n", "f").unwrap_err();
+        assert!(
+            err.to_string().contains("jobs.SCNA: unknown job tag"),
+            "{err}"
+        );
+        let config = Config::parse("[jobs.SCAN]\nat = \"9:35\"\n", "f").unwrap();
+        let err = config.schedule().unwrap_err().to_string();
+        assert!(
+            err.contains("jobs.SCAN.at") && err.contains("\"9:35\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn scan_times_replace_the_scan_list() {
+        let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+        config.set_scan_times("09:35,10:30").unwrap();
+        let plan = config.schedule().unwrap().plan("SCAN").unwrap().clone();
+        assert_eq!(plan.times.len(), 2);
+        let err = config
+            .set_scan_times("09:35,,10:30")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--scan-times: bad time \"\""), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! The application's jobs, one file per job, and the table that maps a tag to its body.
+
+pub mod placeholder;
+
+use std::sync::Arc;
+
+use kobe_actors::job::{Job, JobFactory};
+
+/// Every job tag the application implements (DESIGN §4).
+pub const TAGS: [&str; 9] = [
+    "DB_BACKUP",
+    "DATA_UPDATE",
+    "PRE_GAME",
+    "PREGAME_BLUEPRINT",
+    "FIRST_SCAN",
+    "SCAN",
+    "POSITION_MANAGER",
+    "EOD_REPORT",
+    "OVERNIGHT_WATCHLIST",
+];
+
+/// The factory for `tag`'s job body, or `None` for a tag the application does not know.
+pub fn factory(tag: &str) -> Option<JobFactory> {
+    let tag: &'static str = TAGS.iter().copied().find(|t| *t == tag)?;
+    Some(Arc::new(move || {
+        Arc::new(placeholder::Placeholder { tag }) as Arc<dyn Job>
+    }))
+}

@@ -1,0 +1,20 @@
+//! PLACEHOLDER job body: records `ok` and does nothing else.
+//!
+//! Every tag runs this until its own issue gives it a body (data update: issue 4; scans,
+//! watchlist, pre-game: issue 5; position manager: issue 6; reports and backup: issue 7). The
+//! slot's timing, ledger record and supervision around it are real.
+
+use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
+
+pub struct Placeholder {
+    pub tag: &'static str,
+}
+
+impl Job for Placeholder {
+    fn run(&self, _ctx: &JobContext) -> Result<JobOutput, JobError> {
+        Ok(JobOutput::ok(format!(
+            "placeholder: {} has no body yet",
+            self.tag
+        )))
+    }
+}

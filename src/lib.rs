@@ -1,0 +1,11 @@
+//! kobe: a retail trader's daily schedule of jobs, plugged into the `kobe-actors` runtime.
+//!
+//! The binaries (`runner`, `kobe`) only parse flags and call into this library.
+
+pub mod commands;
+pub mod config;
+pub mod home;
+pub mod jobs;
+pub mod logging;
+pub mod replay_summary;
+pub mod runner;

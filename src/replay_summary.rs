@@ -1,0 +1,105 @@
+//! The one-screen summary a replay prints when it reaches the end of its range.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use kobe_actors::calendar::NyseCalendar;
+use kobe_actors::ledger::{RunRecord, Status};
+
+use crate::runner::ReplayRange;
+
+/// Counts read back from the run ledger, so a resumed replay reports the whole range.
+pub struct ReplaySummary {
+    pub range: ReplayRange,
+    pub sessions: usize,
+    pub by_tag: BTreeMap<String, BTreeMap<Status, usize>>,
+    pub by_status: BTreeMap<Status, usize>,
+    /// Skip and failure reasons with their counts.
+    pub reasons: BTreeMap<String, usize>,
+    pub elapsed: Duration,
+}
+
+impl ReplaySummary {
+    pub fn new(range: ReplayRange, records: &[RunRecord], elapsed: Duration) -> Self {
+        let mut by_tag: BTreeMap<String, BTreeMap<Status, usize>> = BTreeMap::new();
+        let mut by_status = BTreeMap::new();
+        let mut reasons = BTreeMap::new();
+        for r in records {
+            *by_tag
+                .entry(r.tag.clone())
+                .or_default()
+                .entry(r.status)
+                .or_default() += 1;
+            *by_status.entry(r.status).or_default() += 1;
+            if let Some(reason) = &r.reason {
+                *reasons
+                    .entry(format!("{} {}", r.status.as_str(), reason))
+                    .or_default() += 1;
+            }
+        }
+        Self {
+            range,
+            sessions: NyseCalendar.sessions(range.from, range.to).len(),
+            by_tag,
+            by_status,
+            reasons,
+            elapsed,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.by_status.values().sum()
+    }
+}
+
+impl fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |m: &BTreeMap<Status, usize>, s| m.get(&s).copied().unwrap_or(0);
+        writeln!(
+            f,
+            "replay {}..{}: {} sessions, {} slots in {:.2} s",
+            self.range.from,
+            self.range.to,
+            self.sessions,
+            self.total(),
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "  {:<20} {:>6} {:>7} {:>7}",
+            "job", "ok", "failed", "skipped"
+        )?;
+        for (tag, m) in &self.by_tag {
+            writeln!(
+                f,
+                "  {:<20} {:>6} {:>7} {:>7}",
+                tag,
+                count(m, Status::Ok),
+                count(m, Status::Failed),
+                count(m, Status::Skipped)
+            )?;
+        }
+        let m = &self.by_status;
+        writeln!(
+            f,
+            "  {:<20} {:>6} {:>7} {:>7}",
+            "all",
+            count(m, Status::Ok),
+            count(m, Status::Failed),
+            count(m, Status::Skipped)
+        )?;
+        if !self.reasons.is_empty() {
+            let reasons: Vec<String> = self
+                .reasons
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            writeln!(f, "  reasons: {}", reasons.join(", "))?;
+        }
+        write!(
+            f,
+            "  jobs log: logs/jobs.jsonl; run ledger: state/runs.sqlite"
+        )
+    }
+}
