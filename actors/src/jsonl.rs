@@ -108,7 +108,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.jsonl");
         std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"c\":").unwrap();
-        assert_eq!(repair_torn_tail(&path).unwrap(), 6);
+        assert_eq!(repair_torn_tail(&path).unwrap(), 5);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"a\":1}\n{\"b\":2}\n"
@@ -122,7 +122,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.jsonl");
         std::fs::write(&path, "{\"a\":").unwrap();
-        assert_eq!(repair_torn_tail(&path).unwrap(), 6);
+        assert_eq!(repair_torn_tail(&path).unwrap(), 5);
         assert_eq!(last_line(&path).unwrap(), None);
     }
 
