@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use kobe_actors::clock::{Clock, LiveClock, SimClock, Speed};
 use kobe_actors::ledger::{Durability, LedgerError, RunLedger};
 use kobe_actors::schedule::et_instant;
-use kobe_actors::supervisor::{RestartLimit, Runtime, RuntimeConfig, RuntimeError};
+use kobe_actors::supervisor::{Exit, RestartLimit, Runtime, RuntimeConfig, RuntimeError};
 
 use crate::config::{Config, ConfigError};
 use crate::home::Home;
@@ -214,8 +214,18 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         let runtime = Runtime::start(config)?;
         runtime.run_until(shutdown_signal()).await
     })?;
+    if matches!(
+        exit,
+        Exit::Shutdown {
+            jobs_finished: false
+        }
+    ) {
+        // Dropping the runtime would wait for the job thread that overran the grace period,
+        // and the promise is to exit within it: the process ends right after this returns.
+        std::mem::forget(system);
+    }
     match (exit, plan.replay) {
-        (kobe_actors::supervisor::Exit::Finished, Some((range, _))) => {
+        (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;
             Ok(Outcome::Replay(ReplaySummary::new(
                 range,
@@ -223,10 +233,8 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
                 stopwatch.elapsed(),
             )))
         }
-        (kobe_actors::supervisor::Exit::Shutdown { jobs_finished }, _) => {
-            Ok(Outcome::Stopped { jobs_finished })
-        }
-        (kobe_actors::supervisor::Exit::Finished, None) => Ok(Outcome::Stopped {
+        (Exit::Shutdown { jobs_finished }, _) => Ok(Outcome::Stopped { jobs_finished }),
+        (Exit::Finished, None) => Ok(Outcome::Stopped {
             jobs_finished: true,
         }),
     }

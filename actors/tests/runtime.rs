@@ -495,3 +495,48 @@ async fn a_second_run_over_the_same_range_runs_nothing_again() {
     );
     assert_eq!(h.log_lines().len(), 25);
 }
+
+/// Shutdown stops the clock and waits for a running job, up to the grace period.
+#[actix_rt::test]
+async fn shutdown_waits_for_running_jobs_within_the_grace_period() {
+    for (job_ms, grace_ms, finished) in [(300, 5_000, true), (3_000, 200, false)] {
+        let h = Harness::new();
+        let date = day(SESSION.0, SESSION.1, SESSION.2);
+        let body: Arc<Body> = Arc::new(move |_ctx: &JobContext| {
+            std::thread::sleep(Duration::from_millis(job_ms));
+            Ok(JobOutput::ok("done"))
+        });
+        let plans = vec![JobPlan::compile("SLOW", &at(&["10:00", "11:00"], false)).unwrap()];
+        let runtime = Runtime::start(RuntimeConfig {
+            // Speed 600: the 10:00 slot is reached at once, 11:00 six real seconds later.
+            clock: Arc::new(SimClock::new(et(date, 10, 0), Speed::Times(600.0))),
+            schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
+            ledger: h.ledger.clone(),
+            jobs: BTreeMap::from([(
+                "SLOW".to_string(),
+                factory(Arc::new(AtomicUsize::new(0)), body),
+            )]),
+            until: None,
+            restart_limit: RestartLimit::default(),
+            grace: Duration::from_millis(grace_ms),
+        })
+        .unwrap();
+        let exit = runtime
+            .run_until(tokio::time::sleep(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        assert_eq!(
+            exit,
+            Exit::Shutdown {
+                jobs_finished: finished
+            }
+        );
+        let recorded: Vec<_> = h
+            .records()
+            .iter()
+            .map(|r| r.slot_et.format("%H:%M").to_string())
+            .collect();
+        let want: &[&str] = if finished { &["10:00"] } else { &[] };
+        assert_eq!(recorded, want, "the 11:00 slot never starts after shutdown");
+    }
+}
