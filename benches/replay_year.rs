@@ -20,6 +20,10 @@ fn replay_year(c: &mut Criterion) {
                     config: None,
                     replay: Some("2016-01-01..2016-12-31".into()),
                     speed: None,
+                    dotenv: None,
+                    health_addr: None,
+                    health_allow_remote: false,
+                    heartbeat_secs: None,
                 };
                 let plan = Plan::check(&args).expect("valid flags");
                 match runner::run(plan).expect("replay runs") {

@@ -60,6 +60,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSection {
+    pub heartbeat_secs: u64,
+    pub health_addr: String,
     pub grace_secs: u64,
     pub restart_limit: usize,
     pub restart_window_secs: u64,
@@ -68,6 +70,8 @@ pub struct RuntimeSection {
 impl Default for RuntimeSection {
     fn default() -> Self {
         Self {
+            heartbeat_secs: 30,
+            health_addr: "127.0.0.1:5000".into(),
             grace_secs: 30,
             restart_limit: 5,
             restart_window_secs: 60,

@@ -9,3 +9,4 @@ pub mod jobs;
 pub mod logging;
 pub mod replay_summary;
 pub mod runner;
+pub mod secrets;

@@ -2,6 +2,7 @@
 //! on the live clock or (replay) on a simulated one.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,14 +10,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use clap::{Parser, ValueEnum};
 use kobe_actors::clock::{Clock, LiveClock, SimClock, Speed};
+use kobe_actors::health::{self, HealthError};
 use kobe_actors::ledger::{Durability, LedgerError, RunLedger};
+use kobe_actors::lock::{LockError, LockInfo, PidLock};
 use kobe_actors::schedule::et_instant;
-use kobe_actors::supervisor::{Exit, RestartLimit, Runtime, RuntimeConfig, RuntimeError};
+use kobe_actors::supervisor::{
+    Exit, Operations, RestartLimit, Runtime, RuntimeConfig, RuntimeError,
+};
 
 use crate::config::{Config, ConfigError};
 use crate::home::Home;
 use crate::jobs;
 use crate::replay_summary::ReplaySummary;
+use crate::secrets::{self, Secrets, SecretsError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -51,6 +57,18 @@ pub struct RunnerArgs {
     /// Replay speed: max (as fast as the jobs allow) or N times real time.
     #[arg(long, value_name = "max|N", requires = "replay")]
     pub speed: Option<String>,
+    /// Secrets file (else <home>/.env if present).
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// Where /health, /live, /ready and /metrics answer (default from config: 127.0.0.1:5000).
+    #[arg(long, value_name = "ADDR")]
+    pub health_addr: Option<SocketAddr>,
+    /// Allow --health-addr to be a non-loopback address.
+    #[arg(long)]
+    pub health_allow_remote: bool,
+    /// Seconds between heartbeats (default from config: 30).
+    #[arg(long, value_name = "N")]
+    pub heartbeat_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,16 +81,21 @@ pub enum RunnerError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("cannot start the actor system: {0}")]
-    System(std::io::Error),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
 }
 
 impl RunnerError {
     /// DESIGN §6: 2 for anything the operator can fix in flags, files or config.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunnerError::Usage(_) | RunnerError::Config(_) => 2,
-            RunnerError::Ledger(LedgerError::Corrupt { .. }) => 2,
+            RunnerError::Usage(_) | RunnerError::Config(_) | RunnerError::Secrets(_) => 2,
+            RunnerError::Ledger(LedgerError::Corrupt { .. }) | RunnerError::Health(_) => 2,
+            RunnerError::Lock(LockError::Held { .. }) => 3,
             _ => 1,
         }
     }
@@ -131,50 +154,104 @@ pub enum Outcome {
     Stopped { jobs_finished: bool },
 }
 
-/// Everything checked before anything starts or is written: flags, config, schedule.
+/// Everything checked before anything starts or is written: flags, config, schedule, secrets.
 pub struct Plan {
+    pub mode: Mode,
     pub home: Home,
     pub config: Config,
+    pub secrets: Secrets,
     pub replay: Option<(ReplayRange, Speed)>,
+    /// `None` in a replay without `--health-addr`: a replay must not take the live port.
+    pub health_addr: Option<SocketAddr>,
+    pub health_allow_remote: bool,
+    pub heartbeat_every: Duration,
 }
 
 impl Plan {
     pub fn check(args: &RunnerArgs) -> Result<Self, RunnerError> {
-        if args.mode == Mode::Live && !args.approve_live {
-            return Err(RunnerError::Usage(
-                "--mode live needs --approve-live as well: add it if you mean to trade real money, or use --mode paper".into(),
-            ));
-        }
-        if args.mode == Mode::Live {
-            return Err(RunnerError::Usage(
-                "--mode live: no live broker is available in this build yet; use --mode paper"
-                    .into(),
-            ));
-        }
+        let home = Home::resolve(args.home.as_deref());
+        let secrets = Secrets::load(args.dotenv.as_deref(), home.root())?;
+        secrets::check_mode(args.mode == Mode::Live, args.approve_live, &secrets)
+            .map_err(RunnerError::Usage)?;
         let replay = match &args.replay {
             None => None,
+            Some(_) if args.mode == Mode::Live => {
+                return Err(RunnerError::Usage(
+                    "--replay runs in --mode paper only".into(),
+                ))
+            }
             Some(text) => Some((
                 ReplayRange::parse(text)?,
                 parse_speed(args.speed.as_deref())?,
             )),
         };
-        let home = Home::resolve(args.home.as_deref());
         let mut config = Config::load(args.config.as_deref(), home.root())?;
         if let Some(list) = &args.scan_times {
             config.set_scan_times(list)?;
         }
         config.schedule()?;
+        let heartbeat_secs = args.heartbeat_secs.unwrap_or(config.runtime.heartbeat_secs);
+        if heartbeat_secs == 0 {
+            return Err(RunnerError::Usage(
+                "--heartbeat-secs 0: must be at least 1".into(),
+            ));
+        }
+        let health_addr = match args.health_addr {
+            Some(addr) => Some(addr),
+            None if replay.is_some() => None,
+            None => Some(config.runtime.health_addr.parse().map_err(|_| {
+                RunnerError::Usage(format!(
+                    "{}: runtime.health_addr {:?} is not an address like 127.0.0.1:5000",
+                    config.origin, config.runtime.health_addr
+                ))
+            })?),
+        };
         Ok(Self {
+            mode: args.mode,
             home,
             config,
+            secrets,
             replay,
+            health_addr,
+            health_allow_remote: args.health_allow_remote,
+            heartbeat_every: Duration::from_secs(heartbeat_secs),
         })
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Paper => "paper",
+            Mode::Live => "live",
+        }
     }
 }
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
     let schedule = Arc::new(plan.config.schedule()?);
+    // Refusals first, in an order that writes nothing: the port, then the lock.
+    let listener = plan
+        .health_addr
+        .map(|addr| health::bind(addr, plan.health_allow_remote))
+        .transpose()?;
+    let wall: Arc<dyn Clock> = Arc::new(LiveClock);
+    let info = LockInfo::this_process(plan.mode_name(), wall.now());
+    let _lock = PidLock::acquire(&plan.home.state(), &info)?;
+    // A replay prints thousands of slots: keep the screen for the summary.
+    let level = if plan.replay.is_some() {
+        "warn"
+    } else {
+        "info"
+    };
+    let _log_guard = crate::logging::init(level, Some(&plan.home.logs()));
+    tracing::info!(
+        pid = info.pid,
+        mode = plan.mode_name(),
+        health = %listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        home = %plan.home.root().display(),
+        "runner starting"
+    );
+
     let durability = match plan.replay {
         Some(_) => Durability::ProcessCrash,
         None => Durability::PowerLoss,
@@ -189,7 +266,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             Arc::new(SimClock::new(range.start(), speed)),
             Some(range.end()),
         ),
-        None => (Arc::new(LiveClock), None),
+        None => (wall.clone(), None),
     };
     let jobs: BTreeMap<_, _> = schedule
         .plans()
@@ -207,6 +284,14 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             within: TimeDelta::seconds(runtime.restart_window_secs as i64),
         },
         grace: Duration::from_secs(runtime.grace_secs),
+        ops: Some(Operations {
+            mode: plan.mode_name().to_string(),
+            state_dir: plan.home.state(),
+            logs_dir: plan.home.logs(),
+            heartbeat_every: plan.heartbeat_every,
+            health: listener,
+            wall,
+        }),
     };
     let stopwatch = Instant::now();
     let system = actix_rt::System::new();
@@ -224,6 +309,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         // and the promise is to exit within it: the process ends right after this returns.
         std::mem::forget(system);
     }
+    tracing::info!("runner stopped; lock released");
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::{without_wall_clock, TempHome};
@@ -282,45 +282,6 @@ fn a_bad_config_file_is_named_with_its_line() {
         "{err}"
     );
     assert_eq!(home.files(), ["config/kobe.toml"]);
-}
-
-#[test]
-fn sigterm_stops_a_live_runner_cleanly() {
-    let home = TempHome::new();
-    let binary = assert_cmd::cargo::cargo_bin("runner");
-    let mut child = std::process::Command::new(binary)
-        .arg("--home")
-        .arg(home.path())
-        .args(["--mode", "paper"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ledger = home.path().join("state/runs.sqlite");
-    let started = Instant::now();
-    while !ledger.exists() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(ledger.exists(), "runner never opened its ledger");
-    std::thread::sleep(Duration::from_millis(200));
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let waited = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "runner ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -5,27 +5,18 @@
 //! suspend) is caught up once or recorded as `skipped`/`missed`, per the job's policy.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, NaiveTime, Utc};
-use chrono_tz::Tz;
 
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
 use crate::ledger::{LedgerError, RunLedger, RunRecord, Status};
 use crate::messages::{ClockFinished, Tick};
 use crate::schedule::{et_instant, Schedule, Slot, SlotSkip};
-
-/// The next slot the clock is waiting for, for heartbeat and health.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NextSlot {
-    pub tag: String,
-    pub at: DateTime<Tz>,
-}
-
-pub type NextSlotView = Arc<Mutex<Option<NextSlot>>>;
+use crate::view::RuntimeView;
 
 /// A slot is "missed" only when found later than this: jobs due at the same instant are sent one
 /// after the other, and the second must not count as missed for the microseconds that took.
@@ -44,7 +35,7 @@ struct Driver {
     jobs: BTreeMap<String, Recipient<Tick>>,
     /// End of a replay: slots at or after it are not run and the clock reports it finished.
     until: Option<DateTime<Utc>>,
-    next: NextSlotView,
+    view: Arc<RuntimeView>,
 }
 
 impl ClockActor {
@@ -54,7 +45,7 @@ impl ClockActor {
         ledger: Arc<RunLedger>,
         jobs: BTreeMap<String, Recipient<Tick>>,
         until: Option<DateTime<Utc>>,
-        next: NextSlotView,
+        view: Arc<RuntimeView>,
         finished: Recipient<ClockFinished>,
     ) -> Self {
         Self {
@@ -64,7 +55,7 @@ impl ClockActor {
                 ledger,
                 jobs,
                 until,
-                next,
+                view,
             }),
             finished,
         }
@@ -186,11 +177,7 @@ impl Driver {
     }
 
     fn publish_next(&self, slot: &Slot) {
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-        *next = Some(NextSlot {
-            tag: slot.tag.clone(),
-            at: slot.at,
-        });
+        self.view.set_next(&slot.tag, slot.at);
     }
 
     async fn wait_until(&self, at: DateTime<Utc>) {

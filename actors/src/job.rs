@@ -64,3 +64,68 @@ pub trait Job: Send + Sync + 'static {
 /// Builds a fresh job: called at start and again each time the job actor restarts, so a job
 /// that panicked starts over from clean state.
 pub type JobFactory = Arc<dyn Fn() -> Arc<dyn Job> + Send + Sync>;
+
+/// How a job body ended, whatever ran it (the job actor or `kobe run-job`).
+#[derive(Debug)]
+pub enum RunEnd {
+    Returned(Result<JobOutput, JobError>),
+    Panicked(Box<dyn std::any::Any + Send>),
+    TimedOut(std::time::Duration),
+}
+
+/// What gets recorded for a run, and whether the job must be restarted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: crate::ledger::Status,
+    pub reason: Option<String>,
+    pub detail: String,
+    /// Panics and unrecoverable errors restart the job (counted against the restart limit).
+    pub restart: bool,
+}
+
+impl From<RunEnd> for Outcome {
+    fn from(end: RunEnd) -> Self {
+        use crate::ledger::Status;
+        let (status, reason, detail, restart) = match end {
+            RunEnd::TimedOut(limit) => (
+                Status::Failed,
+                Some("timeout".to_string()),
+                format!("still running after {}s", limit.as_secs()),
+                false,
+            ),
+            RunEnd::Panicked(payload) => (
+                Status::Failed,
+                Some("panic".to_string()),
+                panic_message(payload),
+                true,
+            ),
+            RunEnd::Returned(Err(JobError::Recoverable(m))) => (Status::Failed, None, m, false),
+            RunEnd::Returned(Err(JobError::Unrecoverable(m))) => {
+                (Status::Failed, Some("unrecoverable".to_string()), m, true)
+            }
+            RunEnd::Returned(Ok(JobOutput {
+                skipped_reason: Some(r),
+                detail,
+            })) => (Status::Skipped, Some(r), detail, false),
+            RunEnd::Returned(Ok(JobOutput {
+                skipped_reason: None,
+                detail,
+            })) => (Status::Ok, None, detail, false),
+        };
+        Self {
+            status,
+            reason,
+            detail,
+            restart,
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".to_string());
+    format!("panicked: {text}")
+}

@@ -1,6 +1,7 @@
 //! One actor per job tag: runs a job's slots one at a time, with a timeout, and records how
 //! each ended in the run ledger.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +10,9 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use crate::clock::Clock;
-use crate::job::{Job, JobContext, JobError, JobFactory, JobOutput};
+use crate::job::{Job, JobContext, JobError, JobFactory, JobOutput, Outcome, RunEnd};
 use crate::ledger::{RunLedger, RunRecord, Status};
+use crate::lock::JobLock;
 use crate::messages::{Disable, JobCrashed, KillSwitchChanged, Tick};
 use crate::schedule::{JobPlan, KillSwitchPolicy};
 
@@ -36,28 +38,35 @@ pub struct JobActor {
     /// Past the restart limit: slots are recorded as skipped.
     disabled: bool,
     crashes: Recipient<JobCrashed>,
+    /// `state/locks`: a run holds its job's lock, so `kobe run-job` never runs it at once.
+    locks_dir: Option<PathBuf>,
+}
+
+/// The state a job actor starts from, besides its plan and body.
+pub struct JobActorSetup {
+    pub running: Arc<AtomicBool>,
+    pub ledger: Arc<RunLedger>,
+    pub clock: Arc<dyn Clock>,
+    pub crashes: Recipient<JobCrashed>,
+    pub locks_dir: Option<PathBuf>,
+    /// The kill switch as read at start, so the first tick already honours it.
+    pub kill_switch_active: bool,
 }
 
 impl JobActor {
-    pub fn new(
-        plan: JobPlan,
-        factory: JobFactory,
-        running: Arc<AtomicBool>,
-        ledger: Arc<RunLedger>,
-        clock: Arc<dyn Clock>,
-        crashes: Recipient<JobCrashed>,
-    ) -> Self {
+    pub fn new(plan: JobPlan, factory: JobFactory, setup: JobActorSetup) -> Self {
         let job = factory();
         Self {
             plan,
             factory,
             job,
-            running,
-            ledger,
-            clock,
-            kill_switch_active: false,
+            running: setup.running,
+            ledger: setup.ledger,
+            clock: setup.clock,
+            kill_switch_active: setup.kill_switch_active,
             disabled: false,
-            crashes,
+            crashes: setup.crashes,
+            locks_dir: setup.locks_dir,
         }
     }
 
@@ -142,6 +151,9 @@ impl Handler<Disable> for JobActor {
 impl Handler<KillSwitchChanged> for JobActor {
     type Result = ();
     fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
+        if msg.active != self.kill_switch_active {
+            tracing::info!(tag = %self.plan.tag, active = msg.active, policy = ?self.plan.kill_switch, "kill switch changed");
+        }
         self.kill_switch_active = msg.active;
     }
 }
@@ -200,46 +212,54 @@ impl Handler<Tick> for JobActor {
         let job = self.job.clone();
         let timeout = self.plan.timeout;
         let stopwatch = Instant::now();
+        let locks_dir = self.locks_dir.clone();
+        let ledger = self.ledger.clone();
+        let slot_utc = tick.slot.with_timezone(&Utc);
         let body = actix_rt::task::spawn_blocking(move || {
             let _guard = guard;
-            job.run(&context)
+            let _lock = match locks_dir {
+                None => None,
+                Some(dir) => match JobLock::try_acquire(&dir, &context.tag) {
+                    Ok(Some(lock)) => Some(lock),
+                    Ok(None) => return Gated::Busy,
+                    Err(e) => {
+                        return Gated::Ran(Err(JobError::Recoverable(format!(
+                            "cannot take the job lock: {e}"
+                        ))))
+                    }
+                },
+            };
+            // Checked again under the lock: `kobe run-job` may have done the slot meanwhile.
+            if ledger.is_done(&context.tag, slot_utc).unwrap_or(false) {
+                return Gated::AlreadyDone;
+            }
+            Gated::Ran(job.run(&context))
         });
         let run = async move { tokio::time::timeout(timeout, body).await };
 
         Box::pin(run.into_actor(self).map(move |result, act, ctx| {
             let elapsed = stopwatch.elapsed();
-            let mut restart = false;
-            let (status, reason, detail) = match result {
-                Err(_) => (
-                    Status::Failed,
-                    Some("timeout".to_string()),
-                    format!("still running after {}s", timeout.as_secs()),
-                ),
-                Ok(Err(join)) => {
-                    restart = join.is_panic();
-                    let detail = if join.is_panic() {
-                        panic_message(join.into_panic())
-                    } else {
-                        join.to_string()
-                    };
-                    (Status::Failed, Some("panic".to_string()), detail)
-                }
-                Ok(Ok(Err(JobError::Recoverable(m)))) => (Status::Failed, None, m),
-                Ok(Ok(Err(JobError::Unrecoverable(m)))) => {
-                    restart = true;
-                    (Status::Failed, Some("unrecoverable".to_string()), m)
-                }
-                Ok(Ok(Ok(JobOutput {
-                    skipped_reason: Some(r),
-                    detail,
-                }))) => (Status::Skipped, Some(r), detail),
-                Ok(Ok(Ok(JobOutput {
-                    skipped_reason: None,
-                    detail,
-                }))) => (Status::Ok, None, detail),
+            let end = match result {
+                Err(_) => RunEnd::TimedOut(timeout),
+                Ok(Err(join)) if join.is_panic() => RunEnd::Panicked(join.into_panic()),
+                Ok(Err(join)) => RunEnd::Returned(Err(JobError::Recoverable(join.to_string()))),
+                Ok(Ok(Gated::AlreadyDone)) => return None,
+                Ok(Ok(Gated::Busy)) => RunEnd::Returned(Ok(JobOutput::skipped(
+                    "overlap",
+                    "another process (kobe run-job) is running this job",
+                ))),
+                Ok(Ok(Gated::Ran(result))) => RunEnd::Returned(result),
             };
-            let status = act.record(&tick, started, elapsed, status, reason, detail);
-            if restart {
+            let outcome = Outcome::from(end);
+            let status = act.record(
+                &tick,
+                started,
+                elapsed,
+                outcome.status,
+                outcome.reason,
+                outcome.detail,
+            );
+            if outcome.restart {
                 act.crashes.do_send(JobCrashed {
                     tag: tick.tag.clone(),
                     at: act.clock.now(),
@@ -251,11 +271,11 @@ impl Handler<Tick> for JobActor {
     }
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-text panic payload".to_string());
-    format!("panicked: {text}")
+/// What happened behind the job lock.
+enum Gated {
+    Ran(Result<JobOutput, JobError>),
+    /// Another process holds the job's lock.
+    Busy,
+    /// Another process recorded the slot while this one waited.
+    AlreadyDone,
 }

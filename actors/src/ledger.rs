@@ -80,9 +80,13 @@ struct Inner {
     log: JsonlWriter,
 }
 
+/// Called with each record once it is stored (the runtime view and metrics listen here).
+pub type RecordObserver = Box<dyn Fn(&RunRecord) + Send + Sync>;
+
 /// The run ledger. Cheap to share: one mutex serialises records, which are a few a minute.
 pub struct RunLedger {
     inner: Mutex<Inner>,
+    observers: Mutex<Vec<RecordObserver>>,
     durability: Durability,
     jobs_log: PathBuf,
 }
@@ -129,6 +133,7 @@ impl RunLedger {
         }
         let ledger = Self {
             inner: Mutex::new(Inner { db, log }),
+            observers: Mutex::new(Vec::new()),
             durability,
             jobs_log,
         };
@@ -178,6 +183,16 @@ impl RunLedger {
 
     /// Records how a slot ended: one jobs-log line, then the ledger row.
     pub fn record(&self, record: &RunRecord) -> Result<(), LedgerError> {
+        self.store(record, false)
+    }
+
+    /// Records a slot that an operator ran again on purpose (`kobe run-job --force`): another
+    /// jobs-log line, and the ledger row replaced by the new outcome.
+    pub fn record_again(&self, record: &RunRecord) -> Result<(), LedgerError> {
+        self.store(record, true)
+    }
+
+    fn store(&self, record: &RunRecord, replace: bool) -> Result<(), LedgerError> {
         let line = serde_json::to_string(record).expect("a run record always serialises");
         let mut inner = self.lock();
         let slot = record.slot_et.with_timezone(&Utc).timestamp();
@@ -189,7 +204,7 @@ impl RunLedger {
                 |r| r.get(0),
             )
             .optional()?;
-        if exists.is_some() {
+        if exists.is_some() && !replace {
             return Err(LedgerError::AlreadyRecorded {
                 tag: record.tag.clone(),
                 slot: record.slot_et.to_rfc3339(),
@@ -203,8 +218,45 @@ impl RunLedger {
         if self.durability == Durability::PowerLoss {
             inner.log.sync().map_err(io)?;
         }
+        if replace {
+            inner.db.execute(
+                "DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+                params![record.tag, slot],
+            )?;
+        }
         insert(&inner.db, record, &line)?;
+        drop(inner);
+        for observe in self
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            observe(record);
+        }
         Ok(())
+    }
+
+    /// The record of one slot, if any.
+    pub fn get(&self, tag: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>, LedgerError> {
+        let inner = self.lock();
+        let text: Option<String> = inner
+            .db
+            .query_row(
+                "SELECT record FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+                params![tag, slot.timestamp()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Adds an observer of every record stored from now on.
+    pub fn subscribe(&self, observer: RecordObserver) {
+        self.observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
     }
 
     /// Records whose slots fall in `[from, to)`, in slot order (ties by tag).

@@ -4,13 +4,19 @@
 //! supervision; it knows nothing of stocks or brokers. The application plugs its jobs in through
 //! `job::Job` and starts everything with `supervisor::run`.
 
+pub mod atomic_file;
 pub mod calendar;
 pub mod clock;
 pub mod clock_actor;
+pub mod health;
+pub mod heartbeat;
 pub mod job;
 pub mod job_actor;
 pub mod jsonl;
+pub mod kill_switch;
 pub mod ledger;
+pub mod lock;
 pub mod messages;
 pub mod schedule;
 pub mod supervisor;
+pub mod view;

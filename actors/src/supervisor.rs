@@ -10,13 +10,19 @@ use actix::prelude::*;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 
+use std::net::TcpListener;
+use std::path::PathBuf;
+
 use crate::clock::Clock;
-use crate::clock_actor::{ClockActor, NextSlotView, StopClock};
+use crate::clock_actor::{ClockActor, StopClock};
+use crate::heartbeat::{FinalBeat, HeartbeatActor};
 use crate::job::JobFactory;
-use crate::job_actor::JobActor;
+use crate::job_actor::{JobActor, JobActorSetup};
+use crate::kill_switch::{self, KillSwitchActor};
 use crate::ledger::RunLedger;
 use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
 use crate::schedule::Schedule;
+use crate::view::RuntimeView;
 
 /// Erlang-style restart intensity: more than `max_restarts` crashes of one job within `within`
 /// and the job is given up on (marked failed, its slots skipped), while the others run on.
@@ -47,6 +53,21 @@ pub struct RuntimeConfig {
     pub restart_limit: RestartLimit,
     /// How long running jobs get to finish at shutdown.
     pub grace: Duration,
+    /// The operator-facing parts: kill switch, heartbeat, health. `None` runs the bare
+    /// scheduler (tests of the runtime itself).
+    pub ops: Option<Operations>,
+}
+
+/// What an operator touches (DESIGN §2): files under the home, the heartbeat, the health port.
+pub struct Operations {
+    pub mode: String,
+    pub state_dir: PathBuf,
+    pub logs_dir: PathBuf,
+    pub heartbeat_every: Duration,
+    /// Bound before start, so a taken port is refused before anything runs.
+    pub health: Option<TcpListener>,
+    /// A wall clock for heartbeat times and ages, also in a replay.
+    pub wall: Arc<dyn Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +103,12 @@ pub struct Supervisor {
     jobs: BTreeMap<String, Addr<JobActor>>,
     running: BTreeMap<String, Arc<AtomicBool>>,
     clock: Option<Addr<ClockActor>>,
+    heartbeat: Option<Addr<HeartbeatActor>>,
+    kill_switch: Option<Addr<KillSwitchActor>>,
+    health: Option<actix_web::dev::ServerHandle>,
     crash_times: BTreeMap<String, VecDeque<DateTime<Utc>>>,
     status: RuntimeStatus,
-    next: NextSlotView,
+    view: Arc<RuntimeView>,
     done: Option<oneshot::Sender<Exit>>,
 }
 
@@ -98,14 +122,32 @@ impl Supervisor {
         {
             return Err(RuntimeError::UnknownJob(plan.tag.clone()));
         }
+        let (mode, wall, every) = match &config.ops {
+            Some(ops) => (ops.mode.as_str(), ops.wall.clone(), ops.heartbeat_every),
+            None => ("bare", config.clock.clone(), Duration::from_secs(30)),
+        };
+        let view = RuntimeView::new(
+            mode,
+            config.clock.clone(),
+            wall,
+            config.schedule.clone(),
+            TimeDelta::from_std(every).unwrap_or(TimeDelta::seconds(30)),
+        );
+        let observer = view.clone();
+        config
+            .ledger
+            .subscribe(Box::new(move |record| observer.observe(record)));
         Ok(Self {
             config,
             jobs: BTreeMap::new(),
             running: BTreeMap::new(),
             clock: None,
+            heartbeat: None,
+            kill_switch: None,
+            health: None,
             crash_times: BTreeMap::new(),
             status: RuntimeStatus::default(),
-            next: NextSlotView::default(),
+            view,
             done: Some(done),
         })
     }
@@ -120,25 +162,26 @@ impl Supervisor {
 impl Actor for Supervisor {
     type Context = Context<Self>;
 
-    /// Start order: job actors, then the clock (so no tick finds its job missing). The kill
-    /// switch, heartbeat and health server are started by the application around this.
+    /// Start order (DESIGN §2): kill switch, heartbeat, job actors, clock, health server.
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let kill_switch = self.start_operations(ctx);
         let crashes = ctx.address().recipient::<JobCrashed>();
+        let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();
             let running = Arc::new(AtomicBool::new(false));
             let factory = self.config.jobs[&tag].clone();
-            let (plan, ledger, clock, crashes, flag) = (
-                plan.clone(),
-                self.config.ledger.clone(),
-                self.config.clock.clone(),
-                crashes.clone(),
-                running.clone(),
-            );
-            let addr = actix::Supervisor::start(move |_| {
-                JobActor::new(plan, factory, flag, ledger, clock, crashes)
-            });
+            let plan = plan.clone();
+            let setup = JobActorSetup {
+                running: running.clone(),
+                ledger: self.config.ledger.clone(),
+                clock: self.config.clock.clone(),
+                crashes: crashes.clone(),
+                locks_dir: locks_dir.clone(),
+                kill_switch_active: kill_switch.active,
+            };
+            let addr = actix::Supervisor::start(move |_| JobActor::new(plan, factory, setup));
             ticks.insert(tag.clone(), addr.clone().recipient());
             self.jobs.insert(tag.clone(), addr);
             self.running.insert(tag, running);
@@ -149,12 +192,66 @@ impl Actor for Supervisor {
             self.config.ledger.clone(),
             ticks,
             self.config.until,
-            self.next.clone(),
+            self.view.clone(),
             ctx.address().recipient(),
         )
         .start();
         self.clock = Some(clock);
+        if let Some(listener) = self.config.ops.as_mut().and_then(|o| o.health.take()) {
+            match crate::health::serve(listener, self.view.clone()) {
+                Ok(server) => {
+                    self.health = Some(server.handle());
+                    actix_rt::spawn(server);
+                }
+                Err(e) => tracing::error!(error = %e, "health server did not start"),
+            }
+        }
+        self.view.set_ready();
         tracing::info!(jobs = self.jobs.len(), "runtime started");
+    }
+}
+
+impl Supervisor {
+    /// Starts the kill switch and heartbeat actors; returns the switch's state at start.
+    fn start_operations(&mut self, ctx: &mut Context<Self>) -> crate::view::KillSwitchStatus {
+        let Some(ops) = &self.config.ops else {
+            return Default::default();
+        };
+        let initial = kill_switch::read(&ops.state_dir).unwrap_or_else(|e| {
+            // Unreadable is treated as engaged: the safe side for money.
+            tracing::error!(error = %e, "cannot read the kill switch file: starting halted");
+            crate::view::KillSwitchStatus {
+                active: true,
+                reason: Some(format!("unreadable KILL_SWITCH: {e}")),
+                since: None,
+            }
+        });
+        if initial.active {
+            tracing::warn!(reason = ?initial.reason, "kill switch active at start: starting halted");
+        }
+        self.view.set_kill_switch(initial.clone());
+        let switch = KillSwitchActor::new(
+            ops.state_dir.clone(),
+            vec![ctx.address().recipient()],
+            self.view.clone(),
+            ops.wall.clone(),
+            initial.clone(),
+        );
+        self.kill_switch = Some(switch.start());
+        let health_addr = ops
+            .health
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string());
+        let beat = HeartbeatActor::new(
+            self.view.clone(),
+            ops.state_dir.clone(),
+            ops.logs_dir.clone(),
+            ops.heartbeat_every,
+            health_addr,
+        );
+        self.heartbeat = Some(beat.start());
+        initial
     }
 }
 
@@ -169,14 +266,14 @@ impl Handler<JobCrashed> for Supervisor {
             times.pop_front();
         }
         *self.status.restarts.entry(msg.tag.clone()).or_default() += 1;
-        if times.len() > self.config.restart_limit.max_restarts
-            && self.status.failed_jobs.insert(msg.tag.clone())
-        {
+        let past_limit = times.len() > self.config.restart_limit.max_restarts;
+        if past_limit && self.status.failed_jobs.insert(msg.tag.clone()) {
             tracing::error!(tag = %msg.tag, crashes = times.len(), "job past its restart limit: marked failed");
             if let Some(addr) = self.jobs.get(&msg.tag) {
                 addr.do_send(Disable);
             }
         }
+        self.view.job_restarted(&msg.tag, past_limit);
     }
 }
 
@@ -200,6 +297,7 @@ impl Handler<ClockFinished> for Supervisor {
     type Result = ();
     fn handle(&mut self, _: ClockFinished, ctx: &mut Context<Self>) {
         if self.config.until.is_some() {
+            self.view.set_stopping();
             self.finish(Exit::Finished);
             ctx.stop();
         }
@@ -211,20 +309,29 @@ impl Handler<Shutdown> for Supervisor {
 
     /// Stops the clock, then gives running jobs up to the grace period to finish.
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        self.view.set_stopping();
         if let Some(clock) = self.clock.take() {
             clock.do_send(StopClock);
         }
         let flags: Vec<_> = self.running.values().cloned().collect();
         let grace = self.config.grace;
+        let (heartbeat, health) = (self.heartbeat.take(), self.health.take());
         let wait = async move {
             let all_idle = || flags.iter().all(|f| !f.load(Ordering::SeqCst));
-            tokio::time::timeout(grace, async {
+            let finished = tokio::time::timeout(grace, async {
                 while !all_idle() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             })
             .await
-            .is_ok()
+            .is_ok();
+            if let Some(heartbeat) = heartbeat {
+                let _ = heartbeat.send(FinalBeat).await;
+            }
+            if let Some(health) = health {
+                health.stop(true).await;
+            }
+            finished
         };
         Box::pin(wait.into_actor(self).map(|jobs_finished, act, ctx| {
             act.finish(Exit::Shutdown { jobs_finished });
@@ -236,7 +343,7 @@ impl Handler<Shutdown> for Supervisor {
 /// A running runtime: its supervisor's address and how it will end.
 pub struct Runtime {
     pub supervisor: Addr<Supervisor>,
-    pub next: NextSlotView,
+    pub view: Arc<RuntimeView>,
     exit: oneshot::Receiver<Exit>,
 }
 
@@ -245,10 +352,10 @@ impl Runtime {
     pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let (tx, rx) = oneshot::channel();
         let supervisor = Supervisor::new(config, tx)?;
-        let next = supervisor.next.clone();
+        let view = supervisor.view.clone();
         Ok(Self {
             supervisor: supervisor.start(),
-            next,
+            view,
             exit: rx,
         })
     }

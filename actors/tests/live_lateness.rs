@@ -56,6 +56,7 @@ async fn live_slot_lateness() {
         until: None,
         restart_limit: RestartLimit::default(),
         grace: Duration::from_secs(5),
+        ops: None,
     })
     .unwrap();
     let wait = async move {

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::clock::{Clock, SimClock, Speed};
 use kobe_actors::job::{Job, JobContext, JobError, JobFactory, JobOutput};
-use kobe_actors::job_actor::JobActor;
+use kobe_actors::job_actor::{JobActor, JobActorSetup};
 use kobe_actors::ledger::{Durability, RunLedger, RunRecord, Status};
 use kobe_actors::messages::{JobCrashed, Tick};
 use kobe_actors::schedule::{et_instant, JobPlan, JobSpec, OneOrMany, Schedule};
@@ -106,6 +106,7 @@ impl Harness {
             until: Some(until),
             restart_limit: limit,
             grace: Duration::from_secs(5),
+            ops: None,
         })
         .unwrap();
         let exit = runtime.run_until(std::future::pending()).await.unwrap();
@@ -231,6 +232,7 @@ async fn past_the_restart_limit_a_job_is_marked_failed_and_skipped() {
         until: Some(et(date, 11, 0)),
         restart_limit: limit,
         grace: Duration::from_secs(5),
+        ops: None,
     })
     .unwrap();
     assert_eq!(
@@ -272,6 +274,7 @@ async fn the_supervisor_reports_failed_jobs() {
             within: TimeDelta::hours(1),
         },
         grace: Duration::from_secs(5),
+        ops: None,
     })
     .unwrap();
     let supervisor = runtime.supervisor.clone();
@@ -321,14 +324,15 @@ async fn overlap_and_timeout() {
     let actor = actix::Supervisor::start({
         let (ledger, clock, running) = (h.ledger.clone(), clock.clone(), running.clone());
         move |_| {
-            JobActor::new(
-                plan,
-                factory(Arc::new(AtomicUsize::new(0)), slow),
+            let setup = JobActorSetup {
                 running,
                 ledger,
                 clock,
                 crashes,
-            )
+                locks_dir: None,
+                kill_switch_active: false,
+            };
+            JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slow), setup)
         }
     });
     let tick = |h: u32, m: u32| Tick {
@@ -370,14 +374,15 @@ async fn overlap_and_timeout() {
         let (ledger, crashes) = (h.ledger.clone(), Sink.start().recipient());
         let flag = running.clone();
         move |_| {
-            JobActor::new(
-                plan,
-                factory(Arc::new(AtomicUsize::new(0)), slower),
-                flag,
+            let setup = JobActorSetup {
+                running: flag,
                 ledger,
                 clock,
                 crashes,
-            )
+                locks_dir: None,
+                kill_switch_active: false,
+            };
+            JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slower), setup)
         }
     });
     let mut t = tick(11, 0);
@@ -519,6 +524,7 @@ async fn shutdown_waits_for_running_jobs_within_the_grace_period() {
             until: None,
             restart_limit: RestartLimit::default(),
             grace: Duration::from_millis(grace_ms),
+            ops: None,
         })
         .unwrap();
         let exit = runtime

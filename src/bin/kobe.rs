@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use kobe::commands;
 use kobe::config::{Config, ET};
 use kobe::home::Home;
+use kobe::secrets::Secrets;
 use kobe_actors::clock::{Clock, LiveClock};
 
 #[derive(Debug, Parser)]
@@ -44,27 +46,148 @@ enum Command {
         #[arg(long)]
         scan_times: Option<String>,
     },
+    /// Is a runner up here, and how is it. Exit 0 ok, 1 degraded/halted, 3 not running.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Engage, release or show the kill switch (state/KILL_SWITCH).
+    KillSwitch {
+        #[command(subcommand)]
+        action: KillSwitchAction,
+    },
+    /// Run one slot of one job now (for cron), recorded in the runner's ledger.
+    RunJob {
+        #[arg(long)]
+        tag: String,
+        /// Secrets file (else <home>/.env if present).
+        #[arg(long, value_name = "PATH")]
+        dotenv: Option<PathBuf>,
+        /// The session whose slot to run (default: today, ET).
+        #[arg(long)]
+        session: Option<NaiveDate>,
+        /// Run it even if the ledger shows the slot done.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KillSwitchAction {
+    /// Engage: no new entries from now on.
+    On {
+        #[arg(long)]
+        reason: String,
+        /// Who engages it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Release (needs --confirm).
+    Off {
+        #[arg(long)]
+        confirm: bool,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Show it.
+    Status,
+}
+
+/// What a subcommand printed and how the process should exit.
+struct Done {
+    text: String,
+    code: u8,
+}
+
+impl From<String> for Done {
+    fn from(text: String) -> Self {
+        Self { text, code: 0 }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+        Ok(done) => {
+            print!("{}", done.text);
+            ExitCode::from(done.code)
         }
         Err(e) => {
+            let code = exit_code(&e);
             eprintln!("kobe: error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<String> {
+/// 2 for what the operator can fix (flags, config, files); 1 for the rest.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(e) = e.downcast_ref::<commands::run_job::RunJobError>() {
+        return e.exit_code();
+    }
+    2
+}
+
+fn run(cli: Cli) -> anyhow::Result<Done> {
+    let home = Home::resolve(cli.home.as_deref());
+    let wall: Arc<dyn Clock> = Arc::new(LiveClock);
     match cli.command {
         Command::Calendar { from, to, csv } => {
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-            Ok(commands::calendar::render(from, to, csv))
+            Ok(commands::calendar::render(from, to, csv).into())
+        }
+        Command::Status { json } => {
+            let report = commands::status::gather(&home, wall.now());
+            let text = if json {
+                serde_json::to_string_pretty(&report)? + "\n"
+            } else {
+                report.render()
+            };
+            Ok(Done {
+                text,
+                code: report.exit_code(),
+            })
+        }
+        Command::KillSwitch { action } => {
+            use commands::kill_switch as ks;
+            let text = match action {
+                KillSwitchAction::On { reason, by } => ks::on(
+                    &home,
+                    &reason,
+                    &by.unwrap_or_else(ks::default_actor),
+                    wall.now(),
+                )?,
+                KillSwitchAction::Off { confirm, by } => ks::off(
+                    &home,
+                    confirm,
+                    &by.unwrap_or_else(ks::default_actor),
+                    wall.now(),
+                )?,
+                KillSwitchAction::Status => ks::status(&home)?,
+            };
+            Ok(text.into())
+        }
+        Command::RunJob {
+            tag,
+            dotenv,
+            session,
+            force,
+        } => {
+            // Checked now so a cron line with a bad --dotenv fails loudly, before the job runs.
+            Secrets::load(dotenv.as_deref(), home.root())?;
+            let config = Config::load(cli.config.as_deref(), home.root())?;
+            let schedule = config.schedule()?;
+            let request = commands::run_job::RunJobRequest {
+                tag: &tag,
+                session,
+                force,
+            };
+            let report = commands::run_job::run(&home, &schedule, request, wall)?;
+            let code = u8::from(report.status == kobe_actors::ledger::Status::Failed);
+            Ok(Done {
+                text: report.line + "\n",
+                code,
+            })
         }
         Command::Schedule {
             session,
@@ -79,12 +202,12 @@ fn run(cli: Cli) -> anyhow::Result<String> {
             let date = match session {
                 Some(d) => d,
                 None => {
-                    let today = LiveClock.now().with_timezone(&ET).date_naive();
+                    let today = wall.now().with_timezone(&ET).date_naive();
                     let previous = today.pred_opt().context("date out of range")?;
                     schedule.calendar().next_session(previous).date
                 }
             };
-            Ok(commands::schedule::render(&schedule, date))
+            Ok(commands::schedule::render(&schedule, date).into())
         }
     }
 }

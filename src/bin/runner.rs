@@ -12,12 +12,6 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(&e.to_string(), e.exit_code()),
     };
-    // A replay prints thousands of slots: keep the screen for the summary.
-    kobe::logging::init(if plan.replay.is_some() {
-        "warn"
-    } else {
-        "info"
-    });
     match runner::run(plan) {
         Ok(Outcome::Replay(summary)) => {
             println!("{summary}");

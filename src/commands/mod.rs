@@ -1,4 +1,7 @@
 //! `kobe` subcommands, one file each.
 
 pub mod calendar;
+pub mod kill_switch;
+pub mod run_job;
 pub mod schedule;
+pub mod status;

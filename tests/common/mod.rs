@@ -85,3 +85,122 @@ pub fn without_wall_clock(records: &[Value]) -> Vec<Value> {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A runner started in the background on the live clock, killed when dropped.
+pub struct RunningRunner {
+    pub child: std::process::Child,
+    pub home: PathBuf,
+}
+
+impl RunningRunner {
+    /// Starts `runner --mode paper` with a 1 s heartbeat and a port-0 health server, and waits
+    /// until it has written a heartbeat naming its health address.
+    pub fn start(home: &Path, extra: &[&str]) -> Self {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+            .arg("--home")
+            .arg(home)
+            .args([
+                "--mode",
+                "paper",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--heartbeat-secs",
+                "1",
+            ])
+            .args(extra)
+            .env_remove("KOBE_HOME")
+            .env_remove("RUST_LOG")
+            .env_remove("APCA_API_BASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(beat) = read_heartbeat(home) {
+                if beat["pid"] == child.id() && beat["health_addr"].is_string() {
+                    break;
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("runner exited early: {status}");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "runner never beat"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self {
+            child,
+            home: home.to_path_buf(),
+        }
+    }
+
+    pub fn heartbeat(&self) -> Option<Value> {
+        read_heartbeat(&self.home)
+    }
+
+    pub fn health_url(&self, path: &str) -> String {
+        let beat = self.heartbeat().unwrap();
+        format!("http://{}{path}", beat["health_addr"].as_str().unwrap())
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::blocking::get(self.health_url(path)).unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    pub fn health(&self) -> (u16, Value) {
+        let (code, body) = self.get("/health");
+        (code, serde_json::from_str(&body).unwrap())
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the process to exit (bounded), returning its status.
+    pub fn wait(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "runner did not exit within {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningRunner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 10 ms for up to `limit`.
+pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    check()
+}
+
+pub fn read_heartbeat(home: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(home.join("state/heartbeat.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}

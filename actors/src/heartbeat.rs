@@ -1,0 +1,208 @@
+//! The heartbeat: every interval of real time, the runtime's state written atomically to
+//! `state/heartbeat.json` and appended to `logs/heartbeat.jsonl`, with its memory and CPU.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::atomic_file::write_atomic;
+use crate::calendar::EXCHANGE_TZ;
+use crate::jsonl::JsonlWriter;
+use crate::view::{Health, KillSwitchStatus, LastJob, NextJob, RuntimeView};
+
+pub const HEARTBEAT_FILE: &str = "heartbeat.json";
+
+/// One beat (DESIGN §5). `Deserialize` so that `kobe status` can read it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Beat {
+    pub ts: DateTime<Utc>,
+    pub ts_et: DateTime<FixedOffset>,
+    pub seq: u64,
+    pub pid: u32,
+    pub mode: String,
+    pub clock: String,
+    pub status: String,
+    pub uptime_s: i64,
+    pub kill_switch: BeatKillSwitch,
+    pub next_job: Option<BeatNext>,
+    pub last_job: Option<BeatLast>,
+    pub rss_bytes: u64,
+    pub cpu_pct: f32,
+    /// Seconds between beats: a reader judges staleness by it.
+    pub interval_s: i64,
+    /// Where `/health` answers, so `kobe status` can ask it.
+    pub health_addr: Option<String>,
+    /// The simulated instant, in a replay.
+    pub sim_now_et: Option<DateTime<FixedOffset>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeatKillSwitch {
+    pub active: bool,
+    pub reason: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeatNext {
+    pub tag: String,
+    pub at_et: DateTime<FixedOffset>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeatLast {
+    pub tag: String,
+    pub slot_et: DateTime<FixedOffset>,
+    pub status: String,
+}
+
+impl From<KillSwitchStatus> for BeatKillSwitch {
+    fn from(k: KillSwitchStatus) -> Self {
+        Self {
+            active: k.active,
+            reason: k.reason,
+            since: k.since,
+        }
+    }
+}
+impl From<NextJob> for BeatNext {
+    fn from(n: NextJob) -> Self {
+        Self {
+            tag: n.tag,
+            at_et: n.at_et,
+        }
+    }
+}
+impl From<LastJob> for BeatLast {
+    fn from(l: LastJob) -> Self {
+        Self {
+            tag: l.tag,
+            slot_et: l.slot_et,
+            status: l.status.as_str().into(),
+        }
+    }
+}
+
+pub struct HeartbeatActor {
+    view: Arc<RuntimeView>,
+    state_dir: PathBuf,
+    log: Option<JsonlWriter>,
+    logs_dir: PathBuf,
+    every: Duration,
+    seq: u64,
+    system: System,
+    health_addr: Option<String>,
+}
+
+impl HeartbeatActor {
+    pub fn new(
+        view: Arc<RuntimeView>,
+        state_dir: PathBuf,
+        logs_dir: PathBuf,
+        every: Duration,
+        health_addr: Option<String>,
+    ) -> Self {
+        Self {
+            view,
+            state_dir,
+            log: None,
+            logs_dir,
+            every,
+            seq: 0,
+            system: System::new(),
+            health_addr,
+        }
+    }
+
+    /// Process memory and CPU since the previous beat.
+    fn usage(&mut self) -> (u64, f32) {
+        let pid = Pid::from_u32(self.view.pid);
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            false,
+            ProcessRefreshKind::nothing().with_memory().with_cpu(),
+        );
+        self.system
+            .process(pid)
+            .map_or((0, 0.0), |p| (p.memory(), p.cpu_usage()))
+    }
+
+    fn beat(&mut self, stopping: bool) {
+        self.seq += 1;
+        let snap = self.view.snapshot();
+        let (rss_bytes, cpu_pct) = self.usage();
+        let ts = self.view.wall.now();
+        let status = if stopping {
+            Health::Stopping
+        } else {
+            snap.status
+        };
+        let beat = Beat {
+            ts,
+            ts_et: ts.with_timezone(&EXCHANGE_TZ).fixed_offset(),
+            seq: self.seq,
+            pid: snap.pid,
+            mode: snap.mode,
+            clock: serde_json::to_value(snap.clock)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            status: serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            uptime_s: snap.uptime_s,
+            kill_switch: snap.kill_switch.into(),
+            next_job: snap.next_job.map(Into::into),
+            last_job: snap.last_job.map(Into::into),
+            rss_bytes,
+            cpu_pct,
+            interval_s: self.every.as_secs() as i64,
+            health_addr: self.health_addr.clone(),
+            sim_now_et: (snap.clock == crate::clock::ClockKind::Simulated).then_some(snap.now_et),
+        };
+        let line = serde_json::to_string(&beat).expect("a beat serialises");
+        if let Err(e) = write_atomic(&self.state_dir.join(HEARTBEAT_FILE), line.as_bytes()) {
+            tracing::error!(error = %e, "cannot write state/heartbeat.json");
+        }
+        if self.log.is_none() {
+            match JsonlWriter::open(&self.logs_dir.join("heartbeat.jsonl")) {
+                Ok((w, _)) => self.log = Some(w),
+                Err(e) => tracing::error!(error = %e, "cannot open logs/heartbeat.jsonl"),
+            }
+        }
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.append(&line) {
+                tracing::error!(error = %e, "cannot append to logs/heartbeat.jsonl");
+            }
+        }
+        self.view.heartbeat_written(self.seq, ts);
+    }
+}
+
+impl Actor for HeartbeatActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.beat(false);
+        ctx.run_interval(self.every, |act, _| act.beat(false));
+    }
+}
+
+/// Supervisor → heartbeat at shutdown: write the last beat, with status `stopping`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FinalBeat;
+
+impl Handler<FinalBeat> for HeartbeatActor {
+    type Result = ();
+    fn handle(&mut self, _: FinalBeat, ctx: &mut Context<Self>) {
+        self.beat(true);
+        ctx.stop();
+    }
+}

@@ -1,0 +1,308 @@
+//! The kill switch: `state/KILL_SWITCH` present = active. The actor watches the folder
+//! (inotify via `notify`, plus a slow poll as a safety net) and broadcasts every change.
+//!
+//! The file may be JSON `{reason, activated_at, activated_by}`, plain text (the reason) or
+//! empty: an operator in a panic types `touch state/KILL_SWITCH`, and that must work.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use notify::{RecursiveMode, Watcher};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::write_atomic;
+use crate::clock::Clock;
+use crate::jsonl::{last_line, JsonlWriter};
+use crate::messages::KillSwitchChanged;
+use crate::view::{KillSwitchStatus, RuntimeView};
+
+pub const KILL_SWITCH_FILE: &str = "KILL_SWITCH";
+pub const HISTORY_FILE: &str = "kill_switch_history.jsonl";
+/// A safety net under inotify: re-read the file this often anyway.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// The JSON form of `state/KILL_SWITCH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitchFile {
+    pub reason: String,
+    pub activated_at: DateTime<Utc>,
+    pub activated_by: String,
+}
+
+/// One line of `state/kill_switch_history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// `engage` or `release`.
+    pub action: String,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub reason: Option<String>,
+    /// For a release: when the switch had been engaged.
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the switch's state from the folder.
+pub fn read(state_dir: &Path) -> io::Result<KillSwitchStatus> {
+    let path = state_dir.join(KILL_SWITCH_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KillSwitchStatus::default()),
+        Err(e) => return Err(e),
+    };
+    if let Ok(file) = serde_json::from_slice::<KillSwitchFile>(&bytes) {
+        return Ok(KillSwitchStatus {
+            active: true,
+            reason: Some(file.reason),
+            since: Some(file.activated_at),
+        });
+    }
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let since = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from);
+    Ok(KillSwitchStatus {
+        active: true,
+        reason: Some(if text.is_empty() {
+            "no reason given (empty KILL_SWITCH file)".into()
+        } else {
+            text
+        }),
+        since,
+    })
+}
+
+fn append_history(state_dir: &Path, entry: &HistoryEntry) -> io::Result<()> {
+    let (mut log, _) = JsonlWriter::open(&state_dir.join(HISTORY_FILE))?;
+    log.append(&serde_json::to_string(entry).expect("history entry serialises"))?;
+    log.sync()
+}
+
+/// Engages the switch: writes the file atomically and logs the engagement.
+pub fn engage(state_dir: &Path, reason: &str, by: &str, now: DateTime<Utc>) -> io::Result<()> {
+    let file = KillSwitchFile {
+        reason: reason.to_string(),
+        activated_at: now,
+        activated_by: by.to_string(),
+    };
+    write_atomic(
+        &state_dir.join(KILL_SWITCH_FILE),
+        serde_json::to_string_pretty(&file)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    append_history(
+        state_dir,
+        &HistoryEntry {
+            action: "engage".into(),
+            at: now,
+            by: by.into(),
+            reason: Some(reason.into()),
+            activated_at: Some(now),
+        },
+    )
+}
+
+/// Releases the switch: logs the release with who and when, then removes the file.
+/// Returns whether it was active.
+pub fn release(state_dir: &Path, by: &str, now: DateTime<Utc>) -> io::Result<bool> {
+    let current = read(state_dir)?;
+    if !current.active {
+        return Ok(false);
+    }
+    append_history(
+        state_dir,
+        &HistoryEntry {
+            action: "release".into(),
+            at: now,
+            by: by.into(),
+            reason: current.reason,
+            activated_at: current.since,
+        },
+    )?;
+    std::fs::remove_file(state_dir.join(KILL_SWITCH_FILE))?;
+    std::fs::File::open(state_dir)?.sync_all()?;
+    Ok(true)
+}
+
+/// Whether the history's last line records a release (so a vanished file was released
+/// properly, not removed by hand).
+fn last_history_is_release(state_dir: &Path) -> bool {
+    last_line(&state_dir.join(HISTORY_FILE))
+        .ok()
+        .flatten()
+        .and_then(|l| serde_json::from_str::<HistoryEntry>(&l).ok())
+        .is_some_and(|e| e.action == "release")
+}
+
+pub struct KillSwitchActor {
+    state_dir: PathBuf,
+    subscribers: Vec<Recipient<KillSwitchChanged>>,
+    view: Arc<RuntimeView>,
+    wall: Arc<dyn Clock>,
+    current: KillSwitchStatus,
+    /// Kept alive for as long as the actor: dropping it stops the watch.
+    watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl KillSwitchActor {
+    pub fn new(
+        state_dir: PathBuf,
+        subscribers: Vec<Recipient<KillSwitchChanged>>,
+        view: Arc<RuntimeView>,
+        wall: Arc<dyn Clock>,
+        current: KillSwitchStatus,
+    ) -> Self {
+        Self {
+            state_dir,
+            subscribers,
+            view,
+            wall,
+            current,
+            watcher: None,
+        }
+    }
+
+    fn recheck(&mut self) {
+        let status = match read(&self.state_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                // Unreadable is not "off": keep the last known state and say so.
+                tracing::error!(error = %e, "cannot read the kill switch file; keeping its last state");
+                return;
+            }
+        };
+        if status == self.current {
+            return;
+        }
+        if status.active {
+            tracing::warn!(reason = ?status.reason, "kill switch ENGAGED: no new entries");
+        } else {
+            if !last_history_is_release(&self.state_dir) {
+                tracing::warn!(
+                    "kill switch file removed by hand: honoured, and logged in the history"
+                );
+                let entry = HistoryEntry {
+                    action: "release".into(),
+                    at: self.wall.now(),
+                    by: "unknown (file removed by hand)".into(),
+                    reason: self.current.reason.clone(),
+                    activated_at: self.current.since,
+                };
+                if let Err(e) = append_history(&self.state_dir, &entry) {
+                    tracing::error!(error = %e, "cannot write the kill switch history");
+                }
+            }
+            tracing::warn!("kill switch released");
+        }
+        self.current = status.clone();
+        self.view.set_kill_switch(status.clone());
+        let msg = KillSwitchChanged {
+            active: status.active,
+            reason: status.reason,
+            since: status.since,
+        };
+        for s in &self.subscribers {
+            s.do_send(msg.clone());
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Recheck;
+
+impl Actor for KillSwitchActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Err(e) = std::fs::create_dir_all(&self.state_dir) {
+            tracing::error!(error = %e, "cannot create the state folder");
+        }
+        // The state at start was read by the supervisor before any job started; catch a change
+        // made since then.
+        self.recheck();
+        let addr = ctx.address();
+        let target = self.state_dir.join(KILL_SWITCH_FILE);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Editors and atomic writers replace by rename: any event naming the file counts.
+            if let Ok(event) = event {
+                if event
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name() == target.file_name())
+                {
+                    addr.do_send(Recheck);
+                }
+            }
+        });
+        match watcher {
+            Ok(mut w) => match w.watch(&self.state_dir, RecursiveMode::NonRecursive) {
+                Ok(()) => self.watcher = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot watch the state folder; polling only"),
+            },
+            Err(e) => tracing::warn!(error = %e, "no file watcher; polling only"),
+        }
+        ctx.run_interval(POLL_EVERY, |act, _| act.recheck());
+    }
+}
+
+impl Handler<Recheck> for KillSwitchActor {
+    type Result = ();
+    fn handle(&mut self, _: Recheck, _ctx: &mut Context<Self>) {
+        self.recheck();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn json_text_and_empty_files_all_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
+        assert!(!read(dir.path()).unwrap().active);
+        engage(dir.path(), "daily_loss", "kobe", at).unwrap();
+        let s = read(dir.path()).unwrap();
+        assert_eq!(
+            (s.active, s.reason.as_deref(), s.since),
+            (true, Some("daily_loss"), Some(at))
+        );
+        std::fs::write(dir.path().join(KILL_SWITCH_FILE), "going on holiday\n").unwrap();
+        assert_eq!(
+            read(dir.path()).unwrap().reason.as_deref(),
+            Some("going on holiday")
+        );
+        std::fs::write(dir.path().join(KILL_SWITCH_FILE), "").unwrap();
+        let s = read(dir.path()).unwrap();
+        assert!(s.active && s.reason.unwrap().contains("empty"));
+    }
+
+    #[test]
+    fn release_logs_who_and_when_then_removes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
+        assert!(!release(dir.path(), "ops", at).unwrap());
+        engage(dir.path(), "test", "alice", at).unwrap();
+        assert!(release(dir.path(), "bob", at + chrono::TimeDelta::minutes(5)).unwrap());
+        assert!(!dir.path().join(KILL_SWITCH_FILE).exists());
+        let lines: Vec<HistoryEntry> = std::fs::read_to_string(dir.path().join(HISTORY_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[1].action.as_str(), lines[1].by.as_str()),
+            ("release", "bob")
+        );
+        assert_eq!(lines[1].activated_at, Some(at));
+        assert!(last_history_is_release(dir.path()));
+    }
+}

@@ -1,0 +1,190 @@
+//! Process locks: the single-instance lock `state/runner.lock` and per-job run locks.
+//!
+//! Both are OS advisory locks (flock through fs2): the OS releases them when the process dies,
+//! even on SIGKILL, so a crash never leaves a lock that blocks the next start. The lock file
+//! is never deleted to "clean up": its presence means nothing, only the lock on it does.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+
+/// What the lock file says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub pid: u32,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub mode: String,
+}
+
+impl LockInfo {
+    /// This process, started now in `mode`.
+    pub fn this_process(mode: &str, started_at: DateTime<Utc>) -> Self {
+        Self {
+            pid: std::process::id(),
+            host: sysinfo::System::host_name().unwrap_or_else(|| "unknown".into()),
+            started_at,
+            mode: mode.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another runner holds {path} (pid {pid}, started {started_at}): stop it first, or use another --home", path = .path.display(), pid = .holder.as_ref().map_or("unknown".to_string(), |h| h.pid.to_string()), started_at = .holder.as_ref().map_or("at an unknown time".to_string(), |h| h.started_at.to_rfc3339()))]
+    Held {
+        path: PathBuf,
+        holder: Option<LockInfo>,
+    },
+    #[error("{path}: {source}", path = .path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// The held single-instance lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct PidLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+pub const RUNNER_LOCK: &str = "runner.lock";
+
+impl PidLock {
+    /// Takes `state_dir/runner.lock` and writes `info` into it, or says who holds it.
+    pub fn acquire(state_dir: &Path, info: &LockInfo) -> Result<Self, LockError> {
+        let path = state_dir.join(RUNNER_LOCK);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if file.try_lock_exclusive().is_err() {
+            return Err(LockError::Held {
+                holder: read_info(&mut file),
+                path,
+            });
+        }
+        let text = serde_json::to_string(info).expect("lock info serialises");
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(Self { _file: file, path })
+    }
+}
+
+fn read_info(file: &mut File) -> Option<LockInfo> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// What a look at `state/runner.lock` finds, without taking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// No lock file: no runner has started in this home.
+    Absent,
+    /// A lock file nobody holds: the last runner exited or died.
+    Stale(Option<LockInfo>),
+    /// Held by a live process.
+    Held(Option<LockInfo>),
+}
+
+/// Looks at the runner lock: a lock file is only "held" if the OS says someone holds its lock.
+pub fn inspect(state_dir: &Path) -> io::Result<LockState> {
+    let path = state_dir.join(RUNNER_LOCK);
+    let mut file = match OpenOptions::new().read(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Absent),
+        Err(e) => return Err(e),
+    };
+    let info = read_info(&mut file);
+    if file.try_lock_shared().is_ok() {
+        let _ = FileExt::unlock(&file);
+        return Ok(LockState::Stale(info));
+    }
+    Ok(LockState::Held(info))
+}
+
+/// A per-job run lock (`state/locks/TAG.lock`), held while a job body runs, so the runner and
+/// `kobe run-job` never run the same job at once.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: File,
+}
+
+impl JobLock {
+    /// `Ok(None)` if another process runs this job right now.
+    pub fn try_acquire(locks_dir: &Path, tag: &str) -> io::Result<Option<Self>> {
+        std::fs::create_dir_all(locks_dir)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(locks_dir.join(format!("{tag}.lock")))?;
+        match file.try_lock_exclusive() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn info(pid: u32) -> LockInfo {
+        LockInfo {
+            pid,
+            host: "h".into(),
+            started_at: Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
+            mode: "paper".into(),
+        }
+    }
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(inspect(dir.path()).unwrap(), LockState::Absent);
+        let lock = PidLock::acquire(dir.path(), &info(41)).unwrap();
+        let err = PidLock::acquire(dir.path(), &info(42)).unwrap_err();
+        assert!(err.to_string().contains("pid 41"), "{err}");
+        assert_eq!(
+            inspect(dir.path()).unwrap(),
+            LockState::Held(Some(info(41)))
+        );
+        drop(lock);
+        assert_eq!(
+            inspect(dir.path()).unwrap(),
+            LockState::Stale(Some(info(41)))
+        );
+        let _again = PidLock::acquire(dir.path(), &info(43)).unwrap();
+    }
+
+    #[test]
+    fn job_locks_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = JobLock::try_acquire(dir.path(), "SCAN").unwrap();
+        assert!(first.is_some());
+        assert!(JobLock::try_acquire(dir.path(), "SCAN").unwrap().is_none());
+        assert!(JobLock::try_acquire(dir.path(), "EOD_REPORT")
+            .unwrap()
+            .is_some());
+        drop(first);
+        assert!(JobLock::try_acquire(dir.path(), "SCAN").unwrap().is_some());
+    }
+}

@@ -1,0 +1,246 @@
+//! `kobe run-job --tag TAG [--session D] [--force]`: one slot of one job, now, for cron or a
+//! task scheduler — recorded in the same run ledger as the runner's, under the same job lock.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use kobe_actors::calendar::EXCHANGE_TZ;
+use kobe_actors::clock::{Clock, SimClock, Speed};
+use kobe_actors::job::{JobContext, Outcome, RunEnd};
+use kobe_actors::kill_switch;
+use kobe_actors::ledger::{Durability, LedgerError, RunLedger, RunRecord, Status};
+use kobe_actors::lock::JobLock;
+use kobe_actors::schedule::{KillSwitchPolicy, Schedule, SlotSkip};
+
+use crate::home::Home;
+use crate::jobs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunJobError {
+    #[error("--tag {tag}: unknown job (known: {known})")]
+    UnknownTag { tag: String, known: String },
+    #[error("--tag {0}: not in the configured schedule; add [jobs.{0}] to config/kobe.toml")]
+    NotConfigured(String),
+    #[error("--session {session}: {tag} has no slot that day ({why})")]
+    NoSlot {
+        session: NaiveDate,
+        tag: String,
+        why: String,
+    },
+    #[error("{0} is running in another process right now (the runner); not run")]
+    Busy(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RunJobError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunJobError::UnknownTag { .. }
+            | RunJobError::NotConfigured(_)
+            | RunJobError::NoSlot { .. } => 2,
+            RunJobError::Ledger(LedgerError::Corrupt { .. }) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// What happened, for the operator and for cron's exit status.
+pub struct RunJobReport {
+    pub line: String,
+    pub status: Status,
+}
+
+pub struct RunJobRequest<'a> {
+    pub tag: &'a str,
+    pub session: Option<NaiveDate>,
+    pub force: bool,
+}
+
+/// Picks the slot: the job's latest slot on the session that is due by now, else its first
+/// slot that day; on a day with no slot for the job (cron on a holiday) the current minute.
+fn pick_slot(
+    schedule: &Schedule,
+    tag: &str,
+    session: NaiveDate,
+    explicit: bool,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<chrono_tz::Tz>, Option<SlotSkip>), RunJobError> {
+    let slots: Vec<_> = schedule
+        .slots_on(session)
+        .into_iter()
+        .filter(|s| s.tag == tag)
+        .collect();
+    if let Some(slot) = slots
+        .iter()
+        .rev()
+        .find(|s| s.at.with_timezone(&Utc) <= now)
+        .or(slots.first())
+    {
+        return Ok((slot.at, slot.skip));
+    }
+    if explicit {
+        let why = match schedule.calendar().session(session) {
+            None => schedule
+                .calendar()
+                .closure_reason(session)
+                .unwrap_or("weekend")
+                .to_string(),
+            Some(_) => "no time configured".to_string(),
+        };
+        return Err(RunJobError::NoSlot {
+            session,
+            tag: tag.into(),
+            why,
+        });
+    }
+    let minute = now
+        .with_timezone(&EXCHANGE_TZ)
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0));
+    Ok((minute.unwrap_or(now.with_timezone(&EXCHANGE_TZ)), None))
+}
+
+pub fn run(
+    home: &Home,
+    schedule: &Schedule,
+    request: RunJobRequest<'_>,
+    wall: Arc<dyn Clock>,
+) -> Result<RunJobReport, RunJobError> {
+    let tag = request.tag;
+    let factory = jobs::factory(tag).ok_or_else(|| RunJobError::UnknownTag {
+        tag: tag.into(),
+        known: jobs::TAGS.join(", "),
+    })?;
+    let plan = schedule
+        .plan(tag)
+        .ok_or_else(|| RunJobError::NotConfigured(tag.into()))?
+        .clone();
+    let now = wall.now();
+    let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
+    let session = request.session.unwrap_or(today);
+    let (slot, skip) = pick_slot(schedule, tag, session, request.session.is_some(), now)?;
+    // A past session runs as of its slot: the job sees the world as it was then.
+    let clock: Arc<dyn Clock> = if session < today {
+        Arc::new(SimClock::new(slot.with_timezone(&Utc), Speed::Max))
+    } else {
+        wall.clone()
+    };
+
+    let ledger = RunLedger::open(&home.state(), &home.logs(), Durability::PowerLoss)?;
+    let slot_utc = slot.with_timezone(&Utc);
+    if let Some(done) = ledger.get(tag, slot_utc)? {
+        if !request.force {
+            return Ok(RunJobReport {
+                line: format!(
+                    "{tag} {} already done ({}{}); --force runs it again",
+                    slot.fixed_offset().to_rfc3339(),
+                    done.status.as_str(),
+                    done.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+                status: Status::Skipped,
+            });
+        }
+    }
+    let started = clock.now();
+    let record = |status, reason: Option<String>, detail: String, ms: u64| RunRecord {
+        tag: tag.to_string(),
+        session,
+        slot_et: slot.fixed_offset(),
+        started,
+        finished: clock.now(),
+        duration_ms: ms,
+        status,
+        reason,
+        detail,
+    };
+    let store = |r: &RunRecord| {
+        if request.force {
+            ledger.record_again(r)
+        } else {
+            ledger.record(r)
+        }
+    };
+
+    let kill = kill_switch::read(&home.state())?;
+    if skip == Some(SlotSkip::AfterClose) {
+        let r = record(
+            Status::Skipped,
+            Some("after_close".into()),
+            "fixed time at or after the session's close".into(),
+            0,
+        );
+        store(&r)?;
+        return Ok(report(&r));
+    }
+    if kill.active && plan.kill_switch == KillSwitchPolicy::Skip {
+        let r = record(
+            Status::Skipped,
+            Some("kill_switch".into()),
+            "kill switch is active".into(),
+            0,
+        );
+        store(&r)?;
+        return Ok(report(&r));
+    }
+
+    let _lock = JobLock::try_acquire(&home.state().join("locks"), tag)?
+        .ok_or_else(|| RunJobError::Busy(tag.into()))?;
+    let context = JobContext {
+        tag: tag.to_string(),
+        session,
+        slot,
+        started,
+        clock: clock.clone(),
+        manage_only: kill.active,
+    };
+    let job = factory();
+    let stopwatch = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let body = std::thread::spawn(move || {
+        let _ = tx.send(job.run(&context));
+    });
+    let end = match rx.recv_timeout(plan.timeout) {
+        Ok(result) => RunEnd::Returned(result),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => RunEnd::TimedOut(plan.timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match body.join() {
+            Err(payload) => RunEnd::Panicked(payload),
+            Ok(()) => RunEnd::Returned(Err(kobe_actors::job::JobError::Recoverable(
+                "job thread ended without a result".into(),
+            ))),
+        },
+    };
+    let outcome = Outcome::from(end);
+    let r = record(
+        outcome.status,
+        outcome.reason,
+        outcome.detail,
+        stopwatch.elapsed().as_millis() as u64,
+    );
+    store(&r)?;
+    Ok(report(&r))
+}
+
+fn report(r: &RunRecord) -> RunJobReport {
+    RunJobReport {
+        line: format!(
+            "{} {} {}{}{}",
+            r.tag,
+            r.slot_et.to_rfc3339(),
+            r.status.as_str(),
+            r.reason
+                .as_ref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default(),
+            if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.detail)
+            }
+        ),
+        status: r.status,
+    }
+}
