@@ -24,6 +24,8 @@ fn replay_year(c: &mut Criterion) {
                     health_addr: None,
                     health_allow_remote: false,
                     heartbeat_secs: None,
+                    universe: None,
+                    cap: None,
                 };
                 let plan = Plan::check(&args).expect("valid flags");
                 match runner::run(plan).expect("replay runs") {

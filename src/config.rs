@@ -12,6 +12,7 @@ use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::schedule::{JobPlan, JobSpec, OneOrMany, Schedule, ScheduleError};
 use serde::Deserialize;
 
+use crate::data::polygon::PolygonSettings;
 use crate::jobs;
 
 /// The commented default configuration, as shipped in `config/kobe.toml`.
@@ -51,6 +52,10 @@ pub struct Config {
     #[serde(default)]
     pub runtime: RuntimeSection,
     #[serde(default)]
+    pub data: DataSection,
+    #[serde(default)]
+    pub polygon: PolygonSettings,
+    #[serde(default)]
     pub jobs: BTreeMap<String, JobSpec>,
     /// Where it came from, for error messages: a path, or "embedded default".
     #[serde(skip)]
@@ -65,6 +70,21 @@ pub struct RuntimeSection {
     pub grace_secs: u64,
     pub restart_limit: usize,
     pub restart_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// The default universe CSV, relative to the home folder (`--universe` wins).
+    pub universe: String,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            universe: "data/universe/sample.csv".into(),
+        }
+    }
 }
 
 impl Default for RuntimeSection {

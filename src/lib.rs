@@ -2,8 +2,10 @@
 //!
 //! The binaries (`runner`, `kobe`) only parse flags and call into this library.
 
+pub mod app;
 pub mod commands;
 pub mod config;
+pub mod data;
 pub mod home;
 pub mod jobs;
 pub mod logging;

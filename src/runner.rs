@@ -18,6 +18,7 @@ use kobe_actors::supervisor::{
     Exit, Operations, RestartLimit, Runtime, RuntimeConfig, RuntimeError,
 };
 
+use crate::app::App;
 use crate::config::{Config, ConfigError};
 use crate::home::Home;
 use crate::jobs;
@@ -69,6 +70,12 @@ pub struct RunnerArgs {
     /// Seconds between heartbeats (default from config: 30).
     #[arg(long, value_name = "N")]
     pub heartbeat_secs: Option<u64>,
+    /// Universe CSV (a `symbol` column; default from config: data.universe).
+    #[arg(long, value_name = "CSV")]
+    pub universe: Option<PathBuf>,
+    /// Trade only the universe's first N symbols.
+    #[arg(long, value_name = "N")]
+    pub cap: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +172,8 @@ pub struct Plan {
     pub health_addr: Option<SocketAddr>,
     pub health_allow_remote: bool,
     pub heartbeat_every: Duration,
+    pub universe: Option<PathBuf>,
+    pub cap: Option<usize>,
 }
 
 impl Plan {
@@ -190,6 +199,13 @@ impl Plan {
             config.set_scan_times(list)?;
         }
         config.schedule()?;
+        if args.cap == Some(0) {
+            return Err(RunnerError::Usage("--cap 0: must be at least 1".into()));
+        }
+        if let Some(path) = &args.universe {
+            crate::data::universe::load(path, args.cap)
+                .map_err(|e| RunnerError::Usage(format!("--universe {e}")))?;
+        }
         let heartbeat_secs = args.heartbeat_secs.unwrap_or(config.runtime.heartbeat_secs);
         if heartbeat_secs == 0 {
             return Err(RunnerError::Usage(
@@ -215,6 +231,8 @@ impl Plan {
             health_addr,
             health_allow_remote: args.health_allow_remote,
             heartbeat_every: Duration::from_secs(heartbeat_secs),
+            universe: args.universe.clone(),
+            cap: args.cap,
         })
     }
 
@@ -268,11 +286,20 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         ),
         None => (wall.clone(), None),
     };
+    let runtime = plan.config.runtime.clone();
+    let app = Arc::new(App {
+        home: plan.home.clone(),
+        config: plan.config.clone(),
+        secrets: plan.secrets.clone(),
+        replay: plan.replay.is_some(),
+        universe: plan.universe.clone(),
+        cap: plan.cap,
+    });
+    report_universe_gaps(&app);
     let jobs: BTreeMap<_, _> = schedule
         .plans()
-        .filter_map(|p| jobs::factory(&p.tag).map(|f| (p.tag.clone(), f)))
+        .filter_map(|p| jobs::factory(&p.tag, app.clone()).map(|f| (p.tag.clone(), f)))
         .collect();
-    let runtime = &plan.config.runtime;
     let config = RuntimeConfig {
         clock,
         schedule,
@@ -323,6 +350,24 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         (Exit::Finished, None) => Ok(Outcome::Stopped {
             jobs_finished: true,
         }),
+    }
+}
+
+/// Universe symbols without bars are reported once per run (DATA_UPDATE fetches them).
+fn report_universe_gaps(app: &App) {
+    match app.universe() {
+        Ok(symbols) => {
+            let store = app.store();
+            let missing: Vec<&String> = symbols
+                .iter()
+                .filter(|s| !store.dir().join(format!("{s}.csv")).exists())
+                .collect();
+            if !missing.is_empty() {
+                let list: Vec<&str> = missing.iter().take(20).map(|s| s.as_str()).collect();
+                tracing::warn!(count = missing.len(), symbols = %list.join(","), "universe symbols with no bars");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "universe not readable"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
+use kobe::app::App;
 use kobe::commands;
 use kobe::config::{Config, ET};
 use kobe::home::Home;
@@ -51,6 +52,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The bar store (data/bars): import files, show stats.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Engage, release or show the kill switch (state/KILL_SWITCH).
     KillSwitch {
         #[command(subcommand)]
@@ -69,6 +75,20 @@ enum Command {
         /// Run it even if the ledger shows the slot done.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DataAction {
+    /// Import long CSVs (a symbol, Name or ticker column) or per-symbol CSVs, plain or .gz.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// What the bar store holds: symbols, first and last date, bars, dropped bars.
+    Stats {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -136,6 +156,34 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
             Ok(commands::calendar::render(from, to, csv).into())
         }
+        Command::Data { action } => {
+            let store = kobe::data::store::BarStore::new(home.root());
+            match action {
+                DataAction::Import { files } => {
+                    kobe::logging::init("error", None);
+                    Ok(kobe::data::import::import(&store, &files)?
+                        .to_string()
+                        .into())
+                }
+                DataAction::Stats { json } => {
+                    let stats = kobe::data::import::stats(&store);
+                    Ok(if json {
+                        serde_json::to_string_pretty(&stats)? + "\n"
+                    } else {
+                        format!(
+                            "{} symbols, {} bars, {}..{}, {} dropped bars, {} unreadable files\n",
+                            stats.symbols,
+                            stats.bars,
+                            stats.first.map_or("-".into(), |d| d.to_string()),
+                            stats.last.map_or("-".into(), |d| d.to_string()),
+                            stats.dropped_bars,
+                            stats.unreadable_files.len()
+                        )
+                    }
+                    .into())
+                }
+            }
+        }
         Command::Status { json } => {
             let report = commands::status::gather(&home, wall.now());
             let text = if json {
@@ -173,16 +221,23 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
             session,
             force,
         } => {
-            // Checked now so a cron line with a bad --dotenv fails loudly, before the job runs.
-            Secrets::load(dotenv.as_deref(), home.root())?;
+            let secrets = Secrets::load(dotenv.as_deref(), home.root())?;
             let config = Config::load(cli.config.as_deref(), home.root())?;
             let schedule = config.schedule()?;
+            let app = Arc::new(App {
+                home,
+                config,
+                secrets,
+                replay: false,
+                universe: None,
+                cap: None,
+            });
             let request = commands::run_job::RunJobRequest {
                 tag: &tag,
                 session,
                 force,
             };
-            let report = commands::run_job::run(&home, &schedule, request, wall)?;
+            let report = commands::run_job::run(app, &schedule, request, wall)?;
             let code = u8::from(report.status == kobe_actors::ledger::Status::Failed);
             Ok(Done {
                 text: report.line + "\n",

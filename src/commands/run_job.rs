@@ -13,7 +13,7 @@ use kobe_actors::ledger::{Durability, LedgerError, RunLedger, RunRecord, Status}
 use kobe_actors::lock::JobLock;
 use kobe_actors::schedule::{KillSwitchPolicy, Schedule, SlotSkip};
 
-use crate::home::Home;
+use crate::app::App;
 use crate::jobs;
 
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +105,14 @@ fn pick_slot(
 }
 
 pub fn run(
-    home: &Home,
+    app: Arc<App>,
     schedule: &Schedule,
     request: RunJobRequest<'_>,
     wall: Arc<dyn Clock>,
 ) -> Result<RunJobReport, RunJobError> {
     let tag = request.tag;
-    let factory = jobs::factory(tag).ok_or_else(|| RunJobError::UnknownTag {
+    let home = &app.home.clone();
+    let factory = jobs::factory(tag, app).ok_or_else(|| RunJobError::UnknownTag {
         tag: tag.into(),
         known: jobs::TAGS.join(", "),
     })?;

@@ -1,10 +1,13 @@
 //! The application's jobs, one file per job, and the table that maps a tag to its body.
 
+pub mod data_update;
 pub mod placeholder;
 
 use std::sync::Arc;
 
 use kobe_actors::job::{Job, JobFactory};
+
+use crate::app::App;
 
 /// Every job tag the application implements (DESIGN §4).
 pub const TAGS: [&str; 9] = [
@@ -20,9 +23,12 @@ pub const TAGS: [&str; 9] = [
 ];
 
 /// The factory for `tag`'s job body, or `None` for a tag the application does not know.
-pub fn factory(tag: &str) -> Option<JobFactory> {
+pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
     let tag: &'static str = TAGS.iter().copied().find(|t| *t == tag)?;
-    Some(Arc::new(move || {
-        Arc::new(placeholder::Placeholder { tag }) as Arc<dyn Job>
+    Some(Arc::new(move || -> Arc<dyn Job> {
+        match tag {
+            "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
+            _ => Arc::new(placeholder::Placeholder { tag }),
+        }
     }))
 }

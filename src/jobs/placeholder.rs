@@ -1,6 +1,6 @@
 //! PLACEHOLDER job body: records `ok` and does nothing else.
 //!
-//! Every tag runs this until its own issue gives it a body (data update: issue 4; scans,
+//! Every tag without a body of its own runs this until its issue gives it one (scans,
 //! watchlist, pre-game: issue 5; position manager: issue 6; reports and backup: issue 7). The
 //! slot's timing, ledger record and supervision around it are real.
 

@@ -1,0 +1,308 @@
+//! `kobe data import FILE...`: long CSVs (one row per symbol and date, with a `symbol`, `Name`
+//! or `ticker` column) or per-symbol CSVs, plain or gzip, merged into the bar store.
+//!
+//! Every file is parsed before anything is written: a malformed file names its line and
+//! nothing changes. Invalid bars (DESIGN §7) are not errors: they are dropped and summarised.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use flate2::read::GzDecoder;
+use serde::Serialize;
+
+use super::bars::{self, parse_date, Bar, Dropped};
+use super::store::{valid_symbol, BarStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {why}", path = .path.display())]
+    Unreadable { path: PathBuf, why: String },
+    #[error("{path} line {line}: {why}", path = .path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import did, for the operator.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub files: usize,
+    pub rows: usize,
+    pub symbols: usize,
+    pub bars_added: usize,
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+    pub dropped_by_reason: BTreeMap<String, usize>,
+    pub dropped: Vec<Dropped>,
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "imported {} rows from {} file(s): {} symbols, {} new bars, {}..{}",
+            self.rows,
+            self.files,
+            self.symbols,
+            self.bars_added,
+            self.first.map_or("-".into(), |d| d.to_string()),
+            self.last.map_or("-".into(), |d| d.to_string())
+        )?;
+        if self.dropped.is_empty() {
+            return writeln!(f, "no invalid bars");
+        }
+        let reasons: Vec<String> = self
+            .dropped_by_reason
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "dropped {} invalid bars ({}):",
+            self.dropped.len(),
+            reasons.join(", ")
+        )?;
+        for d in &self.dropped {
+            writeln!(f, "  {} {} {}", d.symbol, d.date, d.why.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ImportError> {
+    let unreadable = |why: String| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        why,
+    };
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| unreadable(format!("not a readable gzip file: {e}")))?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text (is it a CSV?)".into()))
+}
+
+/// The symbol a per-symbol file stands for: `AAPL.csv`, `AAPL_data.csv`, `aapl.csv.gz`.
+fn symbol_from_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    let stem = stem.strip_suffix(".csv").unwrap_or(stem);
+    let symbol = stem.split('_').next()?.to_ascii_uppercase();
+    valid_symbol(&symbol).then_some(symbol)
+}
+
+/// Parses one file into rows per symbol.
+fn parse_file(path: &Path, rows: &mut BTreeMap<String, Vec<Bar>>) -> Result<usize, ImportError> {
+    let text = read_text(path)?;
+    let malformed = |line: usize, why: String| ImportError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        why,
+    };
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let need = |name: &str| {
+        col(name).ok_or_else(|| {
+            malformed(
+                1,
+                format!("no {name:?} column (header: {})", header.join(",")),
+            )
+        })
+    };
+    let (date, open, high, low, close, volume) = (
+        need("date")?,
+        need("open")?,
+        need("high")?,
+        need("low")?,
+        need("close")?,
+        need("volume")?,
+    );
+    let symbol_col = ["symbol", "name", "ticker"].iter().find_map(|n| col(n));
+    let file_symbol = match symbol_col {
+        Some(_) => None,
+        None => Some(symbol_from_name(path).ok_or_else(|| {
+            malformed(
+                1,
+                "no symbol, Name or ticker column, and the file name is not a symbol".into(),
+            )
+        })?),
+    };
+    let mut count = 0;
+    for (i, raw) in lines.enumerate() {
+        let line = i + 2;
+        let raw = raw.trim_end_matches('\r');
+        if raw.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = raw.split(',').collect();
+        if fields.len() != header.len() {
+            return Err(malformed(
+                line,
+                format!("{} fields, the header has {}", fields.len(), header.len()),
+            ));
+        }
+        let number = |c: usize, name: &str| -> Result<f64, ImportError> {
+            let s = fields[c].trim();
+            if s.is_empty() {
+                return Ok(f64::NAN); // a missing value: an invalid bar, reported, not an error
+            }
+            s.parse()
+                .map_err(|_| malformed(line, format!("{name} {s:?} is not a number")))
+        };
+        let bar = Bar {
+            date: parse_date(fields[date].trim()).ok_or_else(|| {
+                malformed(line, format!("date {:?} is not YYYY-MM-DD", fields[date]))
+            })?,
+            open: number(open, "open")?,
+            high: number(high, "high")?,
+            low: number(low, "low")?,
+            close: number(close, "close")?,
+            volume: number(volume, "volume")?,
+        };
+        let symbol = match (&file_symbol, symbol_col) {
+            (Some(s), _) => s.clone(),
+            (None, Some(c)) => {
+                let s = fields[c].trim().to_string();
+                if !valid_symbol(&s) {
+                    return Err(malformed(line, format!("{s:?} is not a symbol")));
+                }
+                s
+            }
+            (None, None) => unreachable!("a file has a symbol column or a symbol name"),
+        };
+        rows.entry(symbol).or_default().push(bar);
+        count += 1;
+    }
+    Ok(count)
+}
+
+pub fn import(store: &BarStore, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {
+    let mut rows: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
+    let mut summary = ImportSummary {
+        files: files.len(),
+        ..Default::default()
+    };
+    for path in files {
+        summary.rows += parse_file(path, &mut rows)?;
+    }
+    // Existing files must all be readable before any is rewritten.
+    for symbol in rows.keys() {
+        store.load_symbol(symbol)?;
+    }
+    for (symbol, bars) in rows {
+        let (valid, dropped) = bars::clean(&symbol, bars);
+        summary.dropped.extend(dropped);
+        if let (Some(first), Some(last)) = (valid.first(), valid.last()) {
+            summary.first = Some(summary.first.map_or(first.date, |d| d.min(first.date)));
+            summary.last = Some(summary.last.map_or(last.date, |d| d.max(last.date)));
+        }
+        summary.bars_added += store.merge_symbol(&symbol, &valid)?;
+        summary.symbols += 1;
+    }
+    for d in &summary.dropped {
+        *summary
+            .dropped_by_reason
+            .entry(d.why.as_str().to_string())
+            .or_default() += 1;
+    }
+    Ok(summary)
+}
+
+/// `kobe data stats`: what the store holds.
+#[derive(Debug, Serialize)]
+pub struct StoreStats {
+    pub symbols: usize,
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+    pub bars: usize,
+    pub dropped_bars: usize,
+    pub unreadable_files: Vec<String>,
+}
+
+pub fn stats(store: &BarStore) -> StoreStats {
+    let loaded = store.load(None);
+    let first = loaded
+        .series
+        .values()
+        .filter_map(|b| b.first())
+        .map(|b| b.date)
+        .min();
+    let last = loaded
+        .series
+        .values()
+        .filter_map(|b| b.last())
+        .map(|b| b.date)
+        .max();
+    StoreStats {
+        symbols: loaded.series.len(),
+        first,
+        last,
+        bars: loaded.series.values().map(Vec::len).sum(),
+        dropped_bars: loaded.dropped.len(),
+        unreadable_files: loaded.errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_and_per_symbol_files_merge_into_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        let long = dir.path().join("long.csv");
+        std::fs::write(&long, "date,open,high,low,close,volume,Name\n2018-01-02,1,2,1,1.5,10,AAA\n2018-01-02,5,6,4,5,10,BBB\n2018-01-03,,,,5,0,BBB\n").unwrap();
+        let per = dir.path().join("CCC_data.csv");
+        std::fs::write(
+            &per,
+            "date,open,high,low,close,volume\n2018-01-02,3,4,2,3,7\n",
+        )
+        .unwrap();
+        let summary = import(&store, &[long.clone(), per]).unwrap();
+        assert_eq!(
+            (summary.symbols, summary.bars_added, summary.dropped.len()),
+            (3, 3, 1)
+        );
+        assert_eq!(store.symbols(), ["AAA", "BBB", "CCC"]);
+        // Importing again adds nothing.
+        assert_eq!(import(&store, &[long]).unwrap().bars_added, 0);
+    }
+
+    #[test]
+    fn a_malformed_file_names_its_line_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        let good = dir.path().join("good.csv");
+        std::fs::write(
+            &good,
+            "symbol,date,open,high,low,close,volume\nAAA,2018-01-02,1,2,1,1.5,10\n",
+        )
+        .unwrap();
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "symbol,date,open,high,low,close,volume\nBBB,2018-01-02,1,2,1,1.5,10\nBBB,2018-01-03,1,2,1,one,10\n").unwrap();
+        let err = import(&store, &[good, bad]).unwrap_err().to_string();
+        assert!(
+            err.ends_with("bad.csv line 3: close \"one\" is not a number"),
+            "{err}"
+        );
+        assert!(store.symbols().is_empty());
+    }
+}

@@ -1,0 +1,7 @@
+//! Market data: daily bars, their store under `data/bars/`, imports, universes and Polygon.
+
+pub mod bars;
+pub mod import;
+pub mod polygon;
+pub mod store;
+pub mod universe;

@@ -1,0 +1,223 @@
+//! The bar store: one `data/bars/SYMBOL.csv` per symbol, loaded in parallel, each file written
+//! atomically so an interrupted update leaves it as before or fully updated.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kobe_actors::atomic_file::write_atomic;
+
+use super::bars::{self, Bar, Dropped};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path} {source}", path = .path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: bars::ParseError,
+    },
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0:?} is not a symbol (letters, digits, '.' and '-' only)")]
+    BadSymbol(String),
+}
+
+/// Symbols become file names: nothing that could leave the folder.
+pub fn valid_symbol(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 12
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+/// One symbol's valid bars and the bars dropped from its file.
+pub type SymbolBars = (Vec<Bar>, Vec<Dropped>);
+
+/// Bars of many symbols, plus what was dropped or could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub series: BTreeMap<String, Vec<Bar>>,
+    pub dropped: Vec<Dropped>,
+    /// Corrupt or unreadable files; every other symbol still loads.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BarStore {
+    dir: PathBuf,
+}
+
+impl BarStore {
+    pub fn new(home: &Path) -> Self {
+        Self {
+            dir: home.join("data/bars"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, symbol: &str) -> PathBuf {
+        self.dir.join(format!("{symbol}.csv"))
+    }
+
+    /// The symbols with a file in the store, sorted.
+    pub fn symbols(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".csv"))
+                    .map(String::from)
+            })
+            .filter(|s| valid_symbol(s))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// One symbol's valid bars (`None` if it has no file).
+    pub fn load_symbol(
+        &self,
+        symbol: &str,
+    ) -> Result<Option<SymbolBars>, StoreError> {
+        let path = self.path(symbol);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let raw = bars::parse_csv(&text).map_err(|source| StoreError::Corrupt { path, source })?;
+        Ok(Some(bars::clean(symbol, raw)))
+    }
+
+    /// Loads `symbols` (all in the store if `None`) on every core. Drops are logged per bar.
+    pub fn load(&self, symbols: Option<&[String]>) -> Loaded {
+        let all;
+        let symbols = match symbols {
+            Some(s) => s,
+            None => {
+                all = self.symbols();
+                &all
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(8);
+        let chunk = symbols.len().div_ceil(threads).max(1);
+        type Part = Vec<(String, Result<Option<SymbolBars>, StoreError>)>;
+        let parts: Vec<Part> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = symbols
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|s| (s.clone(), self.load_symbol(s)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        let mut loaded = Loaded::default();
+        for (symbol, result) in parts.into_iter().flatten() {
+            match result {
+                Ok(Some((bars, dropped))) => {
+                    for d in &dropped {
+                        tracing::warn!(symbol = %d.symbol, date = %d.date, why = d.why.as_str(), "invalid bar dropped");
+                    }
+                    loaded.dropped.extend(dropped);
+                    loaded.series.insert(symbol, bars);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "bars file not loaded");
+                    loaded.errors.push(e.to_string());
+                }
+            }
+        }
+        loaded
+    }
+
+    /// Writes a symbol's bars, replacing its file atomically.
+    pub fn write_symbol(&self, symbol: &str, bars: &[Bar]) -> Result<(), StoreError> {
+        if !valid_symbol(symbol) {
+            return Err(StoreError::BadSymbol(symbol.to_string()));
+        }
+        let path = self.path(symbol);
+        write_atomic(&path, bars::to_csv(bars).as_bytes())
+            .map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// Adds `new` bars to a symbol's file (a new bar wins over a stored one of the same date).
+    /// A corrupt existing file is an error and is left untouched. Returns the bars added.
+    pub fn merge_symbol(&self, symbol: &str, new: &[Bar]) -> Result<usize, StoreError> {
+        let existing = self
+            .load_symbol(symbol)?
+            .map(|(b, _)| b)
+            .unwrap_or_default();
+        let before = existing.len();
+        let mut all = existing;
+        all.extend_from_slice(new);
+        let (merged, _) = bars::clean(symbol, all);
+        let added = merged.len().saturating_sub(before);
+        self.write_symbol(symbol, &merged)?;
+        Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_that_could_escape_the_folder_are_refused() {
+        for good in ["AAPL", "BRK.B", "BF-B", "A"] {
+            assert!(valid_symbol(good), "{good}");
+        }
+        for bad in ["", "../etc", "a", "AA/PL", ".HIDDEN", "VERYLONGSYMBOLNAME"] {
+            assert!(!valid_symbol(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_file_is_named_and_the_others_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(
+            store.dir().join("GOOD.csv"),
+            "date,open,high,low,close,volume\n2018-01-02,1,2,1,1.5,10\n",
+        )
+        .unwrap();
+        std::fs::write(
+            store.dir().join("BAD.csv"),
+            "date,open,high,low,close,volume\n2018-01-02,1,2,1,1.5,10\n2018-01-03,1,zz,1,1,1\n",
+        )
+        .unwrap();
+        let loaded = store.load(None);
+        assert_eq!(loaded.series.keys().collect::<Vec<_>>(), ["GOOD"]);
+        assert_eq!(loaded.errors.len(), 1);
+        assert!(
+            loaded.errors[0].contains("BAD.csv line 3"),
+            "{}",
+            loaded.errors[0]
+        );
+        // Merging into the corrupt file refuses and leaves it as it was.
+        let before = std::fs::read(store.dir().join("BAD.csv")).unwrap();
+        assert!(store.merge_symbol("BAD", &[]).is_err());
+        assert_eq!(std::fs::read(store.dir().join("BAD.csv")).unwrap(), before);
+    }
+}
