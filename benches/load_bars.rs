@@ -5,7 +5,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use kobe::data::import::import;
 use kobe::data::store::BarStore;
 
-const SHARED_SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/bars/sp500_5yr.csv.gz");
+const SHARED_SET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/bars/sp500_5yr.csv.gz"
+);
 
 fn load_all(c: &mut Criterion) {
     let home = tempfile::tempdir().expect("temp home");

@@ -62,7 +62,7 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "PATH")]
     pub dotenv: Option<PathBuf>,
     /// Where /health, /live, /ready and /metrics answer (default from config: 127.0.0.1:5000).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_socket_addr)]
     pub health_addr: Option<SocketAddr>,
     /// Allow --health-addr to be a non-loopback address.
     #[arg(long)]
@@ -94,6 +94,8 @@ pub enum RunnerError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Health(#[from] HealthError),
+    #[error("stopped: {0}")]
+    Failed(String),
 }
 
 impl RunnerError {
@@ -143,13 +145,23 @@ impl ReplayRange {
     }
 }
 
+/// `127.0.0.1:5000` or `localhost:5000`.
+fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("{text:?} is not HOST:PORT (e.g. 127.0.0.1:5000)"))
+}
+
 fn parse_speed(text: Option<&str>) -> Result<Speed, RunnerError> {
     match text {
         None | Some("max") => Ok(Speed::Max),
         Some(n) => match n.parse::<f64>() {
-            Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Times(f)),
+            // Bounded so a simulated step never rounds to nothing or overflows a Duration.
+            Ok(f) if (0.001..=1_000_000.0).contains(&f) => Ok(Speed::Times(f)),
             _ => Err(RunnerError::Usage(format!(
-                "--speed {n:?}: expected max or a positive number"
+                "--speed {n:?}: expected max or a number from 0.001 to 1000000"
             ))),
         },
     }
@@ -189,16 +201,34 @@ impl Plan {
                     "--replay runs in --mode paper only".into(),
                 ))
             }
-            Some(text) => Some((
-                ReplayRange::parse(text)?,
-                parse_speed(args.speed.as_deref())?,
-            )),
+            Some(text) => {
+                let range = ReplayRange::parse(text)?;
+                // A replay shares the home's run ledger: slots of today or later that it marked
+                // done would be skipped by the live runner.
+                let today = LiveClock
+                    .now()
+                    .with_timezone(&crate::config::ET)
+                    .date_naive();
+                if range.to >= today {
+                    return Err(RunnerError::Usage(format!(
+                        "--replay {text:?}: must end before today ({today}); replay past sessions only"
+                    )));
+                }
+                Some((range, parse_speed(args.speed.as_deref())?))
+            }
         };
         let mut config = Config::load(args.config.as_deref(), home.root())?;
         if let Some(list) = &args.scan_times {
             config.set_scan_times(list)?;
         }
         config.schedule()?;
+        let rt = &config.runtime;
+        if !(1..=86_400).contains(&rt.restart_window_secs) || rt.grace_secs > 3600 {
+            return Err(RunnerError::Usage(format!(
+                "{}: runtime.restart_window_secs must be 1..86400 and runtime.grace_secs at most 3600",
+                config.origin
+            )));
+        }
         if args.cap == Some(0) {
             return Err(RunnerError::Usage("--cap 0: must be at least 1".into()));
         }
@@ -350,6 +380,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         (Exit::Finished, None) => Ok(Outcome::Stopped {
             jobs_finished: true,
         }),
+        (Exit::Failed(error), _) => Err(RunnerError::Failed(error)),
     }
 }
 
@@ -412,7 +443,7 @@ mod tests {
     fn speeds() {
         assert_eq!(parse_speed(Some("max")).unwrap(), Speed::Max);
         assert_eq!(parse_speed(Some("60")).unwrap(), Speed::Times(60.0));
-        for bad in ["0", "-1", "fast", "NaN", "inf"] {
+        for bad in ["0", "-1", "fast", "NaN", "inf", "1e20", "1e-12"] {
             assert!(parse_speed(Some(bad)).is_err(), "{bad}");
         }
     }

@@ -105,6 +105,7 @@ fn the_kill_switch_file_reaches_health_and_off_confirm_logs_history() {
     assert_eq!(
         actions,
         [
+            "engage unknown (file created by hand)",
             "release alice",
             "engage bob",
             "release unknown (file removed by hand)"
@@ -426,13 +427,26 @@ fn run_job_records_in_the_runner_ledger_once_unless_forced() {
         .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
     assert!(common::stderr(&unknown).contains("--tag NOPE: unknown job"));
+    // A holiday has no slot: nothing to do, exit 0 (cron lines need no holiday logic).
     let holiday = home
         .kobe()
         .args(["run-job", "--tag", "EOD_REPORT", "--session", "2024-11-28"])
         .output()
         .unwrap();
-    assert_eq!(holiday.status.code(), Some(2));
-    assert!(common::stderr(&holiday).contains("Thanksgiving"));
+    assert_eq!(holiday.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&holiday.stdout);
+    assert!(
+        text.contains("Thanksgiving") && text.contains("nothing to do"),
+        "{text}"
+    );
+    // A slot not yet due is refused: running it early would mark it done.
+    let future = home
+        .kobe()
+        .args(["run-job", "--tag", "EOD_REPORT", "--session", "2099-06-01"])
+        .output()
+        .unwrap();
+    assert_eq!(future.status.code(), Some(2));
+    assert!(common::stderr(&future).contains("not due yet"));
 }
 
 #[test]

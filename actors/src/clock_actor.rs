@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
@@ -71,10 +71,11 @@ impl Actor for ClockActor {
         };
         let drive = async move { driver.run().await };
         ctx.spawn(drive.into_actor(self).map(|result, act, ctx| {
-            if let Err(e) = result {
+            let error = result.err().map(|e| e.to_string());
+            if let Some(e) = &error {
                 tracing::error!(error = %e, "clock stopped: the run ledger failed");
             }
-            act.finished.do_send(ClockFinished);
+            act.finished.do_send(ClockFinished { error });
             ctx.stop();
         }));
     }
@@ -92,10 +93,32 @@ impl Handler<StopClock> for ClockActor {
     }
 }
 
+/// How far back a restarted live runner looks for slots that passed while it was down.
+const LOOK_BACK_DAYS: i64 = 7;
+/// Pause before retrying a slot whose ledger read or write failed.
+const LEDGER_RETRY: Duration = Duration::from_secs(1);
+
 impl Driver {
+    /// The first date to walk: the replay's start, or for a live runner the day after the last
+    /// recorded slot (at most a week back), so slots that passed while it was down are recorded
+    /// as missed rather than dropped.
+    fn first_date(&self) -> Result<NaiveDate, LedgerError> {
+        let today = self.clock.now().with_timezone(&EXCHANGE_TZ).date_naive();
+        if self.clock.kind() == ClockKind::Simulated {
+            return Ok(today);
+        }
+        let floor = today - TimeDelta::days(LOOK_BACK_DAYS);
+        Ok(match self.ledger.last_slot()? {
+            Some(last) => last
+                .with_timezone(&EXCHANGE_TZ)
+                .date_naive()
+                .clamp(floor, today),
+            None => today,
+        })
+    }
+
     async fn run(self) -> Result<(), LedgerError> {
-        let start = self.clock.now().with_timezone(&EXCHANGE_TZ);
-        let mut date = start.date_naive();
+        let mut date = self.first_date()?;
         loop {
             let midnight = et_instant(date, NaiveTime::MIN).with_timezone(&Utc);
             if self.until.is_some_and(|until| midnight >= until) {
@@ -103,32 +126,59 @@ impl Driver {
             }
             let slots = self.schedule.slots_on(date);
             for (i, slot) in slots.iter().enumerate() {
-                let at = slot.at.with_timezone(&Utc);
-                if self.until.is_some_and(|until| at >= until) {
+                if self
+                    .until
+                    .is_some_and(|until| slot.at.with_timezone(&Utc) >= until)
+                {
                     return Ok(());
                 }
-                if self.ledger.is_done(&slot.tag, at)? {
-                    continue;
-                }
-                let now = self.clock.now();
-                if at + MISFIRE_GRACE < now {
-                    self.misfire(slot, &slots[i + 1..], now).await?;
-                    continue;
-                }
-                self.publish_next(slot);
-                self.wait_until(at).await;
-                match slot.skip {
-                    Some(SlotSkip::AfterClose) => {
-                        self.record_skip(
-                            slot,
-                            "after_close",
-                            "fixed time at or after the session's close",
-                        )?;
+                // A ledger that cannot be read or written must not make a slot run twice or
+                // vanish: a live clock retries it (health shows why), a replay stops.
+                loop {
+                    match self.handle(slot, &slots[i + 1..]).await {
+                        Ok(()) => {
+                            self.view.set_ledger_problem(None);
+                            break;
+                        }
+                        Err(e) if self.clock.kind() == ClockKind::Live => {
+                            tracing::error!(tag = %slot.tag, error = %e, "run ledger failed; retrying the slot");
+                            self.view.set_ledger_problem(Some(e.to_string()));
+                            tokio::time::sleep(LEDGER_RETRY).await;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    None => self.dispatch(slot).await,
                 }
             }
             date = date.succ_opt().expect("dates run out after year 262,000");
+        }
+    }
+
+    async fn handle(&self, slot: &Slot, later: &[Slot]) -> Result<(), LedgerError> {
+        let at = slot.at.with_timezone(&Utc);
+        if self.ledger.is_done(&slot.tag, at)? {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        if at + MISFIRE_GRACE < now {
+            return self.misfire(slot, later, now).await;
+        }
+        self.publish_next(slot);
+        self.wait_until(at).await;
+        // Woken late (a suspend, an NTP step): the slot is a misfire, not an on-time run.
+        let now = self.clock.now();
+        if at + MISFIRE_GRACE < now {
+            return self.misfire(slot, later, now).await;
+        }
+        match slot.skip {
+            Some(SlotSkip::AfterClose) => self.record_skip(
+                slot,
+                "after_close",
+                "fixed time at or after the session's close",
+            ),
+            None => {
+                self.dispatch(slot).await;
+                Ok(())
+            }
         }
     }
 

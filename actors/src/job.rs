@@ -2,6 +2,7 @@
 //!
 //! The application implements `Job`; the runtime never knows what a job does.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,8 +19,18 @@ pub struct JobContext {
     /// When the run started, on the runtime's clock (simulated in a replay).
     pub started: DateTime<Utc>,
     pub clock: Arc<dyn Clock>,
-    /// The kill switch is active: the job may only manage what is open, never enter.
+    /// The kill switch was active when the run started: manage what is open, never enter.
     pub manage_only: bool,
+    /// The kill switch as it is now: a body checks it again right before each new entry, so
+    /// a switch engaged mid-run stops entries at once.
+    pub kill_switch: Arc<AtomicBool>,
+}
+
+impl JobContext {
+    /// Whether a new entry may be sent now (never while the kill switch is on).
+    pub fn entries_allowed(&self) -> bool {
+        !self.manage_only && !self.kill_switch.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A finished run that did not fail.

@@ -2,7 +2,7 @@
 //! each ended in the run ledger.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,15 @@ use crate::schedule::{JobPlan, KillSwitchPolicy};
 /// waiting for it or a panic unwound through it.
 struct RunningGuard(Arc<AtomicBool>);
 
+/// Counts a tick as in flight until its outcome is recorded (dropped after `record`).
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         self.0.store(false, Ordering::SeqCst);
@@ -34,7 +43,11 @@ pub struct JobActor {
     running: Arc<AtomicBool>,
     ledger: Arc<RunLedger>,
     clock: Arc<dyn Clock>,
-    kill_switch_active: bool,
+    /// The kill switch as it is now (set by the kill-switch actor, read at every tick and by
+    /// job bodies before every new entry).
+    kill_switch: Arc<AtomicBool>,
+    /// Ticks accepted whose outcome is not recorded yet (shutdown drains them).
+    in_flight: Arc<AtomicUsize>,
     /// Past the restart limit: slots are recorded as skipped.
     disabled: bool,
     crashes: Recipient<JobCrashed>,
@@ -49,8 +62,8 @@ pub struct JobActorSetup {
     pub clock: Arc<dyn Clock>,
     pub crashes: Recipient<JobCrashed>,
     pub locks_dir: Option<PathBuf>,
-    /// The kill switch as read at start, so the first tick already honours it.
-    pub kill_switch_active: bool,
+    /// Shared with the kill-switch actor, which sets it before telling anyone.
+    pub kill_switch: Arc<AtomicBool>,
 }
 
 impl JobActor {
@@ -63,7 +76,8 @@ impl JobActor {
             running: setup.running,
             ledger: setup.ledger,
             clock: setup.clock,
-            kill_switch_active: setup.kill_switch_active,
+            kill_switch: setup.kill_switch,
+            in_flight: Arc::new(AtomicUsize::new(0)),
             disabled: false,
             crashes: setup.crashes,
             locks_dir: setup.locks_dir,
@@ -151,10 +165,26 @@ impl Handler<Disable> for JobActor {
 impl Handler<KillSwitchChanged> for JobActor {
     type Result = ();
     fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
-        if msg.active != self.kill_switch_active {
-            tracing::info!(tag = %self.plan.tag, active = msg.active, policy = ?self.plan.kill_switch, "kill switch changed");
-        }
-        self.kill_switch_active = msg.active;
+        // The decision reads the shared flag; the message is for the record.
+        tracing::info!(tag = %self.plan.tag, active = msg.active, policy = ?self.plan.kill_switch, "kill switch changed");
+    }
+}
+
+/// Supervisor → job actor at shutdown: answers once every tick queued before it has its
+/// outcome recorded (or the body is still running past the caller's patience).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for JobActor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        let (running, in_flight) = (self.running.clone(), self.in_flight.clone());
+        Box::pin(async move {
+            while running.load(Ordering::SeqCst) || in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
     }
 }
 
@@ -189,7 +219,8 @@ impl Handler<Tick> for JobActor {
                 "the previous run is still going",
             )));
         }
-        if self.kill_switch_active && self.plan.kill_switch == KillSwitchPolicy::Skip {
+        let kill_switch_active = self.kill_switch.load(Ordering::SeqCst);
+        if kill_switch_active && self.plan.kill_switch == KillSwitchPolicy::Skip {
             return ready(Some(self.skip(
                 &tick,
                 "kill_switch",
@@ -205,9 +236,12 @@ impl Handler<Tick> for JobActor {
             started,
             clock: self.clock.clone(),
             // Whatever the policy, no new entries while the switch is on.
-            manage_only: self.kill_switch_active,
+            manage_only: kill_switch_active,
+            kill_switch: self.kill_switch.clone(),
         };
         self.running.store(true, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let in_flight = InFlight(self.in_flight.clone());
         let guard = RunningGuard(self.running.clone());
         let job = self.job.clone();
         let timeout = self.plan.timeout;
@@ -219,7 +253,8 @@ impl Handler<Tick> for JobActor {
             let _guard = guard;
             let _lock = match locks_dir {
                 None => None,
-                Some(dir) => match JobLock::try_acquire(&dir, &context.tag) {
+                // `kobe run-job` holds it: wait for it (half the timeout), then re-check below.
+                Some(dir) => match JobLock::acquire_within(&dir, &context.tag, timeout / 2) {
                     Ok(Some(lock)) => Some(lock),
                     Ok(None) => return Gated::Busy,
                     Err(e) => {
@@ -238,6 +273,7 @@ impl Handler<Tick> for JobActor {
         let run = async move { tokio::time::timeout(timeout, body).await };
 
         Box::pin(run.into_actor(self).map(move |result, act, ctx| {
+            let _in_flight = in_flight;
             let elapsed = stopwatch.elapsed();
             let end = match result {
                 Err(_) => RunEnd::TimedOut(timeout),

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,21 +48,26 @@ pub struct HistoryEntry {
 
 /// Reads the switch's state from the folder.
 pub fn read(state_dir: &Path) -> io::Result<KillSwitchStatus> {
+    use std::io::Read as _;
     let path = state_dir.join(KILL_SWITCH_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    // One open handle for bytes and time alike: the file may vanish between two lookups.
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KillSwitchStatus::default()),
         Err(e) => return Err(e),
     };
-    if let Ok(file) = serde_json::from_slice::<KillSwitchFile>(&bytes) {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    if let Ok(parsed) = serde_json::from_slice::<KillSwitchFile>(&bytes) {
         return Ok(KillSwitchStatus {
             active: true,
-            reason: Some(file.reason),
-            since: Some(file.activated_at),
+            reason: Some(parsed.reason),
+            since: Some(parsed.activated_at),
         });
     }
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
-    let since = std::fs::metadata(&path)
+    let since = file
+        .metadata()
         .and_then(|m| m.modified())
         .ok()
         .map(DateTime::<Utc>::from);
@@ -82,19 +88,14 @@ fn append_history(state_dir: &Path, entry: &HistoryEntry) -> io::Result<()> {
     log.sync()
 }
 
-/// Engages the switch: writes the file atomically and logs the engagement.
+/// Engages the switch: logs the engagement, then writes the file atomically (in that order, so
+/// a watcher that sees the file finds its history line already there).
 pub fn engage(state_dir: &Path, reason: &str, by: &str, now: DateTime<Utc>) -> io::Result<()> {
     let file = KillSwitchFile {
         reason: reason.to_string(),
         activated_at: now,
         activated_by: by.to_string(),
     };
-    write_atomic(
-        &state_dir.join(KILL_SWITCH_FILE),
-        serde_json::to_string_pretty(&file)
-            .expect("serialises")
-            .as_bytes(),
-    )?;
     append_history(
         state_dir,
         &HistoryEntry {
@@ -104,6 +105,12 @@ pub fn engage(state_dir: &Path, reason: &str, by: &str, now: DateTime<Utc>) -> i
             reason: Some(reason.into()),
             activated_at: Some(now),
         },
+    )?;
+    write_atomic(
+        &state_dir.join(KILL_SWITCH_FILE),
+        serde_json::to_string_pretty(&file)
+            .expect("serialises")
+            .as_bytes(),
     )
 }
 
@@ -129,14 +136,14 @@ pub fn release(state_dir: &Path, by: &str, now: DateTime<Utc>) -> io::Result<boo
     Ok(true)
 }
 
-/// Whether the history's last line records a release (so a vanished file was released
-/// properly, not removed by hand).
-fn last_history_is_release(state_dir: &Path) -> bool {
+/// The action of the history's last line: a vanished file whose last line is not a release was
+/// removed by hand; a file whose last line is not an engage was created by hand.
+fn last_history_action(state_dir: &Path) -> Option<String> {
     last_line(&state_dir.join(HISTORY_FILE))
         .ok()
         .flatten()
         .and_then(|l| serde_json::from_str::<HistoryEntry>(&l).ok())
-        .is_some_and(|e| e.action == "release")
+        .map(|e| e.action)
 }
 
 pub struct KillSwitchActor {
@@ -145,6 +152,9 @@ pub struct KillSwitchActor {
     view: Arc<RuntimeView>,
     wall: Arc<dyn Clock>,
     current: KillSwitchStatus,
+    /// Read by job actors at every tick and by job bodies before every entry: set here first,
+    /// before any message goes out.
+    flag: Arc<AtomicBool>,
     /// Kept alive for as long as the actor: dropping it stops the watch.
     watcher: Option<notify::RecommendedWatcher>,
 }
@@ -156,6 +166,7 @@ impl KillSwitchActor {
         view: Arc<RuntimeView>,
         wall: Arc<dyn Clock>,
         current: KillSwitchStatus,
+        flag: Arc<AtomicBool>,
     ) -> Self {
         Self {
             state_dir,
@@ -163,6 +174,7 @@ impl KillSwitchActor {
             view,
             wall,
             current,
+            flag,
             watcher: None,
         }
     }
@@ -179,10 +191,24 @@ impl KillSwitchActor {
         if status == self.current {
             return;
         }
+        self.flag.store(status.active, Ordering::SeqCst);
         if status.active {
             tracing::warn!(reason = ?status.reason, "kill switch ENGAGED: no new entries");
+            if last_history_action(&self.state_dir).as_deref() != Some("engage") {
+                // Engaged by hand (`touch state/KILL_SWITCH`): the history still gets a line.
+                let entry = HistoryEntry {
+                    action: "engage".into(),
+                    at: self.wall.now(),
+                    by: "unknown (file created by hand)".into(),
+                    reason: status.reason.clone(),
+                    activated_at: status.since,
+                };
+                if let Err(e) = append_history(&self.state_dir, &entry) {
+                    tracing::error!(error = %e, "cannot write the kill switch history");
+                }
+            }
         } else {
-            if !last_history_is_release(&self.state_dir) {
+            if last_history_action(&self.state_dir).as_deref() != Some("release") {
                 tracing::warn!(
                     "kill switch file removed by hand: honoured, and logged in the history"
                 );
@@ -303,6 +329,6 @@ mod tests {
             ("release", "bob")
         );
         assert_eq!(lines[1].activated_at, Some(at));
-        assert!(last_history_is_release(dir.path()));
+        assert_eq!(last_history_action(dir.path()).as_deref(), Some("release"));
     }
 }

@@ -284,6 +284,15 @@ impl RunLedger {
         Ok(out)
     }
 
+    /// The latest slot recorded for any job.
+    pub fn last_slot(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let inner = self.lock();
+        let last: Option<i64> = inner
+            .db
+            .query_row("SELECT MAX(slot_utc) FROM runs", [], |r| r.get(0))?;
+        Ok(last.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
+    }
+
     /// The latest record of each tag.
     pub fn last_per_tag(&self) -> Result<Vec<RunRecord>, LedgerError> {
         let inner = self.lock();

@@ -140,6 +140,24 @@ impl JobLock {
             Err(_) => Ok(None),
         }
     }
+
+    /// Like `try_acquire`, but waits up to `limit` for the other holder to finish.
+    pub fn acquire_within(
+        locks_dir: &Path,
+        tag: &str,
+        limit: std::time::Duration,
+    ) -> io::Result<Option<Self>> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(lock) = Self::try_acquire(locks_dir, tag)? {
+                return Ok(Some(lock));
+            }
+            if started.elapsed() >= limit {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 #[cfg(test)]

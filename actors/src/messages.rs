@@ -38,10 +38,13 @@ pub struct JobCrashed {
 #[rtype(result = "()")]
 pub struct Disable;
 
-/// Clock actor → supervisor: the simulated range is over (replay done).
+/// Clock actor → supervisor: the simulated range is over (replay done), or the clock could not
+/// go on (`error`: the run ledger failed during a replay).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct ClockFinished;
+pub struct ClockFinished {
+    pub error: Option<String>,
+}
 
 /// Anyone → supervisor: stop gracefully (SIGINT/SIGTERM).
 #[derive(Debug, Clone, Message)]

@@ -111,15 +111,22 @@ pub enum TimeOfDay {
 
 impl TimeOfDay {
     fn on(self, open: NaiveTime, close: NaiveTime) -> NaiveTime {
-        match self {
-            TimeOfDay::Fixed(t) => t,
-            TimeOfDay::AfterOpen(d) => open + d,
-            TimeOfDay::AfterClose(d) => close + d,
-        }
+        self.checked_on(open, close).unwrap_or(NaiveTime::MIN)
     }
 
     fn is_fixed(self) -> bool {
         matches!(self, TimeOfDay::Fixed(_))
+    }
+
+    /// The time on a day with these hours, or `None` if an offset leaves the day.
+    fn checked_on(self, open: NaiveTime, close: NaiveTime) -> Option<NaiveTime> {
+        let (base, offset) = match self {
+            TimeOfDay::Fixed(t) => return Some(t),
+            TimeOfDay::AfterOpen(d) => (open, d),
+            TimeOfDay::AfterClose(d) => (close, d),
+        };
+        let (t, wrapped) = base.overflowing_add_signed(offset);
+        (wrapped == 0).then_some(t)
     }
 }
 
@@ -171,12 +178,16 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| "expected a number followed by s, m or h, e.g. 15m".to_string())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err("expected a number followed by s, m or h, e.g. 15m".into()),
     };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|s| *s <= 366 * 86_400)
+        .ok_or_else(|| "longer than a year".to_string())?;
     if secs == 0 {
         return Err("must be longer than zero".into());
     }
@@ -307,6 +318,36 @@ impl JobPlan {
                 })
             }
         };
+        // Relative times must stay inside the day on regular and early-close sessions alike.
+        let hours = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("constant time");
+        let days = [(hours(9, 30), hours(16, 0)), (hours(9, 30), hours(13, 0))];
+        let all_times = times
+            .iter()
+            .map(|t| ("at", *t))
+            .chain(window.iter().flat_map(|w| [("from", w.from), ("to", w.to)]));
+        for (field, t) in all_times {
+            if days
+                .iter()
+                .any(|(open, close)| t.checked_on(*open, *close).is_none())
+            {
+                return Err(ScheduleError::BadTime {
+                    key: key(field),
+                    value: t.to_string(),
+                    why: "falls outside the day (before 00:00 or after 23:59)".into(),
+                });
+            }
+        }
+        if let Some(w) = &window {
+            if days
+                .iter()
+                .any(|(open, close)| w.from.on(*open, *close) > w.to.on(*open, *close))
+            {
+                return Err(ScheduleError::BadSpec {
+                    key: key("from"),
+                    why: format!("`from` {} is after `to` {}", w.from, w.to),
+                });
+            }
+        }
         if window.is_some() && !times.is_empty() {
             return Err(ScheduleError::BadSpec {
                 key: key("at"),
@@ -620,5 +661,6 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("5µ").is_err());
+        assert!(parse_duration("99999999999999999h").is_err());
     }
 }

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::clock_actor::{ClockActor, StopClock};
 use crate::heartbeat::{FinalBeat, HeartbeatActor};
 use crate::job::JobFactory;
-use crate::job_actor::{JobActor, JobActorSetup};
+use crate::job_actor::{Drain, JobActor, JobActorSetup};
 use crate::kill_switch::{self, KillSwitchActor};
 use crate::ledger::RunLedger;
 use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
@@ -79,10 +79,12 @@ pub enum RuntimeError {
 }
 
 /// How the runtime ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// A replay reached the end of its range.
     Finished,
+    /// The clock could not go on (a replay whose run ledger failed).
+    Failed(String),
     /// Shut down on request; `jobs_finished` is false if the grace period ran out first.
     Shutdown { jobs_finished: bool },
 }
@@ -164,7 +166,8 @@ impl Actor for Supervisor {
 
     /// Start order (DESIGN §2): kill switch, heartbeat, job actors, clock, health server.
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let kill_switch = self.start_operations(ctx);
+        let kill_switch = Arc::new(AtomicBool::new(false));
+        self.start_operations(ctx, &kill_switch);
         let crashes = ctx.address().recipient::<JobCrashed>();
         let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
@@ -179,7 +182,7 @@ impl Actor for Supervisor {
                 clock: self.config.clock.clone(),
                 crashes: crashes.clone(),
                 locks_dir: locks_dir.clone(),
-                kill_switch_active: kill_switch.active,
+                kill_switch: kill_switch.clone(),
             };
             let addr = actix::Supervisor::start(move |_| JobActor::new(plan, factory, setup));
             ticks.insert(tag.clone(), addr.clone().recipient());
@@ -212,10 +215,10 @@ impl Actor for Supervisor {
 }
 
 impl Supervisor {
-    /// Starts the kill switch and heartbeat actors; returns the switch's state at start.
-    fn start_operations(&mut self, ctx: &mut Context<Self>) -> crate::view::KillSwitchStatus {
+    /// Starts the kill switch (setting `flag` to its state at start) and the heartbeat.
+    fn start_operations(&mut self, ctx: &mut Context<Self>, flag: &Arc<AtomicBool>) {
         let Some(ops) = &self.config.ops else {
-            return Default::default();
+            return;
         };
         let initial = kill_switch::read(&ops.state_dir).unwrap_or_else(|e| {
             // Unreadable is treated as engaged: the safe side for money.
@@ -230,12 +233,14 @@ impl Supervisor {
             tracing::warn!(reason = ?initial.reason, "kill switch active at start: starting halted");
         }
         self.view.set_kill_switch(initial.clone());
+        flag.store(initial.active, Ordering::SeqCst);
         let switch = KillSwitchActor::new(
             ops.state_dir.clone(),
             vec![ctx.address().recipient()],
             self.view.clone(),
             ops.wall.clone(),
-            initial.clone(),
+            initial,
+            flag.clone(),
         );
         self.kill_switch = Some(switch.start());
         let health_addr = ops
@@ -251,7 +256,6 @@ impl Supervisor {
             health_addr,
         );
         self.heartbeat = Some(beat.start());
-        initial
     }
 }
 
@@ -295,12 +299,15 @@ impl Handler<GetStatus> for Supervisor {
 
 impl Handler<ClockFinished> for Supervisor {
     type Result = ();
-    fn handle(&mut self, _: ClockFinished, ctx: &mut Context<Self>) {
-        if self.config.until.is_some() {
-            self.view.set_stopping();
-            self.finish(Exit::Finished);
-            ctx.stop();
-        }
+    fn handle(&mut self, msg: ClockFinished, ctx: &mut Context<Self>) {
+        let exit = match msg.error {
+            Some(error) => Exit::Failed(error),
+            None if self.config.until.is_some() => Exit::Finished,
+            None => return,
+        };
+        self.view.set_stopping();
+        self.finish(exit);
+        ctx.stop();
     }
 }
 
@@ -313,18 +320,18 @@ impl Handler<Shutdown> for Supervisor {
         if let Some(clock) = self.clock.take() {
             clock.do_send(StopClock);
         }
-        let flags: Vec<_> = self.running.values().cloned().collect();
+        let jobs: Vec<_> = self.jobs.values().cloned().collect();
         let grace = self.config.grace;
         let (heartbeat, health) = (self.heartbeat.take(), self.health.take());
         let wait = async move {
-            let all_idle = || flags.iter().all(|f| !f.load(Ordering::SeqCst));
-            let finished = tokio::time::timeout(grace, async {
-                while !all_idle() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+            // Drain queues behind any tick already in a job's mailbox, and answers once that
+            // tick's outcome is recorded.
+            let drained = async {
+                for job in &jobs {
+                    let _ = job.send(Drain).await;
                 }
-            })
-            .await
-            .is_ok();
+            };
+            let finished = tokio::time::timeout(grace, drained).await.is_ok();
             if let Some(heartbeat) = heartbeat {
                 let _ = heartbeat.send(FinalBeat).await;
             }

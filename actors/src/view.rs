@@ -21,7 +21,8 @@ use crate::clock::{Clock, ClockKind};
 use crate::ledger::{RunRecord, Status};
 use crate::schedule::Schedule;
 
-/// A job that failed this many runs in a row turns health `degraded`.
+/// A job that failed this many runs in a row (or was found still running at its slots) turns
+/// health `degraded`.
 pub const FAILURES_DEGRADE: u32 = 3;
 /// A heartbeat older than this many intervals turns health `degraded`.
 pub const STALE_HEARTBEATS: i64 = 3;
@@ -80,6 +81,8 @@ struct State {
     heartbeat: Option<(u64, DateTime<Utc>)>,
     ready: bool,
     stopping: bool,
+    /// The run ledger failing: the clock is retrying a slot.
+    ledger_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -229,11 +232,14 @@ impl RuntimeView {
         }
         let mut s = self.lock();
         let failures = s.failures.entry(record.tag.clone()).or_default();
-        match record.status {
-            Status::Failed => *failures += 1,
-            Status::Ok => *failures = 0,
-            // A skip says nothing about whether the job works.
-            Status::Skipped => {}
+        match (record.status, record.reason.as_deref()) {
+            (Status::Failed, _) => *failures += 1,
+            // The previous run is still going (a body hung past its timeout): the job is not
+            // getting its work done, whatever the skip says.
+            (Status::Skipped, Some("overlap")) => *failures += 1,
+            (Status::Ok, _) => *failures = 0,
+            // Other skips say nothing about whether the job works.
+            (Status::Skipped, _) => {}
         }
         s.last_by_tag
             .insert(record.tag.clone(), (record.slot_et, record.status));
@@ -273,6 +279,13 @@ impl RuntimeView {
         self.lock().heartbeat = Some((seq, at));
     }
 
+    pub fn set_ledger_problem(&self, problem: Option<String>) {
+        let mut s = self.lock();
+        if s.ledger_problem != problem {
+            s.ledger_problem = problem;
+        }
+    }
+
     pub fn set_ready(&self) {
         self.lock().ready = true;
     }
@@ -310,6 +323,9 @@ impl RuntimeView {
             if *n >= FAILURES_DEGRADE {
                 problems.push(format!("{tag} failed its last {n} runs"));
             }
+        }
+        if let Some(problem) = &s.ledger_problem {
+            problems.push(format!("run ledger failing: {problem}"));
         }
         let stale_after = self.heartbeat_every.num_seconds() * STALE_HEARTBEATS;
         if heartbeat_age.is_some_and(|age| age > stale_after) {

@@ -43,6 +43,7 @@ async fn kill_switch_latency() {
         view,
         Arc::new(LiveClock),
         KillSwitchStatus::default(),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )
     .start();
     tokio::time::sleep(Duration::from_millis(200)).await;

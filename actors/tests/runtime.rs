@@ -330,7 +330,7 @@ async fn overlap_and_timeout() {
                 clock,
                 crashes,
                 locks_dir: None,
-                kill_switch_active: false,
+                kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             };
             JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slow), setup)
         }
@@ -380,7 +380,7 @@ async fn overlap_and_timeout() {
                 clock,
                 crashes,
                 locks_dir: None,
-                kill_switch_active: false,
+                kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             };
             JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slower), setup)
         }

@@ -126,7 +126,10 @@ impl From<String> for Done {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return kobe::cli::usage_error("kobe", e),
+    };
     match run(cli) {
         Ok(done) => {
             print!("{}", done.text);

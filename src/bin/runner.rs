@@ -6,7 +6,10 @@ use clap::Parser;
 use kobe::runner::{self, Outcome, Plan, RunnerArgs};
 
 fn main() -> ExitCode {
-    let args = RunnerArgs::parse();
+    let args = match RunnerArgs::try_parse() {
+        Ok(args) => args,
+        Err(e) => return kobe::cli::usage_error("runner", e),
+    };
     // Every refusal happens here, before anything is started or written.
     let plan = match Plan::check(&args) {
         Ok(plan) => plan,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::clock::{Clock, SimClock, Speed};
 use kobe_actors::job::{JobContext, Outcome, RunEnd};
@@ -22,12 +22,8 @@ pub enum RunJobError {
     UnknownTag { tag: String, known: String },
     #[error("--tag {0}: not in the configured schedule; add [jobs.{0}] to config/kobe.toml")]
     NotConfigured(String),
-    #[error("--session {session}: {tag} has no slot that day ({why})")]
-    NoSlot {
-        session: NaiveDate,
-        tag: String,
-        why: String,
-    },
+    #[error("{tag}'s slot at {at} is not due yet: run-job runs slots that are due")]
+    NotDue { tag: String, at: String },
     #[error("{0} is running in another process right now (the runner); not run")]
     Busy(String),
     #[error(transparent)]
@@ -41,7 +37,7 @@ impl RunJobError {
         match self {
             RunJobError::UnknownTag { .. }
             | RunJobError::NotConfigured(_)
-            | RunJobError::NoSlot { .. } => 2,
+            | RunJobError::NotDue { .. } => 2,
             RunJobError::Ledger(LedgerError::Corrupt { .. }) => 2,
             _ => 1,
         }
@@ -60,15 +56,25 @@ pub struct RunJobRequest<'a> {
     pub force: bool,
 }
 
-/// Picks the slot: the job's latest slot on the session that is due by now, else its first
-/// slot that day; on a day with no slot for the job (cron on a holiday) the current minute.
+/// How early a cron line may fire and still count for its slot (clock skew between cron and
+/// the wall clock).
+const EARLY_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Which slot a run is for.
+enum Pick {
+    Slot(DateTime<chrono_tz::Tz>, Option<SlotSkip>),
+    /// The job has no slot that day (a holiday, a weekend): nothing to do.
+    NoSlot(String),
+}
+
+/// The job's latest slot on the session that is due by now (the last one of a past session).
+/// A slot not yet due, or a future session, is refused: running it early would record it done.
 fn pick_slot(
     schedule: &Schedule,
     tag: &str,
     session: NaiveDate,
-    explicit: bool,
     now: DateTime<Utc>,
-) -> Result<(DateTime<chrono_tz::Tz>, Option<SlotSkip>), RunJobError> {
+) -> Result<Pick, RunJobError> {
     let slots: Vec<_> = schedule
         .slots_on(session)
         .into_iter()
@@ -77,31 +83,27 @@ fn pick_slot(
     if let Some(slot) = slots
         .iter()
         .rev()
-        .find(|s| s.at.with_timezone(&Utc) <= now)
-        .or(slots.first())
+        .find(|s| s.at.with_timezone(&Utc) <= now + EARLY_TOLERANCE)
     {
-        return Ok((slot.at, slot.skip));
+        return Ok(Pick::Slot(slot.at, slot.skip));
     }
-    if explicit {
-        let why = match schedule.calendar().session(session) {
-            None => schedule
-                .calendar()
-                .closure_reason(session)
-                .unwrap_or("weekend")
-                .to_string(),
-            Some(_) => "no time configured".to_string(),
-        };
-        return Err(RunJobError::NoSlot {
-            session,
+    match slots.first() {
+        Some(first) => Err(RunJobError::NotDue {
             tag: tag.into(),
-            why,
-        });
+            at: first.at.fixed_offset().to_rfc3339(),
+        }),
+        None => {
+            let why = match schedule.calendar().session(session) {
+                None => schedule
+                    .calendar()
+                    .closure_reason(session)
+                    .unwrap_or("weekend")
+                    .to_string(),
+                Some(_) => "no time configured for it".to_string(),
+            };
+            Ok(Pick::NoSlot(why))
+        }
     }
-    let minute = now
-        .with_timezone(&EXCHANGE_TZ)
-        .with_second(0)
-        .and_then(|t| t.with_nanosecond(0));
-    Ok((minute.unwrap_or(now.with_timezone(&EXCHANGE_TZ)), None))
 }
 
 pub fn run(
@@ -123,7 +125,15 @@ pub fn run(
     let now = wall.now();
     let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
     let session = request.session.unwrap_or(today);
-    let (slot, skip) = pick_slot(schedule, tag, session, request.session.is_some(), now)?;
+    let (slot, skip) = match pick_slot(schedule, tag, session, now)? {
+        Pick::Slot(slot, skip) => (slot, skip),
+        Pick::NoSlot(why) => {
+            return Ok(RunJobReport {
+                line: format!("{tag} has no slot on {session} ({why}): nothing to do"),
+                status: Status::Skipped,
+            })
+        }
+    };
     // A past session runs as of its slot: the job sees the world as it was then.
     let clock: Arc<dyn Clock> = if session < today {
         Arc::new(SimClock::new(slot.with_timezone(&Utc), Speed::Max))
@@ -190,6 +200,16 @@ pub fn run(
 
     let _lock = JobLock::try_acquire(&home.state().join("locks"), tag)?
         .ok_or_else(|| RunJobError::Busy(tag.into()))?;
+    // The runner may have finished this slot between the first look and the lock.
+    if !request.force && ledger.is_done(tag, slot_utc)? {
+        return Ok(RunJobReport {
+            line: format!(
+                "{tag} {} was just done by the runner",
+                slot.fixed_offset().to_rfc3339()
+            ),
+            status: Status::Skipped,
+        });
+    }
     let context = JobContext {
         tag: tag.to_string(),
         session,
@@ -197,6 +217,7 @@ pub fn run(
         started,
         clock: clock.clone(),
         manage_only: kill.active,
+        kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(kill.active)),
     };
     let job = factory();
     let stopwatch = Instant::now();

@@ -85,10 +85,7 @@ impl BarStore {
     }
 
     /// One symbol's valid bars (`None` if it has no file).
-    pub fn load_symbol(
-        &self,
-        symbol: &str,
-    ) -> Result<Option<SymbolBars>, StoreError> {
+    pub fn load_symbol(&self, symbol: &str) -> Result<Option<SymbolBars>, StoreError> {
         let path = self.path(symbol);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -114,23 +111,22 @@ impl BarStore {
             .min(8);
         let chunk = symbols.len().div_ceil(threads).max(1);
         type Part = Vec<(String, Result<Option<SymbolBars>, StoreError>)>;
-        let parts: Vec<Part> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = symbols
-                    .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            part.iter()
-                                .map(|s| (s.clone(), self.load_symbol(s)))
-                                .collect::<Vec<_>>()
-                        })
+        let parts: Vec<Part> = std::thread::scope(|scope| {
+            let handles: Vec<_> = symbols
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|s| (s.clone(), self.load_symbol(s)))
+                            .collect::<Vec<_>>()
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
         let mut loaded = Loaded::default();
         for (symbol, result) in parts.into_iter().flatten() {
             match result {

@@ -5,7 +5,7 @@ pub mod placeholder;
 
 use std::sync::Arc;
 
-use kobe_actors::job::{Job, JobFactory};
+use kobe_actors::job::{Job, JobContext, JobError, JobFactory, JobOutput};
 
 use crate::app::App;
 
@@ -26,9 +26,34 @@ pub const TAGS: [&str; 9] = [
 pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
     let tag: &'static str = TAGS.iter().copied().find(|t| *t == tag)?;
     Some(Arc::new(move || -> Arc<dyn Job> {
-        match tag {
+        let inner: Arc<dyn Job> = match tag {
             "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
             _ => Arc::new(placeholder::Placeholder { tag }),
-        }
+        };
+        Arc::new(Redacted {
+            inner,
+            app: app.clone(),
+        })
     }))
+}
+
+/// Every job's detail and error text pass through here before they are recorded anywhere
+/// (jobs log, ledger, health, events): a secret a body quoted by mistake becomes `***`.
+struct Redacted {
+    inner: Arc<dyn Job>,
+    app: Arc<App>,
+}
+
+impl Job for Redacted {
+    fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
+        let redact = |t: String| self.app.secrets.redact(&t);
+        match self.inner.run(ctx) {
+            Ok(out) => Ok(JobOutput {
+                skipped_reason: out.skipped_reason,
+                detail: redact(out.detail),
+            }),
+            Err(JobError::Recoverable(m)) => Err(JobError::Recoverable(redact(m))),
+            Err(JobError::Unrecoverable(m)) => Err(JobError::Unrecoverable(redact(m))),
+        }
+    }
 }
