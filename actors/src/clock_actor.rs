@@ -99,13 +99,13 @@ const LOOK_BACK_DAYS: i64 = 7;
 const LEDGER_RETRY: Duration = Duration::from_secs(1);
 
 impl Driver {
-    /// The first date to walk: the replay's start, or for a live runner the day after the last
-    /// recorded slot (at most a week back), so slots that passed while it was down are recorded
-    /// as missed rather than dropped.
+    /// The first date to walk: the replay's start, or for a runner without an end the date of
+    /// the last recorded slot (at most a week back), so slots that passed while it was down are
+    /// recorded as missed rather than dropped.
     fn first_date(&self) -> Result<NaiveDate, LedgerError> {
         let today = self.clock.now().with_timezone(&EXCHANGE_TZ).date_naive();
-        if self.clock.kind() == ClockKind::Simulated {
-            return Ok(today);
+        if self.until.is_some() {
+            return Ok(today); // a replay starts where it is told
         }
         let floor = today - TimeDelta::days(LOOK_BACK_DAYS);
         Ok(match self.ledger.last_slot()? {
