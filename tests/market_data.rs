@@ -353,42 +353,53 @@ fn data_update_fills_feb_1_to_7_with_five_grouped_calls() {
 
 #[test]
 fn a_failing_update_leaves_the_cache_intact_and_no_key_skips() {
-    let server =
-        TestServer::start(|_| Response::json(500, "{\"status\":\"ERROR\",\"error\":\"down\"}"));
-    let home = home_with_cache_to_jan31(&server.base_url);
-    let before: Vec<Vec<u8>> = home
-        .files()
-        .iter()
-        .filter(|f| f.starts_with("data/bars"))
-        .map(|f| std::fs::read(home.path().join(f)).unwrap())
-        .collect();
-    let out = home
-        .kobe()
-        .args(["run-job", "--tag", "DATA_UPDATE", "--session", "2018-02-08"])
-        .env("POLYGON_API_KEY", KEY)
-        .env_remove("POLYGON_BASE_URL")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("failed") && stdout.contains("gave up after 5 attempts"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains(KEY));
-    let after: Vec<Vec<u8>> = home
-        .files()
-        .iter()
-        .filter(|f| f.starts_with("data/bars"))
-        .map(|f| std::fs::read(home.path().join(f)).unwrap())
-        .collect();
-    assert_eq!(before, after);
+    let failures: Vec<(&str, Response)> = vec![
+        (
+            "gave up after 5 attempts",
+            Response::json(500, "{\"status\":\"ERROR\",\"error\":\"down\"}"),
+        ),
+        (
+            "refused the API key",
+            Response::json(401, fixture("error_status_error.json")),
+        ),
+        ("malformed answer", Response::json(200, "{\"results\": [")),
+        (
+            "body cut off",
+            Response {
+                truncate: true,
+                ..Response::json(200, fixture("grouped_daily_stocks.json"))
+            },
+        ),
+    ];
+    for (says, response) in failures {
+        let server = TestServer::start(move |_| response.clone());
+        let home = home_with_cache_to_jan31(&server.base_url);
+        let bars = |home: &TempHome| -> Vec<Vec<u8>> {
+            home.files()
+                .iter()
+                .filter(|f| f.starts_with("data/bars"))
+                .map(|f| std::fs::read(home.path().join(f)).unwrap())
+                .collect()
+        };
+        let before = bars(&home);
+        let out = home
+            .kobe()
+            .args(["run-job", "--tag", "DATA_UPDATE", "--session", "2018-02-08"])
+            .env("POLYGON_API_KEY", KEY)
+            .env_remove("POLYGON_BASE_URL")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{says}: {stdout}");
+        assert!(
+            stdout.contains("failed") && stdout.contains(says),
+            "{says}: {stdout}"
+        );
+        assert!(!stdout.contains(KEY));
+        assert_eq!(before, bars(&home), "{says}: the cache changed");
+    }
 
+    let home = TempHome::new();
     let skipped = home
         .kobe()
         .args(["run-job", "--tag", "DATA_UPDATE", "--session", "2018-02-09"])
@@ -401,6 +412,39 @@ fn a_failing_update_leaves_the_cache_intact_and_no_key_skips() {
         (last["status"].as_str(), last["reason"].as_str()),
         (Some("skipped"), Some("no_api_key"))
     );
+}
+
+#[test]
+fn universe_symbols_without_bars_are_reported_once() {
+    let home = TempHome::new();
+    std::fs::create_dir_all(home.path().join("data/bars")).unwrap();
+    std::fs::write(
+        home.path().join("data/bars/AAA.csv"),
+        "date,open,high,low,close,volume\n2018-01-02,1,2,1,1.5,10\n",
+    )
+    .unwrap();
+    let universe = home.path().join("u.csv");
+    std::fs::write(&universe, "symbol\nAAA\nNOBARS\n").unwrap();
+    let out = home
+        .runner()
+        .args([
+            "--mode",
+            "paper",
+            "--replay",
+            "2018-01-02..2018-01-05",
+            "--universe",
+        ])
+        .arg(&universe)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert_eq!(
+        err.matches("universe symbols with no bars").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("NOBARS"));
 }
 
 #[test]

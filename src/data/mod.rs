@@ -5,3 +5,4 @@ pub mod import;
 pub mod polygon;
 pub mod store;
 pub mod universe;
+pub mod visibility;
