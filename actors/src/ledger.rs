@@ -169,16 +169,7 @@ impl RunLedger {
 
     /// Whether the slot of `tag` due at `slot` has been recorded (run, failed or skipped).
     pub fn is_done(&self, tag: &str, slot: DateTime<Utc>) -> Result<bool, LedgerError> {
-        let inner = self.lock();
-        let found: Option<i64> = inner
-            .db
-            .query_row(
-                "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
-                params![tag, slot.timestamp()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(found.is_some())
+        Ok(exists(&self.lock().db, tag, slot.timestamp())?)
     }
 
     /// Records how a slot ended: one jobs-log line, then the ledger row.
@@ -196,15 +187,8 @@ impl RunLedger {
         let line = serde_json::to_string(record).expect("a run record always serialises");
         let mut inner = self.lock();
         let slot = record.slot_et.with_timezone(&Utc).timestamp();
-        let exists: Option<i64> = inner
-            .db
-            .query_row(
-                "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
-                params![record.tag, slot],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_some() && !replace {
+        let exists = exists(&inner.db, &record.tag, slot)?;
+        if exists && !replace {
             return Err(LedgerError::AlreadyRecorded {
                 tag: record.tag.clone(),
                 slot: record.slot_et.to_rfc3339(),
@@ -308,6 +292,16 @@ impl RunLedger {
         }
         Ok(out)
     }
+}
+
+fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
+    db.query_row(
+        "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+        params![tag, slot_utc],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
 }
 
 fn migrate(db: &Connection) -> rusqlite::Result<()> {
