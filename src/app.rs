@@ -21,15 +21,12 @@ pub struct App {
 }
 
 impl App {
+    /// `--universe` as given (relative to where the command runs); the config's value
+    /// relative to the home folder.
     pub fn universe_path(&self) -> PathBuf {
-        let path = self
-            .universe
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&self.config.data.universe));
-        if path.is_absolute() {
-            path
-        } else {
-            self.home.root().join(path)
+        match &self.universe {
+            Some(flag) => flag.clone(),
+            None => self.home.root().join(&self.config.data.universe),
         }
     }
 

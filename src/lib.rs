@@ -12,4 +12,6 @@ pub mod jobs;
 pub mod logging;
 pub mod replay_summary;
 pub mod runner;
+pub mod scan;
 pub mod secrets;
+pub mod strategy;

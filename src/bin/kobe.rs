@@ -52,6 +52,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Scan the universe for signals on a date (default: the last completed session).
+    Scan {
+        /// Use bars dated on or before D; signals need a bar dated D.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<NaiveDate>,
+        /// Universe CSV (default from config: data.universe).
+        #[arg(long, value_name = "CSV")]
+        universe: Option<PathBuf>,
+        /// The universe's first N symbols.
+        #[arg(long, value_name = "N")]
+        cap: Option<usize>,
+        /// Show the best N signals only.
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The bar store (data/bars): import files, show stats.
     Data {
         #[command(subcommand)]
@@ -158,6 +175,50 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Calendar { from, to, csv } => {
             anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
             Ok(commands::calendar::render(from, to, csv).into())
+        }
+        Command::Scan {
+            as_of,
+            universe,
+            cap,
+            top,
+            json,
+        } => {
+            anyhow::ensure!(cap != Some(0), "--cap 0: must be at least 1");
+            let config = Config::load(cli.config.as_deref(), home.root())?;
+            let app = App {
+                home,
+                config,
+                secrets: Secrets::default(),
+                replay: false,
+                universe,
+                cap,
+            };
+            let symbols = app
+                .universe()
+                .map_err(|e| anyhow::anyhow!("--universe {e}"))?;
+            let as_of = as_of
+                .unwrap_or_else(|| kobe::jobs::data_update::last_completed_session(wall.now()));
+            let loaded = app.store().load(Some(&symbols));
+            let missing: Vec<&str> = symbols
+                .iter()
+                .filter(|s| !loaded.series.contains_key(*s))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "kobe: {} universe symbols have no bars: {}",
+                    missing.len(),
+                    missing.join(",")
+                );
+            }
+            let mut signals = kobe::scan::scan(&loaded.series, &symbols, as_of);
+            signals.truncate(top.unwrap_or(usize::MAX));
+            Ok(if json {
+                kobe::scan::to_json(as_of, &signals) + "\n"
+            } else {
+                kobe::scan::to_table(as_of, &signals)
+            }
+            .into())
         }
         Command::Data { action } => {
             let store = kobe::data::store::BarStore::new(home.root());

@@ -3,6 +3,7 @@
 pub mod bars;
 pub mod import;
 pub mod polygon;
+pub mod snapshot;
 pub mod store;
 pub mod universe;
 pub mod visibility;

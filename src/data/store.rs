@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use kobe_actors::atomic_file::write_atomic;
 
 use super::bars::{self, Bar, Dropped};
+use super::snapshot::{self, Stamp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -96,55 +97,100 @@ impl BarStore {
         Ok(Some(bars::clean(symbol, raw)))
     }
 
-    /// Loads `symbols` (all in the store if `None`) on every core. Drops are logged per bar.
+    /// Loads `symbols` (all in the store if `None`): from the snapshot when every wanted CSV is
+    /// unchanged since it was taken, else by parsing every CSV on every core and retaking it.
+    /// Drops are logged per bar.
     pub fn load(&self, symbols: Option<&[String]>) -> Loaded {
-        let all;
-        let symbols = match symbols {
-            Some(s) => s,
+        let wanted: Vec<String> = match symbols {
+            Some(s) => s.to_vec(),
+            None => self.symbols(),
+        };
+        let stamps: BTreeMap<&String, Stamp> = wanted
+            .iter()
+            .filter_map(|s| Stamp::of(&self.path(s)).map(|st| (s, st)))
+            .collect();
+        let wanted_present: Vec<String> = stamps.keys().map(|s| (*s).clone()).collect();
+        let snapshot_path = self.dir.join(snapshot::FILE);
+        let fresh = std::fs::read(&snapshot_path)
+            .ok()
+            .and_then(|bytes| snapshot::decode(&bytes, Some(&wanted_present)))
+            .filter(|entries| {
+                entries.len() == stamps.len()
+                    && stamps
+                        .iter()
+                        .all(|(s, st)| entries.get(*s).is_some_and(|e| e.stamp == *st))
+            });
+        let entries = match fresh {
+            Some(entries) => entries,
             None => {
-                all = self.symbols();
-                &all
+                let all = self.parse_all();
+                let bytes = snapshot::encode(&all);
+                if let Err(e) = write_atomic(&snapshot_path, &bytes) {
+                    tracing::debug!(error = %e, "bar snapshot not written");
+                }
+                all.into_iter()
+                    .filter(|(s, _)| stamps.contains_key(s))
+                    .collect()
             }
         };
+        let mut loaded = Loaded::default();
+        for (symbol, entry) in entries {
+            if let Some(error) = entry.error {
+                tracing::error!(error = %error, "bars file not loaded");
+                loaded.errors.push(error);
+                continue;
+            }
+            for d in &entry.dropped {
+                tracing::warn!(symbol = %d.symbol, date = %d.date, why = d.why.as_str(), "invalid bar dropped");
+            }
+            loaded.dropped.extend(entry.dropped);
+            loaded.series.insert(symbol, entry.bars);
+        }
+        loaded
+    }
+
+    /// Parses every CSV of the store, on every core.
+    fn parse_all(&self) -> BTreeMap<String, snapshot::Entry> {
+        let symbols = self.symbols();
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(8);
         let chunk = symbols.len().div_ceil(threads).max(1);
-        type Part = Vec<(String, Result<Option<SymbolBars>, StoreError>)>;
-        let parts: Vec<Part> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = symbols
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|s| (s.clone(), self.load_symbol(s)))
+                            .filter_map(|s| {
+                                // Stamp first: a file changed while being read looks stale next time.
+                                let stamp = Stamp::of(&self.path(s))?;
+                                let entry = match self.load_symbol(s) {
+                                    Ok(Some((bars, dropped))) => snapshot::Entry {
+                                        stamp,
+                                        bars,
+                                        dropped,
+                                        error: None,
+                                    },
+                                    Ok(None) => return None,
+                                    Err(e) => snapshot::Entry {
+                                        stamp,
+                                        bars: Vec::new(),
+                                        dropped: Vec::new(),
+                                        error: Some(e.to_string()),
+                                    },
+                                };
+                                Some((s.clone(), entry))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
-        });
-        let mut loaded = Loaded::default();
-        for (symbol, result) in parts.into_iter().flatten() {
-            match result {
-                Ok(Some((bars, dropped))) => {
-                    for d in &dropped {
-                        tracing::warn!(symbol = %d.symbol, date = %d.date, why = d.why.as_str(), "invalid bar dropped");
-                    }
-                    loaded.dropped.extend(dropped);
-                    loaded.series.insert(symbol, bars);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "bars file not loaded");
-                    loaded.errors.push(e.to_string());
-                }
-            }
-        }
-        loaded
+        })
     }
 
     /// Writes a symbol's bars, replacing its file atomically.

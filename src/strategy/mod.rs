@@ -1,0 +1,4 @@
+//! The strategy rules of DESIGN §8: indicators, the two setups, and the ranking.
+
+pub mod indicators;
+pub mod signals;
