@@ -42,6 +42,8 @@ pub enum ConfigError {
         tag: String,
         known: String,
     },
+    #[error("{origin}: {why}")]
+    Trading { origin: String, why: String },
     #[error("--scan-times: bad time {value:?}: {why}")]
     ScanTimes { value: String, why: String },
 }
@@ -53,6 +55,8 @@ pub struct Config {
     pub runtime: RuntimeSection,
     #[serde(default)]
     pub data: DataSection,
+    #[serde(default)]
+    pub trading: TradingSection,
     #[serde(default)]
     pub polygon: PolygonSettings,
     #[serde(default)]
@@ -70,6 +74,52 @@ pub struct RuntimeSection {
     pub grace_secs: u64,
     pub restart_limit: usize,
     pub restart_window_secs: u64,
+}
+
+/// `[trading]`: the rules the jobs trade by (DESIGN §8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingSection {
+    /// ET windows in which new entries may be made: `"HH:MM-HH:MM"`.
+    pub entry_windows: Vec<String>,
+    /// Signals in the pre-game blueprint, and how many of them are marked to execute.
+    pub blueprint_top: usize,
+    pub blueprint_execute: usize,
+}
+
+impl Default for TradingSection {
+    fn default() -> Self {
+        Self {
+            entry_windows: vec!["10:00-11:30".into(), "14:30-15:30".into()],
+            blueprint_top: 5,
+            blueprint_execute: 2,
+        }
+    }
+}
+
+impl TradingSection {
+    /// The entry windows as (from, to) times, checked.
+    pub fn windows(&self) -> Result<Vec<(NaiveTime, NaiveTime)>, String> {
+        self.entry_windows
+            .iter()
+            .map(|w| {
+                let (a, b) = w
+                    .split_once('-')
+                    .ok_or_else(|| format!("trading.entry_windows: {w:?} is not HH:MM-HH:MM"))?;
+                let parse = |t: &str| {
+                    kobe_actors::schedule::parse_hhmm(t.trim())
+                        .map_err(|why| format!("trading.entry_windows: {w:?}: {why}"))
+                };
+                let (from, to) = (parse(a)?, parse(b)?);
+                if from >= to {
+                    return Err(format!(
+                        "trading.entry_windows: {w:?} ends before it starts"
+                    ));
+                }
+                Ok((from, to))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,8 +202,12 @@ impl Config {
         Ok(())
     }
 
-    /// The checked schedule of every configured job.
+    /// The checked schedule of every configured job (and the trading windows it relies on).
     pub fn schedule(&self) -> Result<Schedule, ConfigError> {
+        self.trading.windows().map_err(|why| ConfigError::Trading {
+            origin: self.origin.clone(),
+            why,
+        })?;
         let plans = self
             .jobs
             .iter()

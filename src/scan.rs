@@ -10,6 +10,17 @@ use serde::Serialize;
 use crate::data::bars::Bar;
 use crate::strategy::signals::{rank, signal, Signal};
 
+/// Bars a scan reads per symbol: the 200 the rules need plus margin for the shorter windows.
+pub const LOOKBACK: usize = 260;
+
+/// The window to load for a scan on `as_of`.
+pub fn window(as_of: NaiveDate) -> crate::data::snapshot::Window {
+    crate::data::snapshot::Window {
+        until: as_of,
+        keep: LOOKBACK,
+    }
+}
+
 /// Ranked signals of `universe` on `as_of`, from series that may run past it.
 pub fn scan(
     series: &BTreeMap<String, Vec<Bar>>,

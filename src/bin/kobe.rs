@@ -198,7 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 .map_err(|e| anyhow::anyhow!("--universe {e}"))?;
             let as_of = as_of
                 .unwrap_or_else(|| kobe::jobs::data_update::last_completed_session(wall.now()));
-            let loaded = app.store().load(Some(&symbols));
+            let loaded = app
+                .store()
+                .load_window(Some(&symbols), Some(kobe::scan::window(as_of)));
             let missing: Vec<&str> = symbols
                 .iter()
                 .filter(|s| !loaded.series.contains_key(*s))

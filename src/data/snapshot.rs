@@ -114,9 +114,21 @@ fn f64_at(b: &[u8], i: usize) -> f64 {
     f64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 
-/// Decodes the entries of `wanted` symbols (all when `None`); `None` if the file is not a
-/// snapshot of this version or is cut short.
-pub fn decode(bytes: &[u8], wanted: Option<&[String]>) -> Option<BTreeMap<String, Entry>> {
+/// Which bars to decode: those dated up to `until`, the last `keep` of them (a scan needs a few
+/// hundred bars, not five years).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub until: NaiveDate,
+    pub keep: usize,
+}
+
+/// Decodes the entries of `wanted` symbols (all when `None`), their bars limited to `window`;
+/// `None` if the file is not a snapshot of this version or is cut short.
+pub fn decode(
+    bytes: &[u8],
+    wanted: Option<&std::collections::BTreeSet<&str>>,
+    window: Option<Window>,
+) -> Option<BTreeMap<String, Entry>> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(8)? != MAGIC {
         return None;
@@ -135,11 +147,35 @@ pub fn decode(bytes: &[u8], wanted: Option<&[String]>) -> Option<BTreeMap<String
         let error = String::from_utf8_lossy(r.take(error_len)?).into_owned();
         let bar_bytes = r.take(n_bars.checked_mul(BAR_BYTES)?)?;
         let drop_bytes = r.take(n_dropped.checked_mul(DROP_BYTES)?)?;
-        if wanted.is_some_and(|w| !w.contains(&symbol)) {
+        if wanted.is_some_and(|w| !w.contains(symbol.as_str())) {
             continue;
         }
-        let mut bars = Vec::with_capacity(n_bars);
-        for b in bar_bytes.chunks_exact(BAR_BYTES) {
+        let day_at = |i: usize| {
+            i32::from_le_bytes(
+                bar_bytes[i * BAR_BYTES..i * BAR_BYTES + 4]
+                    .try_into()
+                    .expect("4 bytes"),
+            )
+        };
+        let (start, end) = match window {
+            None => (0, n_bars),
+            Some(w) => {
+                let until = days(w.until);
+                // Bars are date-sorted: binary search the end on the raw bytes.
+                let (mut lo, mut hi) = (0, n_bars);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if day_at(mid) <= until {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                (lo.saturating_sub(w.keep), lo)
+            }
+        };
+        let mut bars = Vec::with_capacity(end - start);
+        for b in bar_bytes[start * BAR_BYTES..end * BAR_BYTES].chunks_exact(BAR_BYTES) {
             let day = i32::from_le_bytes(b[0..4].try_into().ok()?);
             bars.push(Bar {
                 date: NaiveDate::from_num_days_from_ce_opt(day)?,
@@ -205,7 +241,7 @@ mod tests {
             },
         )]);
         let bytes = encode(&entries);
-        let back = decode(&bytes, None).unwrap();
+        let back = decode(&bytes, None, None).unwrap();
         assert_eq!(back["AAPL"].bars, vec![bar]);
         assert_eq!(back["AAPL"].dropped, vec![dropped]);
         assert_eq!(

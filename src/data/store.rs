@@ -46,6 +46,14 @@ pub struct Loaded {
     pub errors: Vec<String>,
 }
 
+/// Maps a file read-only: a scan touches only the pages of the bars it needs.
+fn map_file(path: &Path) -> Option<memmap2::Mmap> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: the snapshot is only ever replaced by an atomic rename, which leaves this mapped
+    // inode untouched; it is never written in place.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
+}
+
 #[derive(Debug, Clone)]
 pub struct BarStore {
     dir: PathBuf,
@@ -101,6 +109,16 @@ impl BarStore {
     /// unchanged since it was taken, else by parsing every CSV on every core and retaking it.
     /// Drops are logged per bar.
     pub fn load(&self, symbols: Option<&[String]>) -> Loaded {
+        self.load_window(symbols, None)
+    }
+
+    /// Like `load`, keeping for each symbol only the last `window.keep` bars dated up to
+    /// `window.until` (all a scan needs; decoded straight from the snapshot).
+    pub fn load_window(
+        &self,
+        symbols: Option<&[String]>,
+        window: Option<snapshot::Window>,
+    ) -> Loaded {
         let wanted: Vec<String> = match symbols {
             Some(s) => s.to_vec(),
             None => self.symbols(),
@@ -109,11 +127,11 @@ impl BarStore {
             .iter()
             .filter_map(|s| Stamp::of(&self.path(s)).map(|st| (s, st)))
             .collect();
-        let wanted_present: Vec<String> = stamps.keys().map(|s| (*s).clone()).collect();
+        let wanted_present: std::collections::BTreeSet<&str> =
+            stamps.keys().map(|s| s.as_str()).collect();
         let snapshot_path = self.dir.join(snapshot::FILE);
-        let fresh = std::fs::read(&snapshot_path)
-            .ok()
-            .and_then(|bytes| snapshot::decode(&bytes, Some(&wanted_present)))
+        let fresh = map_file(&snapshot_path)
+            .and_then(|bytes| snapshot::decode(&bytes, Some(&wanted_present), window))
             .filter(|entries| {
                 entries.len() == stamps.len()
                     && stamps
