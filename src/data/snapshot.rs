@@ -252,10 +252,24 @@ mod tests {
             }
         );
         for cut in [0, 5, 12, bytes.len() - 1] {
-            assert!(decode(&bytes[..cut], None).is_none(), "cut at {cut}");
+            assert!(decode(&bytes[..cut], None, None).is_none(), "cut at {cut}");
         }
-        assert!(decode(&bytes, Some(&["MSFT".to_string()]))
-            .unwrap()
+        let msft = std::collections::BTreeSet::from(["MSFT"]);
+        assert!(decode(&bytes, Some(&msft), None).unwrap().is_empty());
+        let before = Window {
+            until: NaiveDate::from_ymd_opt(2018, 2, 6).unwrap(),
+            keep: 10,
+        };
+        assert!(decode(&bytes, None, Some(before)).unwrap()["AAPL"]
+            .bars
             .is_empty());
+        let on = Window {
+            until: NaiveDate::from_ymd_opt(2018, 2, 7).unwrap(),
+            keep: 10,
+        };
+        assert_eq!(
+            decode(&bytes, None, Some(on)).unwrap()["AAPL"].bars.len(),
+            1
+        );
     }
 }
