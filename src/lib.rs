@@ -15,3 +15,4 @@ pub mod runner;
 pub mod scan;
 pub mod secrets;
 pub mod strategy;
+pub mod watchlist;

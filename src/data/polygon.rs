@@ -72,6 +72,17 @@ struct AggsPage {
 }
 
 #[derive(Deserialize)]
+struct NewsPage {
+    #[serde(default)]
+    results: Vec<NewsItem>,
+}
+
+#[derive(Deserialize)]
+struct NewsItem {
+    title: String,
+}
+
+#[derive(Deserialize)]
 struct Agg {
     #[serde(rename = "T")]
     ticker: Option<String>,
@@ -209,7 +220,11 @@ impl PolygonClient {
     }
 
     /// GETs a page, retrying what can pass (429, 5xx, network, cut-off bodies) with backoff.
-    fn get_page(&mut self, url: &str, what: &str) -> Result<AggsPage, PolygonError> {
+    fn get_page<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        url: &str,
+        what: &str,
+    ) -> Result<T, PolygonError> {
         let mut last = String::new();
         let attempts = self.settings.max_retries + 1;
         for attempt in 0..attempts {
@@ -260,12 +275,27 @@ impl PolygonClient {
             "{}/v2/aggs/grouped/locale/us/market/stocks/{date}?adjusted=true",
             self.base
         );
-        let page = self.get_page(&url, &format!("grouped daily {date}"))?;
+        let page: AggsPage = self.get_page(&url, &format!("grouped daily {date}"))?;
         Ok(page
             .results
             .iter()
             .filter_map(|a| Some((a.ticker.clone()?, a.bar()?)))
             .collect())
+    }
+
+    /// Headlines about `symbol` published since `since` (newest first, at most 10).
+    pub fn news(
+        &mut self,
+        symbol: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, PolygonError> {
+        let url = format!(
+            "{}/v2/reference/news?ticker={symbol}&published_utc.gte={}&order=desc&limit=10",
+            self.base,
+            since.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let page: NewsPage = self.get_page(&url, &format!("news {symbol}"))?;
+        Ok(page.results.into_iter().map(|n| n.title).collect())
     }
 
     /// A symbol's daily bars from..=to, following `next_url` pages.
@@ -282,7 +312,7 @@ impl PolygonClient {
         );
         let mut bars = Vec::new();
         for _ in 0..1000 {
-            let page = self.get_page(&url, &what)?;
+            let page: AggsPage = self.get_page(&url, &what)?;
             bars.extend(page.results.iter().filter_map(Agg::bar));
             match page.next_url {
                 Some(next) if !next.is_empty() => url = self.rebase(&next),

@@ -1,7 +1,11 @@
 //! The application's jobs, one file per job, and the table that maps a tag to its body.
 
 pub mod data_update;
+pub mod overnight_watchlist;
 pub mod placeholder;
+pub mod pre_game;
+pub mod pregame_blueprint;
+pub mod scan;
 
 use std::sync::Arc;
 
@@ -28,6 +32,14 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
     Some(Arc::new(move || -> Arc<dyn Job> {
         let inner: Arc<dyn Job> = match tag {
             "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
+            "FIRST_SCAN" | "SCAN" => Arc::new(scan::Scan { app: app.clone() }),
+            "OVERNIGHT_WATCHLIST" => {
+                Arc::new(overnight_watchlist::OvernightWatchlist { app: app.clone() })
+            }
+            "PRE_GAME" => Arc::new(pre_game::PreGame { app: app.clone() }),
+            "PREGAME_BLUEPRINT" => {
+                Arc::new(pregame_blueprint::PregameBlueprint { app: app.clone() })
+            }
             _ => Arc::new(placeholder::Placeholder { tag }),
         };
         Arc::new(Redacted {

@@ -1,0 +1,120 @@
+//! PRE_GAME: checks the overnight watchlist against the pre-market (DESIGN §8): the gap from the
+//! signal's close decides OK / IMPROVED / DEGRADED / REMOVED, with a news check when Polygon is
+//! available — never a silent OK. Writes `state/watchlist/today_validated.json`.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use kobe_actors::clock::ClockKind;
+use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
+
+use crate::app::App;
+use crate::data::polygon::PolygonClient;
+use crate::watchlist::{self, classify, GapStatus, NextDay, Validated, ValidatedPick};
+
+pub struct PreGame {
+    pub app: Arc<App>,
+}
+
+impl Job for PreGame {
+    fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
+        let app = &self.app;
+        let dir = watchlist::dir(&app.home.state());
+        let next: NextDay = match watchlist::read(&dir.join(watchlist::NEXT_DAY)) {
+            Err(e) => return Err(JobError::Recoverable(e.to_string())),
+            Ok(None) => {
+                return Ok(JobOutput::skipped(
+                    "no_watchlist",
+                    "state/watchlist/next_day.json does not exist",
+                ))
+            }
+            Ok(Some(n)) => n,
+        };
+        if next.for_session != ctx.session {
+            return Ok(JobOutput::skipped(
+                "stale_watchlist",
+                format!(
+                    "next_day.json is for {}, not {}: not used",
+                    next.for_session, ctx.session
+                ),
+            ));
+        }
+        // In a replay (a simulated clock) the pre-market price of the session is its open
+        // (DESIGN §7); a live run has no pre-market source yet, and says so per pick.
+        let simulated = ctx.clock.kind() == ClockKind::Simulated;
+        let store = app.store();
+        let mut polygon = match (simulated, app.secrets.get("POLYGON_API_KEY")) {
+            (false, Some(key)) => PolygonClient::new(key, &app.config.polygon).ok(),
+            _ => None,
+        };
+        let since = ctx.clock.now() - TimeDelta::hours(24);
+        let mut entries = Vec::new();
+        for pick in next.top5 {
+            let premarket = if simulated {
+                store
+                    .load_symbol(&pick.symbol)
+                    .ok()
+                    .flatten()
+                    .and_then(|(bars, _)| bars.into_iter().find(|b| b.date == ctx.session))
+                    .map(|b| b.open)
+            } else {
+                None
+            };
+            let gap = premarket.map(|p| p / pick.entry_ref - 1.0);
+            let status = gap.map_or(GapStatus::Unchecked, classify);
+            let news = match polygon.as_mut() {
+                None if simulated => "unchecked (replay)".to_string(),
+                None => "unchecked (no POLYGON_API_KEY)".to_string(),
+                Some(client) => match client.news(&pick.symbol, since) {
+                    Ok(titles) if titles.is_empty() => "no news in the last 24 h".to_string(),
+                    Ok(titles) => format!(
+                        "{} articles in the last 24 h; latest: {}",
+                        titles.len(),
+                        titles[0]
+                    ),
+                    Err(e) => format!("unchecked ({e})"),
+                },
+            };
+            entries.push(ValidatedPick {
+                pick,
+                premarket,
+                gap,
+                status,
+                news,
+            });
+        }
+        let validated = Validated {
+            validated_at: ctx.clock.now(),
+            for_session: ctx.session,
+            watchlist_generated_at: next.generated_at,
+            price_source: if simulated {
+                "replay_open".into()
+            } else {
+                "unavailable".into()
+            },
+            entries,
+        };
+        let path = dir.join(watchlist::VALIDATED);
+        watchlist::write_json(&path, &validated)
+            .map_err(|e| JobError::Recoverable(format!("{}: {e}", path.display())))?;
+        let summary: Vec<String> = validated
+            .entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}{}",
+                    e.pick.symbol,
+                    e.status.as_str(),
+                    e.gap
+                        .map(|g| format!(" {:+.2}%", g * 100.0))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(JobOutput::ok(if summary.is_empty() {
+            "watchlist was empty".into()
+        } else {
+            summary.join(", ")
+        }))
+    }
+}

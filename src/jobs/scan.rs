@@ -1,0 +1,168 @@
+//! FIRST_SCAN and SCAN: scan the universe on the bars visible at the slot, log every signal to
+//! `logs/signals.jsonl`, keep the Top 3 in `state/scans/scan_YYYYMMDD_HHMM.json`, and inside an
+//! entry window hand the ranked signals to the position manager
+//! (`state/scans/handoff_YYYYMMDD.json`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kobe_actors::calendar::NyseCalendar;
+use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
+use kobe_actors::jsonl::JsonlWriter;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::data::visibility::last_visible_date;
+use crate::scan::{scan, window};
+use crate::strategy::signals::Signal;
+use crate::watchlist::write_json;
+
+/// The session whose bar a scan at `now` on `session` uses: the latest visible session bar, or
+/// with `provisional` the session's own bar (the overnight watchlist's exception, DESIGN §7).
+pub fn as_of(session: NaiveDate, now: DateTime<Utc>, provisional: bool) -> Option<NaiveDate> {
+    let last = if provisional {
+        Some(session)
+    } else {
+        last_visible_date(session, now)
+    }?;
+    Some(if NyseCalendar.is_session(last) {
+        last
+    } else {
+        NyseCalendar.previous_session(last).date
+    })
+}
+
+/// Scans the app's universe on `as_of`.
+pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Vec<Signal>, JobError> {
+    let universe = app
+        .universe()
+        .map_err(|e| JobError::Recoverable(e.to_string()))?;
+    let loaded = app
+        .store()
+        .load_window(Some(&universe), Some(window(as_of)));
+    Ok(scan(&loaded.series, &universe, as_of))
+}
+
+pub struct Scan {
+    pub app: Arc<App>,
+}
+
+#[derive(Serialize)]
+struct ScanFile<'a> {
+    tag: &'a str,
+    session: NaiveDate,
+    slot_et: String,
+    as_of: NaiveDate,
+    in_entry_window: bool,
+    signals_found: usize,
+    top3: &'a [Signal],
+}
+
+#[derive(Serialize)]
+struct SignalLine<'a> {
+    tag: &'a str,
+    slot_et: String,
+    as_of: NaiveDate,
+    rank: usize,
+    #[serde(flatten)]
+    signal: &'a Signal,
+}
+
+impl Job for Scan {
+    fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
+        let app = &self.app;
+        let now = ctx.clock.now();
+        let Some(as_of) = as_of(ctx.session, now, false) else {
+            return Ok(JobOutput::skipped("no_data", "no session before this one"));
+        };
+        let signals = scan_universe(app, as_of)?;
+        let io = |what: &str, e: std::io::Error| JobError::Recoverable(format!("{what}: {e}"));
+        let slot_et = ctx.slot.fixed_offset().to_rfc3339();
+        let (mut log, _) = JsonlWriter::open(&app.home.logs().join("signals.jsonl"))
+            .map_err(|e| io("logs/signals.jsonl", e))?;
+        for (i, signal) in signals.iter().enumerate() {
+            let line = SignalLine {
+                tag: &ctx.tag,
+                slot_et: slot_et.clone(),
+                as_of,
+                rank: i + 1,
+                signal,
+            };
+            log.append(&serde_json::to_string(&line).expect("serialises"))
+                .map_err(|e| io("logs/signals.jsonl", e))?;
+        }
+        let windows = app
+            .config
+            .trading
+            .windows()
+            .map_err(JobError::Recoverable)?;
+        let t = ctx.slot.time();
+        let in_window = windows.iter().any(|(from, to)| *from <= t && t <= *to);
+        let scans = app.home.state().join("scans");
+        let stamp = ctx.slot.format("%Y%m%d_%H%M");
+        let top3 = &signals[..signals.len().min(3)];
+        let file = ScanFile {
+            tag: &ctx.tag,
+            session: ctx.session,
+            slot_et: slot_et.clone(),
+            as_of,
+            in_entry_window: in_window,
+            signals_found: signals.len(),
+            top3,
+        };
+        write_json(&scans.join(format!("scan_{stamp}.json")), &file)
+            .map_err(|e| io("state/scans", e))?;
+        let names: Vec<&str> = top3.iter().map(|s| s.symbol.as_str()).collect();
+        let mut detail = format!(
+            "as of {as_of}: {} signals, top {}",
+            signals.len(),
+            if names.is_empty() {
+                "-".into()
+            } else {
+                names.join(",")
+            }
+        );
+        if in_window && !signals.is_empty() {
+            let handoff = ScanFile {
+                top3: &signals,
+                ..file
+            };
+            write_json(
+                &scans.join(format!("handoff_{}.json", ctx.session.format("%Y%m%d"))),
+                &handoff,
+            )
+            .map_err(|e| io("state/scans", e))?;
+            detail.push_str(&format!(
+                "; handed {} to the position manager",
+                signals.len()
+            ));
+        } else if !in_window {
+            detail.push_str("; outside the entry windows: no entries handed over");
+        }
+        Ok(JobOutput::ok(detail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use kobe_actors::calendar::EXCHANGE_TZ;
+
+    #[test]
+    fn what_a_scan_sees() {
+        let at = |d: u32, h, m| {
+            EXCHANGE_TZ
+                .with_ymd_and_hms(2024, 11, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 11, d).unwrap();
+        // A 09:45 scan on Friday 29th sees Wednesday's bar (Thursday was Thanksgiving).
+        assert_eq!(as_of(day(29), at(29, 9, 45), false), Some(day(27)));
+        // After Friday's 13:00 close it sees Friday's bar.
+        assert_eq!(as_of(day(29), at(29, 13, 0), false), Some(day(29)));
+        // The overnight watchlist at 12:45 sees Friday's provisional bar.
+        assert_eq!(as_of(day(29), at(29, 12, 45), true), Some(day(29)));
+    }
+}
