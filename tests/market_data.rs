@@ -526,15 +526,7 @@ fn a_malformed_import_exits_2_naming_file_and_line() {
 
 #[test]
 fn the_shipped_sample_replays_2016_with_no_keys() {
-    let home = TempHome::new();
-    let repo = env!("CARGO_MANIFEST_DIR");
-    for dir in ["data/bars", "data/universe"] {
-        std::fs::create_dir_all(home.path().join(dir)).unwrap();
-        for entry in std::fs::read_dir(format!("{repo}/{dir}")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, home.path().join(dir).join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let home = TempHome::with_sample();
     let out = home
         .runner()
         .env_remove("POLYGON_API_KEY")

@@ -173,19 +173,6 @@ fn bad_scan_flags_exit_2_with_one_line() {
     }
 }
 
-fn copy_sample(home: &Path) {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    for dir in ["data/bars", "data/universe"] {
-        std::fs::create_dir_all(home.join(dir)).unwrap();
-        for entry in std::fs::read_dir(format!("{repo}/{dir}")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "csv") {
-                std::fs::copy(&path, home.join(dir).join(path.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-}
-
 fn json(path: &Path) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -196,7 +183,7 @@ fn json(path: &Path) -> Value {
 #[test]
 fn a_replay_builds_watchlists_checks_gaps_and_writes_blueprints() {
     let home = TempHome::new();
-    copy_sample(home.path());
+    common::copy_sample(home.path());
     let out = home
         .runner()
         .args([
@@ -309,7 +296,7 @@ fn a_replay_builds_watchlists_checks_gaps_and_writes_blueprints() {
 #[test]
 fn pre_game_reports_a_stale_or_missing_watchlist_instead_of_using_it() {
     let home = TempHome::new();
-    copy_sample(home.path());
+    common::copy_sample(home.path());
     let run = |session: &str| {
         home.kobe()
             .args(["run-job", "--tag", "PRE_GAME", "--session", session])

@@ -21,6 +21,13 @@ impl TempHome {
         }
     }
 
+    /// A home holding the shipped sample (`data/bars`, `data/universe`), as a fresh clone does.
+    pub fn with_sample() -> Self {
+        let home = Self::new();
+        copy_sample(home.path());
+        home
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -205,4 +212,18 @@ pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -
 pub fn read_heartbeat(home: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(home.join("state/heartbeat.json")).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// Copies the repository's shipped sample data into `home`.
+pub fn copy_sample(home: &Path) {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    for dir in ["data/bars", "data/universe"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+        for entry in std::fs::read_dir(format!("{repo}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "csv") {
+                std::fs::copy(&path, home.join(dir).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
 }
