@@ -72,6 +72,22 @@ struct AggsPage {
 }
 
 #[derive(Deserialize)]
+struct SnapshotPage {
+    ticker: Option<TickerSnapshot>,
+}
+
+#[derive(Deserialize)]
+struct TickerSnapshot {
+    #[serde(rename = "lastTrade")]
+    last_trade: Option<LastTrade>,
+}
+
+#[derive(Deserialize)]
+struct LastTrade {
+    p: f64,
+}
+
+#[derive(Deserialize)]
 struct NewsPage {
     #[serde(default)]
     results: Vec<NewsItem>,
@@ -281,6 +297,21 @@ impl PolygonClient {
             .iter()
             .filter_map(|a| Some((a.ticker.clone()?, a.bar()?)))
             .collect())
+    }
+
+    /// The latest trade price of `symbol` (the pre-market price before the open), from the
+    /// ticker snapshot; `None` when the snapshot has no trade yet.
+    pub fn last_price(&mut self, symbol: &str) -> Result<Option<f64>, PolygonError> {
+        let url = format!(
+            "{}/v2/snapshot/locale/us/markets/stocks/tickers/{symbol}",
+            self.base
+        );
+        let page: SnapshotPage = self.get_page(&url, &format!("snapshot {symbol}"))?;
+        Ok(page
+            .ticker
+            .and_then(|t| t.last_trade)
+            .map(|t| t.p)
+            .filter(|p| *p > 0.0))
     }
 
     /// Headlines about `symbol` published since `since` (newest first, at most 10).

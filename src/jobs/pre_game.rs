@@ -40,7 +40,8 @@ impl Job for PreGame {
             ));
         }
         // In a replay (a simulated clock) the pre-market price of the session is its open
-        // (DESIGN §7); a live run has no pre-market source yet, and says so per pick.
+        // (DESIGN §7); live, the last trade from Polygon's snapshot. Without either, each pick
+        // says UNCHECKED — never a silent OK.
         let simulated = ctx.clock.kind() == ClockKind::Simulated;
         let store = app.store();
         let mut polygon = match (simulated, app.secrets.get("POLYGON_API_KEY")) {
@@ -50,6 +51,7 @@ impl Job for PreGame {
         let since = ctx.clock.now() - TimeDelta::hours(24);
         let mut entries = Vec::new();
         for pick in next.top5 {
+            let mut price_note = None;
             let premarket = if simulated {
                 store
                     .load_symbol(&pick.symbol)
@@ -58,7 +60,14 @@ impl Job for PreGame {
                     .and_then(|(bars, _)| bars.into_iter().find(|b| b.date == ctx.session))
                     .map(|b| b.open)
             } else {
-                None
+                match polygon.as_mut().map(|c| c.last_price(&pick.symbol)) {
+                    Some(Ok(price)) => price,
+                    Some(Err(e)) => {
+                        price_note = Some(format!("price unchecked ({e})"));
+                        None
+                    }
+                    None => None,
+                }
             };
             let gap = premarket.map(|p| p / pick.entry_ref - 1.0);
             let status = gap.map_or(GapStatus::Unchecked, classify);
@@ -75,6 +84,10 @@ impl Job for PreGame {
                     Err(e) => format!("unchecked ({e})"),
                 },
             };
+            let news = match price_note {
+                Some(note) => format!("{news}; {note}"),
+                None => news,
+            };
             entries.push(ValidatedPick {
                 pick,
                 premarket,
@@ -87,10 +100,10 @@ impl Job for PreGame {
             validated_at: ctx.clock.now(),
             for_session: ctx.session,
             watchlist_generated_at: next.generated_at,
-            price_source: if simulated {
-                "replay_open".into()
-            } else {
-                "unavailable".into()
+            price_source: match (simulated, polygon.is_some()) {
+                (true, _) => "replay_open".into(),
+                (false, true) => "polygon_last_trade".into(),
+                (false, false) => "unavailable (no POLYGON_API_KEY)".into(),
             },
             entries,
         };
