@@ -1,5 +1,5 @@
-//! One simulated year (2016: 252 sessions, every tag, placeholder jobs) replayed through the
-//! whole runtime, as `runner --mode paper --replay 2016-01-01..2016-12-31` does it.
+//! One simulated year (2016: 252 sessions, every tag) replayed through the whole runtime on the
+//! shipped 50-symbol sample, as `runner --mode paper --replay 2016-01-01..2016-12-31` does it.
 //! Target: under 5 s.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -10,7 +10,11 @@ fn replay_year(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("year_2016_all_tags", |b| {
         b.iter_batched(
-            || tempfile::tempdir().expect("temp home"),
+            || {
+                let home = tempfile::tempdir().expect("temp home");
+                copy_sample(home.path());
+                home
+            },
             |home| {
                 let args = RunnerArgs {
                     mode: Mode::Paper,
@@ -38,6 +42,17 @@ fn replay_year(c: &mut Criterion) {
         )
     });
     group.finish();
+}
+
+/// The repository's shipped sample, as a fresh clone has it.
+fn copy_sample(home: &std::path::Path) {
+    for dir in ["data/bars", "data/universe"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        std::fs::create_dir_all(home.join(dir)).expect("data folder");
+        for entry in std::fs::read_dir(from).expect("shipped sample").flatten() {
+            std::fs::copy(entry.path(), home.join(dir).join(entry.file_name())).expect("copy");
+        }
+    }
 }
 
 criterion_group!(benches, replay_year);
