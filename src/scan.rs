@@ -87,26 +87,32 @@ mod tests {
     #[test]
     fn invalid_bars_in_the_window_are_skipped_not_counted() {
         let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
-        let mut raw: Vec<Bar> = (0..202)
-            .map(|i| Bar {
-                date: start + chrono::TimeDelta::days(i),
-                open: 50.0,
-                high: 51.0,
-                low: 49.0,
-                close: 50.0,
-                volume: 1e6,
-            })
-            .collect();
-        raw[100].high = 40.0; // high below low: dropped
-        let last = raw.last().unwrap().date;
+        let day = |i: i64| start + chrono::TimeDelta::days(i);
+        let bar = |i: i64, open, high, low, close| Bar {
+            date: day(i),
+            open,
+            high,
+            low,
+            close,
+            volume: 1e6,
+        };
+        let mut raw: Vec<Bar> = (0..200).map(|i| bar(i, 50.0, 51.0, 49.0, 50.0)).collect();
+        raw.push(bar(200, 60.0, 61.0, 59.5, 60.0));
+        raw.push(bar(201, 60.0, 60.5, 58.0, 58.5));
+        // A bad tick between the two down days: high below low. Counted, it would make the
+        // last change +941 and RSI2 about 50: no signal.
+        raw.push(bar(202, 1000.0, 10.0, 20.0, 1000.0));
+        raw.push(bar(203, 58.5, 58.6, 56.0, 56.05));
+        let as_of = day(203);
         let (valid, dropped) = clean("X", raw);
-        assert_eq!((valid.len(), dropped.len()), (201, 1));
-        // 201 valid bars are enough: the scan runs (no signal on a flat series).
+        assert_eq!(dropped.len(), 1);
         let series = BTreeMap::from([("X".to_string(), valid)]);
-        assert!(scan(&series, &["X".into()], last).is_empty());
+        let signals = scan(&series, &["X".into()], as_of);
+        assert_eq!(signals.len(), 1, "the setup over the valid bars fires");
+        assert_eq!(signals[0].rsi2, 0.0);
         assert_eq!(
-            to_json(last, &[]),
-            format!("{{\"as_of\":\"{last}\",\"signals\":[]}}")
+            to_json(as_of, &[]),
+            format!("{{\"as_of\":\"{as_of}\",\"signals\":[]}}")
         );
     }
 }

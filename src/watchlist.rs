@@ -134,6 +134,28 @@ pub enum WatchlistError {
     Unreadable { path: PathBuf, why: String },
 }
 
+/// Replaces a watchlist file. One that exists but is not a valid `T` is renamed aside
+/// (`NAME.corrupt-N`) and named in the log first: never overwritten silently (DESIGN §5).
+pub fn replace<T: Serialize + for<'de> Deserialize<'de>>(
+    path: &Path,
+    value: &T,
+) -> std::io::Result<Option<PathBuf>> {
+    let kept = match read::<T>(path) {
+        Err(e) => {
+            let aside = (1..)
+                .map(|n| path.with_extension(format!("json.corrupt-{n}")))
+                .find(|p| !p.exists())
+                .expect("a free name");
+            std::fs::rename(path, &aside)?;
+            tracing::error!(error = %e, kept_as = %aside.display(), "corrupt watchlist file moved aside");
+            Some(aside)
+        }
+        Ok(_) => None,
+    };
+    write_json(path, value)?;
+    Ok(kept)
+}
+
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).expect("watchlists serialise") + "\n";
     write_atomic(path, text.as_bytes())
@@ -163,6 +185,25 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Watc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(NEXT_DAY);
+        std::fs::write(&path, "{ torn").unwrap();
+        let value = NextDay {
+            generated_at: chrono::DateTime::<Utc>::MIN_UTC,
+            session: NaiveDate::MIN,
+            as_of: NaiveDate::MIN,
+            for_session: NaiveDate::MIN,
+            trade_of_the_day: None,
+            top5: vec![],
+        };
+        let aside = replace(&path, &value).unwrap().expect("moved aside");
+        assert_eq!(std::fs::read_to_string(aside).unwrap(), "{ torn");
+        assert_eq!(read::<NextDay>(&path).unwrap(), Some(value.clone()));
+        assert_eq!(replace(&path, &value).unwrap(), None);
+    }
 
     #[test]
     fn gap_rules() {

@@ -289,6 +289,22 @@ fn a_replay_builds_watchlists_checks_gaps_and_writes_blueprints() {
             .unwrap()
     };
     assert!(detail("FIRST_SCAN", "2016-06-28T09:45").contains("outside the entry windows"));
+    // The hand-off comes from the in-window 10:30 scan; the 15:55 scan (outside) leaves it.
+    let handoff = json(&scans.join("handoff_20160628.json"));
+    assert_eq!(handoff["tag"], "SCAN");
+    assert!(
+        handoff["slot_et"]
+            .as_str()
+            .unwrap()
+            .starts_with("2016-06-28T10:30"),
+        "{handoff}"
+    );
+    assert_eq!(
+        handoff["entries"].as_array().unwrap().len(),
+        mid["signals_found"].as_u64().unwrap() as usize
+    );
+    assert!(detail("SCAN", "2016-06-28T10:30").contains("handed"));
+    assert!(detail("SCAN", "2016-06-28T15:55").contains("outside the entry windows"));
     let signals = std::fs::read_to_string(home.path().join("logs/signals.jsonl")).unwrap();
     assert!(signals.lines().count() > 0);
 }

@@ -85,6 +85,29 @@ struct TickerSnapshot {
 #[derive(Deserialize)]
 struct LastTrade {
     p: f64,
+    /// Unix nanoseconds.
+    t: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AllTickersPage {
+    #[serde(default)]
+    tickers: Vec<TickerDay>,
+}
+
+#[derive(Deserialize)]
+struct TickerDay {
+    ticker: String,
+    day: Option<DayAgg>,
+}
+
+#[derive(Deserialize)]
+struct DayAgg {
+    o: f64,
+    h: f64,
+    l: f64,
+    c: f64,
+    v: f64,
 }
 
 #[derive(Deserialize)]
@@ -248,7 +271,7 @@ impl PolygonClient {
                 Attempt::Done(body) => {
                     return serde_json::from_str(&body).map_err(|e| PolygonError::Malformed {
                         what: what.into(),
-                        why: e.to_string(),
+                        why: self.scrub(&e.to_string()),
                     })
                 }
                 Attempt::Fail(e) => return Err(e),
@@ -292,26 +315,53 @@ impl PolygonClient {
             self.base
         );
         let page: AggsPage = self.get_page(&url, &format!("grouped daily {date}"))?;
+        // A bar dated another day than asked for is not trusted into the store.
         Ok(page
             .results
             .iter()
             .filter_map(|a| Some((a.ticker.clone()?, a.bar()?)))
+            .filter(|(_, bar)| bar.date == date)
             .collect())
     }
 
-    /// The latest trade price of `symbol` (the pre-market price before the open), from the
-    /// ticker snapshot; `None` when the snapshot has no trade yet.
-    pub fn last_price(&mut self, symbol: &str) -> Result<Option<f64>, PolygonError> {
+    /// The latest trade of `symbol` (price and time) from the ticker snapshot; `None` when the
+    /// snapshot has no priced, timed trade.
+    pub fn last_trade(
+        &mut self,
+        symbol: &str,
+    ) -> Result<Option<(f64, DateTime<Utc>)>, PolygonError> {
         let url = format!(
             "{}/v2/snapshot/locale/us/markets/stocks/tickers/{symbol}",
             self.base
         );
         let page: SnapshotPage = self.get_page(&url, &format!("snapshot {symbol}"))?;
+        Ok(page.ticker.and_then(|t| t.last_trade).and_then(|t| {
+            let at = DateTime::<Utc>::from_timestamp_nanos(t.t?);
+            (t.p > 0.0 && t.p.is_finite()).then_some((t.p, at))
+        }))
+    }
+
+    /// Today's bar so far for every US stock, from the all-tickers snapshot (one call): the
+    /// provisional bar of `date` that the overnight watchlist scans on (DESIGN §7).
+    pub fn day_snapshot(&mut self, date: NaiveDate) -> Result<Vec<(String, Bar)>, PolygonError> {
+        let url = format!("{}/v2/snapshot/locale/us/markets/stocks/tickers", self.base);
+        let page: AllTickersPage = self.get_page(&url, "all-tickers snapshot")?;
         Ok(page
-            .ticker
-            .and_then(|t| t.last_trade)
-            .map(|t| t.p)
-            .filter(|p| *p > 0.0))
+            .tickers
+            .into_iter()
+            .filter_map(|t| {
+                let d = t.day?;
+                let bar = Bar {
+                    date,
+                    open: d.o,
+                    high: d.h,
+                    low: d.l,
+                    close: d.c,
+                    volume: d.v,
+                };
+                bar.check().is_ok().then_some((t.ticker, bar))
+            })
+            .collect())
     }
 
     /// Headlines about `symbol` published since `since` (newest first, at most 10).

@@ -11,7 +11,7 @@ use chrono::{Datelike as _, NaiveDate};
 use super::bars::{Bar, Dropped, Invalid};
 
 pub const FILE: &str = ".snapshot";
-const MAGIC: &[u8; 8] = b"KOBEBAR1";
+const MAGIC: &[u8; 8] = b"KOBEBAR2";
 const BAR_BYTES: usize = 44;
 const DROP_BYTES: usize = 5;
 
@@ -20,15 +20,20 @@ const DROP_BYTES: usize = 5;
 pub struct Stamp {
     pub len: u64,
     pub mtime_ns: i64,
+    /// Every atomic rewrite makes a new inode: this catches a same-size rewrite within one
+    /// timestamp tick.
+    pub inode: u64,
 }
 
 impl Stamp {
     pub fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        use std::os::unix::fs::MetadataExt as _;
         Some(Self {
             len: meta.len(),
             mtime_ns: i64::try_from(mtime.as_nanos()).ok()?,
+            inode: meta.ino(),
         })
     }
 }
@@ -66,6 +71,7 @@ pub fn encode(entries: &BTreeMap<String, Entry>) -> Vec<u8> {
         out.extend_from_slice(symbol.as_bytes());
         out.extend_from_slice(&e.stamp.len.to_le_bytes());
         out.extend_from_slice(&e.stamp.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&e.stamp.inode.to_le_bytes());
         out.extend_from_slice(&(e.bars.len() as u32).to_le_bytes());
         out.extend_from_slice(&(e.dropped.len() as u32).to_le_bytes());
         let error = e.error.as_deref().unwrap_or("").as_bytes();
@@ -141,6 +147,7 @@ pub fn decode(
         let stamp = Stamp {
             len: r.u64()?,
             mtime_ns: r.i64()?,
+            inode: r.u64()?,
         };
         let (n_bars, n_dropped) = (r.u32()? as usize, r.u32()? as usize);
         let error_len = usize::from(u16::from_le_bytes(r.take(2)?.try_into().ok()?));
@@ -234,6 +241,7 @@ mod tests {
                 stamp: Stamp {
                     len: 10,
                     mtime_ns: 123,
+                    inode: 7,
                 },
                 bars: vec![bar],
                 dropped: vec![dropped.clone()],
@@ -248,7 +256,8 @@ mod tests {
             back["AAPL"].stamp,
             Stamp {
                 len: 10,
-                mtime_ns: 123
+                mtime_ns: 123,
+                inode: 7
             }
         );
         for cut in [0, 5, 12, bytes.len() - 1] {

@@ -231,7 +231,10 @@ impl BarStore {
         let before = existing.len();
         let mut all = existing;
         all.extend_from_slice(new);
-        let (merged, _) = bars::clean(symbol, all);
+        let (merged, dropped) = bars::clean(symbol, all);
+        for d in &dropped {
+            tracing::warn!(symbol = %d.symbol, date = %d.date, why = d.why.as_str(), "invalid bar dropped");
+        }
         let added = merged.len().saturating_sub(before);
         self.write_symbol(symbol, &merged)?;
         Ok(added)

@@ -13,6 +13,15 @@ use crate::app::App;
 use crate::data::bars::Bar;
 use crate::data::polygon::{PolygonClient, PolygonError};
 
+/// The first session of the last `n` sessions up to `target` (for a new symbol's history).
+pub fn history_start(target: NaiveDate, n: usize) -> NaiveDate {
+    let lookback = chrono::TimeDelta::days(n as i64 * 3 / 2 + 30);
+    let sessions = NyseCalendar.sessions(target - lookback, target);
+    sessions
+        .get(sessions.len().saturating_sub(n.max(1)))
+        .map_or(target, |s| s.date)
+}
+
 pub struct DataUpdate {
     pub app: Arc<App>,
 }
@@ -48,6 +57,7 @@ impl Job for DataUpdate {
 
         let mut last_dates = BTreeMap::new();
         let mut new_symbols = Vec::new();
+        let mut corrupt = Vec::new();
         for symbol in &universe {
             match store.load_symbol(symbol) {
                 Ok(Some((bars, _))) => {
@@ -55,10 +65,15 @@ impl Job for DataUpdate {
                 }
                 Ok(None) => new_symbols.push(symbol.clone()),
                 // A corrupt file is never overwritten: it is named and left for the operator.
-                Err(e) => tracing::error!(error = %e, "symbol skipped by DATA_UPDATE"),
+                Err(e) => {
+                    tracing::error!(error = %e, "symbol skipped by DATA_UPDATE");
+                    corrupt.push(symbol.clone());
+                }
             }
         }
-        let cache_last = last_dates.values().flatten().max().copied();
+        // From the symbol that lags most: one that missed a day (a crash mid-merge, a file
+        // repaired later) catches up; the others just get their newest bars again.
+        let cache_last = last_dates.values().flatten().min().copied();
         let settings = &self.app.config.polygon;
         let mut client =
             PolygonClient::new(key, settings).map_err(|e| JobError::Recoverable(e.to_string()))?;
@@ -91,15 +106,7 @@ impl Job for DataUpdate {
                 }
             }
         }
-        let from = NyseCalendar
-            .sessions(
-                target - chrono::TimeDelta::days(settings.history_sessions as i64 * 7 / 5 + 10),
-                target,
-            )
-            .into_iter()
-            .rev()
-            .nth(settings.history_sessions.saturating_sub(1))
-            .map_or(target, |s| s.date);
+        let from = history_start(target, settings.history_sessions);
         let mut new_fetched = 0;
         if failure.is_none() {
             for symbol in &new_symbols {
@@ -136,12 +143,13 @@ impl Job for DataUpdate {
             fetched.len(),
             new_symbols.len(),
             done_days.last().copied().or(cache_last).map_or("-".into(), |d| d.to_string()),
-        );
+        ) + &if corrupt.is_empty() {
+            String::new()
+        } else {
+            format!("; {} corrupt files left as they are: {}", corrupt.len(), corrupt.join(","))
+        };
         match failure {
             None => Ok(JobOutput::ok(summary)),
-            Some(e @ PolygonError::Unauthorized { .. }) => {
-                Err(JobError::Recoverable(format!("{e}; {summary}")))
-            }
             Some(e) => Err(JobError::Recoverable(format!("{e}; {summary}"))),
         }
     }
@@ -151,6 +159,20 @@ impl Job for DataUpdate {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_new_symbol_gets_its_full_history() {
+        for (target, n) in [
+            ("2018-02-07", 300),
+            ("2024-12-31", 300),
+            ("2016-06-01", 1),
+            ("2020-01-02", 600),
+        ] {
+            let target: NaiveDate = target.parse().unwrap();
+            let from = history_start(target, n);
+            assert_eq!(NyseCalendar.sessions(from, target).len(), n, "{target} {n}");
+        }
+    }
 
     #[test]
     fn the_last_completed_session() {

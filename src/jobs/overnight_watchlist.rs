@@ -1,13 +1,19 @@
 //! OVERNIGHT_WATCHLIST: after the session's signals are known (close − 15 min), the Top 5 for
 //! the next session in `state/watchlist/next_day.json`, the first of them the Trade of the Day.
+//!
+//! It scans on the session's own provisional bar (DESIGN §7): in a replay the day's final bar;
+//! live the store's bar if it has one, else today's bar so far from Polygon's snapshot; without
+//! either it scans the previous session and says so.
 
 use std::sync::Arc;
 
 use kobe_actors::calendar::NyseCalendar;
+use kobe_actors::clock::ClockKind;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
-use super::scan::{as_of, scan_universe};
 use crate::app::App;
+use crate::data::polygon::PolygonClient;
+use crate::scan::{scan, window};
 use crate::watchlist::{self, NextDay, Pick};
 
 pub struct OvernightWatchlist {
@@ -17,12 +23,63 @@ pub struct OvernightWatchlist {
 impl Job for OvernightWatchlist {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
-        // The session's own bar is provisional here: in a replay the day's final bar, live
-        // the latest the store holds for it.
-        let Some(as_of) = as_of(ctx.session, ctx.clock.now(), true) else {
-            return Ok(JobOutput::skipped("no_data", "no session to scan"));
+        let session = ctx.session;
+        if !NyseCalendar.is_session(session) {
+            return Ok(JobOutput::skipped(
+                "no_session",
+                format!("{session} is not a session"),
+            ));
+        }
+        let universe = app
+            .universe()
+            .map_err(|e| JobError::Recoverable(e.to_string()))?;
+        let mut series = app
+            .store()
+            .load_window(Some(&universe), Some(window(session)))
+            .series;
+        let has_today = series
+            .values()
+            .any(|b| b.last().is_some_and(|b| b.date == session));
+        let live = ctx.clock.kind() == ClockKind::Live;
+        let previous = NyseCalendar.previous_session(session).date;
+        let (as_of, note) = if has_today || !live {
+            (session, None)
+        } else {
+            match app.secrets.get("POLYGON_API_KEY") {
+                None => (
+                    previous,
+                    Some(format!(
+                        "no provisional bar (no POLYGON_API_KEY): scanned {previous}"
+                    )),
+                ),
+                Some(key) => match PolygonClient::new(key, &app.config.polygon)
+                    .and_then(|mut c| c.day_snapshot(session))
+                {
+                    Ok(rows) => {
+                        let mut added = 0;
+                        for (ticker, bar) in rows {
+                            if let Some(bars) = series.get_mut(&ticker) {
+                                if bars.last().is_some_and(|b| b.date < session) {
+                                    bars.push(bar);
+                                    added += 1;
+                                }
+                            }
+                        }
+                        (
+                            session,
+                            Some(format!(
+                                "provisional bars of {added} symbols from Polygon's snapshot"
+                            )),
+                        )
+                    }
+                    Err(e) => (
+                        previous,
+                        Some(format!("no provisional bar ({e}): scanned {previous}")),
+                    ),
+                },
+            }
         };
-        let signals = scan_universe(app, as_of)?;
+        let signals = scan(&series, &universe, as_of);
         let top5: Vec<Pick> = signals
             .iter()
             .take(5)
@@ -31,14 +88,14 @@ impl Job for OvernightWatchlist {
             .collect();
         let next = NextDay {
             generated_at: ctx.clock.now(),
-            session: ctx.session,
+            session,
             as_of,
-            for_session: NyseCalendar.next_session(ctx.session).date,
+            for_session: NyseCalendar.next_session(session).date,
             trade_of_the_day: top5.first().cloned(),
             top5,
         };
         let path = watchlist::dir(&app.home.state()).join(watchlist::NEXT_DAY);
-        watchlist::write_json(&path, &next)
+        watchlist::replace(&path, &next)
             .map_err(|e| JobError::Recoverable(format!("{}: {e}", path.display())))?;
         let names: Vec<&str> = next.top5.iter().map(|p| p.symbol.as_str()).collect();
         Ok(JobOutput::ok(format!(
@@ -50,11 +107,7 @@ impl Job for OvernightWatchlist {
                 names.join(",")
             },
             signals.len(),
-            if as_of == ctx.session {
-                ""
-            } else {
-                "; the session's own bar was not in the store yet"
-            }
+            note.map(|n| format!("; {n}")).unwrap_or_default()
         )))
     }
 }

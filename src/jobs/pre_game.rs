@@ -60,8 +60,21 @@ impl Job for PreGame {
                     .and_then(|(bars, _)| bars.into_iter().find(|b| b.date == ctx.session))
                     .map(|b| b.open)
             } else {
-                match polygon.as_mut().map(|c| c.last_price(&pick.symbol)) {
-                    Some(Ok(price)) => price,
+                // A trade from before today's pre-market (04:00 ET) is yesterday's price:
+                // using it would report a gap of about zero, a silent OK.
+                let premarket_opens = kobe_actors::schedule::et_instant(
+                    ctx.session,
+                    chrono::NaiveTime::from_hms_opt(4, 0, 0).expect("constant time"),
+                );
+                match polygon.as_mut().map(|c| c.last_trade(&pick.symbol)) {
+                    Some(Ok(Some((price, at)))) if at >= premarket_opens => Some(price),
+                    Some(Ok(Some((_, at)))) => {
+                        price_note = Some(format!(
+                            "price unchecked (last trade {at} is before the pre-market)"
+                        ));
+                        None
+                    }
+                    Some(Ok(None)) => None,
                     Some(Err(e)) => {
                         price_note = Some(format!("price unchecked ({e})"));
                         None
@@ -108,7 +121,7 @@ impl Job for PreGame {
             entries,
         };
         let path = dir.join(watchlist::VALIDATED);
-        watchlist::write_json(&path, &validated)
+        watchlist::replace(&path, &validated)
             .map_err(|e| JobError::Recoverable(format!("{}: {e}", path.display())))?;
         let summary: Vec<String> = validated
             .entries

@@ -58,6 +58,16 @@ struct ScanFile<'a> {
     top3: &'a [Signal],
 }
 
+/// The ranked signals handed to the position manager by the latest in-window scan.
+#[derive(Serialize)]
+struct Handoff<'a> {
+    tag: &'a str,
+    session: NaiveDate,
+    slot_et: String,
+    as_of: NaiveDate,
+    entries: &'a [Signal],
+}
+
 #[derive(Serialize)]
 struct SignalLine<'a> {
     tag: &'a str,
@@ -123,9 +133,12 @@ impl Job for Scan {
             }
         );
         if in_window && !signals.is_empty() {
-            let handoff = ScanFile {
-                top3: &signals,
-                ..file
+            let handoff = Handoff {
+                tag: &ctx.tag,
+                session: ctx.session,
+                slot_et: slot_et.clone(),
+                as_of,
+                entries: &signals,
             };
             write_json(
                 &scans.join(format!("handoff_{}.json", ctx.session.format("%Y%m%d"))),
