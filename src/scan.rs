@@ -39,6 +39,26 @@ pub fn scan(
     signals
 }
 
+/// Why a scan found nothing, when the store simply has no bar for the date: the latest bar
+/// date it has up to `as_of`, if that is before it.
+pub fn missing_as_of(series: &BTreeMap<String, Vec<Bar>>, as_of: NaiveDate) -> Option<String> {
+    let latest = series
+        .values()
+        .filter_map(|b| b.last())
+        .map(|b| b.date)
+        .filter(|d| *d <= as_of)
+        .max();
+    match latest {
+        Some(d) if d == as_of => None,
+        Some(d) => Some(format!(
+            "no bar dated {as_of} in the store (its latest is {d}): nothing to scan"
+        )),
+        None => Some(format!(
+            "no bars up to {as_of} in the store: nothing to scan"
+        )),
+    }
+}
+
 #[derive(Serialize)]
 struct ScanJson<'a> {
     as_of: NaiveDate,

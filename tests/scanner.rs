@@ -150,6 +150,12 @@ fn scan_output_shapes_and_limits() {
         &["--as-of", "2019-06-03", "--universe", &universe, "--json"],
     );
     assert!(empty.status.success());
+    // ... but said to be a missing bar, not a quiet market.
+    assert!(
+        common::stderr(&empty).contains("no bar dated 2019-06-03 in the store"),
+        "{}",
+        common::stderr(&empty)
+    );
     assert_eq!(
         String::from_utf8(empty.stdout).unwrap(),
         "{\"as_of\":\"2019-06-03\",\"signals\":[]}\n"

@@ -213,6 +213,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                     missing.join(",")
                 );
             }
+            if let Some(why) = kobe::scan::missing_as_of(&loaded.series, as_of) {
+                eprintln!("kobe: {why}");
+            }
             let mut signals = kobe::scan::scan(&loaded.series, &symbols, as_of);
             signals.truncate(top.unwrap_or(usize::MAX));
             Ok(if json {

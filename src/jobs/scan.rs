@@ -32,15 +32,19 @@ pub fn as_of(session: NaiveDate, now: DateTime<Utc>, provisional: bool) -> Optio
     })
 }
 
-/// Scans the app's universe on `as_of`.
-pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Vec<Signal>, JobError> {
+/// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.
+pub fn scan_universe(
+    app: &App,
+    as_of: NaiveDate,
+) -> Result<(Vec<Signal>, Option<String>), JobError> {
     let universe = app
         .universe()
         .map_err(|e| JobError::Recoverable(e.to_string()))?;
     let loaded = app
         .store()
         .load_window(Some(&universe), Some(window(as_of)));
-    Ok(scan(&loaded.series, &universe, as_of))
+    let missing = crate::scan::missing_as_of(&loaded.series, as_of);
+    Ok((scan(&loaded.series, &universe, as_of), missing))
 }
 
 pub struct Scan {
@@ -85,7 +89,7 @@ impl Job for Scan {
         let Some(as_of) = as_of(ctx.session, now, false) else {
             return Ok(JobOutput::skipped("no_data", "no session before this one"));
         };
-        let signals = scan_universe(app, as_of)?;
+        let (signals, missing) = scan_universe(app, as_of)?;
         let io = |what: &str, e: std::io::Error| JobError::Recoverable(format!("{what}: {e}"));
         let slot_et = ctx.slot.fixed_offset().to_rfc3339();
         let (mut log, _) = JsonlWriter::open(&app.home.logs().join("signals.jsonl"))
@@ -132,6 +136,9 @@ impl Job for Scan {
                 names.join(",")
             }
         );
+        if let Some(why) = missing {
+            detail.push_str(&format!("; {why}"));
+        }
         if in_window && !signals.is_empty() {
             let handoff = Handoff {
                 tag: &ctx.tag,
