@@ -85,6 +85,15 @@ pub struct TradingSection {
     /// Signals in the pre-game blueprint, and how many of them are marked to execute.
     pub blueprint_top: usize,
     pub blueprint_execute: usize,
+    /// The paper account's cash at its first run.
+    pub starting_equity: f64,
+    pub max_entries_per_session: usize,
+    pub max_open_positions: usize,
+    /// Risk per trade (entry to stop) and largest position, as fractions of equity.
+    pub risk_per_trade: f64,
+    pub max_notional: f64,
+    /// A session's loss beyond this fraction of its starting equity engages the kill switch.
+    pub daily_loss_limit: f64,
 }
 
 impl Default for TradingSection {
@@ -93,6 +102,12 @@ impl Default for TradingSection {
             entry_windows: vec!["10:00-11:30".into(), "14:30-15:30".into()],
             blueprint_top: 5,
             blueprint_execute: 2,
+            starting_equity: 100_000.0,
+            max_entries_per_session: 2,
+            max_open_positions: 5,
+            risk_per_trade: 0.01,
+            max_notional: 0.10,
+            daily_loss_limit: 0.03,
         }
     }
 }

@@ -3,10 +3,12 @@
 //! The binaries (`runner`, `kobe`) only parse flags and call into this library.
 
 pub mod app;
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod failpoint;
 pub mod home;
 pub mod jobs;
 pub mod logging;
@@ -15,4 +17,5 @@ pub mod runner;
 pub mod scan;
 pub mod secrets;
 pub mod strategy;
+pub mod trading;
 pub mod watchlist;

@@ -18,6 +18,8 @@ pub struct ReplaySummary {
     /// Skip and failure reasons with their counts.
     pub reasons: BTreeMap<String, usize>,
     pub elapsed: Duration,
+    /// The paper account's results, read from the trading ledger.
+    pub trading: Option<crate::trading::Performance>,
 }
 
 impl ReplaySummary {
@@ -45,6 +47,7 @@ impl ReplaySummary {
             by_status,
             reasons,
             elapsed,
+            trading: None,
         }
     }
 
@@ -96,6 +99,9 @@ impl fmt::Display for ReplaySummary {
                 .map(|(r, n)| format!("{r}: {n}"))
                 .collect();
             writeln!(f, "  reasons: {}", reasons.join(", "))?;
+        }
+        if let Some(t) = &self.trading {
+            writeln!(f, "  {t}")?;
         }
         write!(
             f,

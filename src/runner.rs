@@ -370,11 +370,13 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;
-            Ok(Outcome::Replay(ReplaySummary::new(
-                range,
-                &records,
-                stopwatch.elapsed(),
-            )))
+            let starting = plan.config.trading.starting_equity;
+            let trading = crate::trading::TradingLedger::open(&plan.home.state(), starting)
+                .ok()
+                .and_then(|l| l.performance(starting).ok());
+            let mut summary = ReplaySummary::new(range, &records, stopwatch.elapsed());
+            summary.trading = trading;
+            Ok(Outcome::Replay(summary))
         }
         (Exit::Shutdown { jobs_finished }, _) => Ok(Outcome::Stopped { jobs_finished }),
         (Exit::Finished, None) => Ok(Outcome::Stopped {

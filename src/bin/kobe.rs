@@ -69,6 +69,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The trading ledger (state/ledger.sqlite).
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
+    /// Open positions.
+    Positions,
+    /// Closed trades.
+    Trades,
     /// The bar store (data/bars): import files, show stats.
     Data {
         #[command(subcommand)]
@@ -93,6 +102,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerAction {
+    /// JSON {orders, fills, positions, trades, equity}.
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +175,22 @@ fn main() -> ExitCode {
     }
 }
 
+fn open_ledger(
+    home: &Home,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<kobe::trading::TradingLedger> {
+    let config = Config::load(config, home.root())?;
+    anyhow::ensure!(
+        home.state().join("ledger.sqlite").exists(),
+        "no trading ledger in {} yet: nothing has traded here",
+        home.state().display()
+    );
+    Ok(kobe::trading::TradingLedger::open(
+        &home.state(),
+        config.trading.starting_equity,
+    )?)
+}
+
 /// 2 for what the operator can fix (flags, config, files); 1 for the rest.
 fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(e) = e.downcast_ref::<commands::run_job::RunJobError>() {
@@ -224,6 +255,20 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 kobe::scan::to_table(as_of, &signals)
             }
             .into())
+        }
+        Command::Ledger {
+            action: LedgerAction::Export,
+        } => {
+            let ledger = open_ledger(&home, cli.config.as_deref())?;
+            Ok((serde_json::to_string_pretty(&ledger.export()?)? + "\n").into())
+        }
+        Command::Positions => {
+            let ledger = open_ledger(&home, cli.config.as_deref())?;
+            Ok(kobe::commands::book::positions(&ledger)?.into())
+        }
+        Command::Trades => {
+            let ledger = open_ledger(&home, cli.config.as_deref())?;
+            Ok(kobe::commands::book::trades(&ledger)?.into())
         }
         Command::Data { action } => {
             let store = kobe::data::store::BarStore::new(home.root());

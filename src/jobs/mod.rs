@@ -3,6 +3,7 @@
 pub mod data_update;
 pub mod overnight_watchlist;
 pub mod placeholder;
+pub mod position_manager;
 pub mod pre_game;
 pub mod pregame_blueprint;
 pub mod scan;
@@ -40,6 +41,7 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
             "PREGAME_BLUEPRINT" => {
                 Arc::new(pregame_blueprint::PregameBlueprint { app: app.clone() })
             }
+            "POSITION_MANAGER" => Arc::new(position_manager::PositionManager { app: app.clone() }),
             _ => Arc::new(placeholder::Placeholder { tag }),
         };
         Arc::new(Redacted {

@@ -1,0 +1,304 @@
+//! The trading ledger, `state/ledger.sqlite`: decisions (recorded before any order is sent),
+//! the paper account's orders, fills and positions, closed trades and daily equity.
+//!
+//! Every write is one SQLite transaction, so a crash leaves each step done or not done; the
+//! position manager's next run finishes what a dead one started, by client order id.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{path}: not a readable trading ledger ({why}); the file is kept as it is", path = .path.display())]
+    Corrupt { path: PathBuf, why: String },
+    #[error("trading ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS decisions (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, strategy TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, qty INTEGER NOT NULL, price_ref REAL NOT NULL,
+    stop REAL, target REAL, reason TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, qty INTEGER NOT NULL, stop REAL, target REAL, status TEXT NOT NULL,
+    submitted_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    symbol TEXT PRIMARY KEY, qty INTEGER NOT NULL, entry_price REAL NOT NULL, stop REAL,
+    target REAL, strategy TEXT NOT NULL, entry_session TEXT NOT NULL,
+    entry_order TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    entry_order TEXT PRIMARY KEY, exit_order TEXT NOT NULL, symbol TEXT NOT NULL,
+    strategy TEXT NOT NULL, qty INTEGER NOT NULL, entry_session TEXT NOT NULL,
+    entry_price REAL NOT NULL, exit_session TEXT NOT NULL, exit_price REAL NOT NULL,
+    reason TEXT NOT NULL, pnl REAL NOT NULL, r REAL);
+CREATE TABLE IF NOT EXISTS equity (
+    session TEXT PRIMARY KEY, cash REAL NOT NULL, equity REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS account (
+    id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
+";
+
+/// One open position as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenPosition {
+    pub symbol: String,
+    pub qty: i64,
+    pub entry_price: f64,
+    pub stop: Option<f64>,
+    pub target: Option<f64>,
+    pub strategy: String,
+    pub entry_session: NaiveDate,
+    pub entry_order: String,
+}
+
+/// A decision not yet turned into an order (a crash between the two).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub client_order_id: String,
+    pub session: NaiveDate,
+    pub strategy: String,
+    pub symbol: String,
+    pub side: String,
+    pub qty: i64,
+    pub price_ref: f64,
+    pub stop: Option<f64>,
+    pub target: Option<f64>,
+    pub reason: String,
+}
+
+pub struct TradingLedger {
+    pub(crate) conn: Connection,
+}
+
+/// The client order id of a decision: the same decision always gets the same id.
+pub fn client_order_id(session: NaiveDate, strategy: &str, symbol: &str, side: &str) -> String {
+    format!("{session}-{strategy}-{symbol}-{side}")
+}
+
+impl TradingLedger {
+    /// Opens (creating) `state/ledger.sqlite`; a new account starts with `starting_equity` cash.
+    pub fn open(state_dir: &Path, starting_equity: f64) -> Result<Self, LedgerError> {
+        let path = state_dir.join("ledger.sqlite");
+        std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::Corrupt {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        let corrupt = |e: rusqlite::Error| LedgerError::Corrupt {
+            path: path.clone(),
+            why: e.to_string(),
+        };
+        let conn = Connection::open(&path).map_err(corrupt)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(corrupt)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(corrupt)?;
+        if version < 1 {
+            conn.execute_batch(SCHEMA).map_err(corrupt)?;
+            conn.pragma_update(None, "user_version", 1)?;
+        }
+        conn.execute(
+            "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
+            params![starting_equity],
+        )?;
+        Ok(Self { conn })
+    }
+
+    /// Records a decision before its order is sent. Recording it again changes nothing.
+    pub fn record_decision(&self, d: &Decision, at: &str) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Decisions that have no order yet.
+    pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason
+             FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
+             WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Decision {
+                client_order_id: r.get(0)?,
+                session: r.get::<_, String>(1)?.parse().unwrap_or(NaiveDate::MIN),
+                strategy: r.get(2)?,
+                symbol: r.get(3)?,
+                side: r.get(4)?,
+                qty: r.get(5)?,
+                price_ref: r.get(6)?,
+                stop: r.get(7)?,
+                target: r.get(8)?,
+                reason: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn positions(&self) -> Result<Vec<OpenPosition>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OpenPosition {
+                symbol: r.get(0)?,
+                qty: r.get(1)?,
+                entry_price: r.get(2)?,
+                stop: r.get(3)?,
+                target: r.get(4)?,
+                strategy: r.get(5)?,
+                entry_session: r.get::<_, String>(6)?.parse().unwrap_or(NaiveDate::MIN),
+                entry_order: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn cash(&self) -> Result<f64, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT cash FROM account WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Entry decisions made on `session` (the 2-a-session limit counts these).
+    pub fn entries_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT symbol FROM decisions WHERE session = ?1 AND side = 'buy' ORDER BY client_order_id")?;
+        let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn has_decision(&self, client_order_id: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM decisions WHERE client_order_id = ?1",
+                params![client_order_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The equity recorded at the last close before `session`, if any.
+    pub fn equity_before(&self, session: NaiveDate) -> Result<Option<f64>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT equity FROM equity WHERE session < ?1 ORDER BY session DESC LIMIT 1",
+                params![session.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn record_equity(
+        &self,
+        session: NaiveDate,
+        cash: f64,
+        equity: f64,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO equity (session, cash, equity) VALUES (?1, ?2, ?3)",
+            params![session.to_string(), cash, equity],
+        )?;
+        Ok(())
+    }
+
+    /// Everything, as `kobe ledger export` prints it.
+    pub fn export(&self) -> Result<serde_json::Value, LedgerError> {
+        let table = |sql: &str, cols: &[&str]| -> Result<Vec<serde_json::Value>, LedgerError> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| {
+                let mut m = serde_json::Map::new();
+                for (i, c) in cols.iter().enumerate() {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    let json = match v {
+                        rusqlite::types::Value::Null => serde_json::Value::Null,
+                        rusqlite::types::Value::Integer(n) => serde_json::Value::from(n),
+                        rusqlite::types::Value::Real(f) => serde_json::Value::from(f),
+                        rusqlite::types::Value::Text(t) => serde_json::Value::from(t),
+                        rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
+                    };
+                    m.insert(c.to_string(), json);
+                }
+                Ok(serde_json::Value::Object(m))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(serde_json::json!({
+            "orders": table("SELECT client_order_id, session, symbol, side, qty, stop, target, status, submitted_at FROM orders ORDER BY client_order_id",
+                &["client_order_id", "session", "symbol", "side", "qty", "stop", "target", "status", "submitted_at"])?,
+            "fills": table("SELECT client_order_id, session, symbol, side, qty, price, at FROM fills ORDER BY client_order_id",
+                &["client_order_id", "session", "symbol", "side", "qty", "price", "at"])?,
+            "positions": table("SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
+                &["symbol", "qty", "entry_price", "stop", "target", "strategy", "entry_session", "entry_order"])?,
+            "trades": table("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order",
+                &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])?,
+            "equity": table("SELECT session, cash, equity FROM equity ORDER BY session", &["session", "cash", "equity"])?,
+        }))
+    }
+
+    /// Trades, win rate, profit factor, max drawdown and final equity, from the ledger.
+    pub fn performance(&self, starting_equity: f64) -> Result<Performance, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT pnl FROM trades")?;
+        let pnls: Vec<f64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT equity FROM equity ORDER BY session")?;
+        let curve: Vec<f64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let wins = pnls.iter().filter(|p| **p > 0.0).count();
+        let gross_win: f64 = pnls.iter().filter(|p| **p > 0.0).sum();
+        let gross_loss: f64 = -pnls.iter().filter(|p| **p < 0.0).sum::<f64>();
+        let mut peak = starting_equity;
+        let mut max_dd: f64 = 0.0;
+        for e in &curve {
+            peak = peak.max(*e);
+            max_dd = max_dd.max((peak - e) / peak);
+        }
+        Ok(Performance {
+            trades: pnls.len(),
+            win_rate: (!pnls.is_empty()).then(|| wins as f64 / pnls.len() as f64),
+            profit_factor: (gross_loss > 0.0).then(|| gross_win / gross_loss),
+            max_drawdown: max_dd,
+            final_equity: curve.last().copied().unwrap_or(starting_equity),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Performance {
+    pub trades: usize,
+    pub win_rate: Option<f64>,
+    pub profit_factor: Option<f64>,
+    pub max_drawdown: f64,
+    pub final_equity: f64,
+}
+
+impl std::fmt::Display for Performance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trading: {} trades, win rate {}, profit factor {}, max drawdown {:.1}%, final equity {:.2}",
+            self.trades,
+            self.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
+            self.profit_factor.map_or("-".into(), |p| format!("{p:.2}")),
+            self.max_drawdown * 100.0,
+            self.final_equity
+        )
+    }
+}
