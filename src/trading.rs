@@ -178,6 +178,21 @@ impl TradingLedger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The decisions of one side made on `session`: (symbol, qty, price, reason), in id order.
+    pub fn decisions_on(
+        &self,
+        session: NaiveDate,
+        side: &str,
+    ) -> Result<Vec<(String, i64, f64, String)>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT symbol, qty, price_ref, reason FROM decisions WHERE session = ?1 AND side = ?2 ORDER BY client_order_id",
+        )?;
+        let rows = stmt.query_map(params![session.to_string(), side], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn has_decision(&self, client_order_id: &str) -> Result<bool, LedgerError> {
         Ok(self
             .conn

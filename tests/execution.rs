@@ -74,6 +74,11 @@ fn a_replay_killed_between_decision_order_and_fill_ends_with_the_same_ledger() {
         resumed, reference,
         "the resumed ledger differs from the uninterrupted one"
     );
+    // And the jobs log: every slot recorded once, with the same outcome and detail.
+    assert_eq!(
+        common::without_wall_clock(&home.jobs_log()),
+        common::without_wall_clock(&whole.jobs_log())
+    );
     let ids: Vec<&str> = resumed["orders"]
         .as_array()
         .unwrap()

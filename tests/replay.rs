@@ -170,7 +170,7 @@ fn two_replays_of_a_range_give_the_same_jobs_log() {
 
 #[test]
 fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
-    let range = "2015-01-01..2016-12-31";
+    let range = "2016-01-01..2016-12-31";
     let reference = TempHome::with_sample();
     let whole = replay(&reference, range, &[]);
 

@@ -1,6 +1,7 @@
 //! The broker seam: what the position manager asks of any broker — the embedded paper broker
 //! now, Alpaca's API behind the same trait later.
 
+pub mod alpaca;
 pub mod paper;
 
 use serde::Serialize;

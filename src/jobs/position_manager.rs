@@ -132,10 +132,30 @@ impl Job for PositionManager {
         }
         let settled = broker.settle_pending().map_err(fail)?;
         if !unsent.is_empty() || settled > 0 {
-            notes.push(format!(
-                "finished {} unsent decisions and {settled} unfilled orders",
-                unsent.len()
-            ));
+            // A log line, not the detail: the slot's record must not depend on a crash.
+            tracing::warn!(
+                unsent = unsent.len(),
+                settled,
+                "finished what a stopped run left half-done"
+            );
+        }
+        // Reconcile: what the ledger holds must be what the broker holds, or nothing more is
+        // traded until a person looks.
+        let held: Vec<(String, i64)> = ledger
+            .positions()
+            .map_err(fail)?
+            .into_iter()
+            .map(|p| (p.symbol, p.qty))
+            .collect();
+        let differences =
+            crate::broker::alpaca::reconcile(&held, &broker.positions().map_err(fail)?);
+        if !differences.is_empty() {
+            let reason = format!("reconciliation: {}", differences.join("; "));
+            kill_switch::engage(&app.home.state(), &reason, "POSITION_MANAGER", now)
+                .map_err(fail)?;
+            return Err(JobError::Recoverable(format!(
+                "{reason}: kill switch engaged"
+            )));
         }
 
         let decide = |d: Decision| -> Result<(), JobError> {
@@ -148,7 +168,6 @@ impl Job for PositionManager {
 
         let close_tick = now >= hours.close_at().with_timezone(&Utc);
         if close_tick {
-            let mut exits = 0;
             for pos in ledger.positions().map_err(fail)? {
                 let bars = self.bars(&pos.symbol, session);
                 let Some(bar) = bars.last().filter(|b| b.date == session) else {
@@ -191,7 +210,6 @@ impl Job for PositionManager {
                             target: None,
                             reason: reason.into(),
                         })?;
-                        exits += 1;
                     }
                 }
             }
@@ -210,17 +228,33 @@ impl Job for PositionManager {
                 .equity_before(session)
                 .map_err(fail)?
                 .unwrap_or(trading.starting_equity);
-            notes.push(format!("close: {exits} exits, equity {equity:.2}"));
-            if equity < start * (1.0 - trading.daily_loss_limit)
-                && !ctx.kill_switch.load(std::sync::atomic::Ordering::SeqCst)
-            {
+            // The detail says what the ledger holds, not what this run did: a run re-done after a
+            // crash records the same line.
+            let exits: Vec<String> = ledger
+                .decisions_on(session, "sell")
+                .map_err(fail)?
+                .into_iter()
+                .map(|(symbol, _, price, reason)| format!("{symbol} {reason} @ {price:.2}"))
+                .collect();
+            notes.push(format!(
+                "close: exits today {}; equity {equity:.2}",
+                if exits.is_empty() {
+                    "none".into()
+                } else {
+                    exits.join(", ")
+                }
+            ));
+            let breached = equity < start * (1.0 - trading.daily_loss_limit);
+            if breached {
+                notes.push("daily loss limit reached: kill switch on".into());
+            }
+            if breached && !ctx.kill_switch.load(std::sync::atomic::Ordering::SeqCst) {
                 let reason = format!(
                     "daily_loss: equity {equity:.2} is more than {:.1}% below {start:.2}",
                     trading.daily_loss_limit * 100.0
                 );
                 kill_switch::engage(&app.home.state(), &reason, "POSITION_MANAGER", now)
                     .map_err(fail)?;
-                notes.push("daily loss limit: kill switch engaged".into());
             }
             return Ok(JobOutput::ok(notes.join("; ")));
         }
@@ -294,11 +328,22 @@ impl Job for PositionManager {
             open.push(c.symbol.clone());
             entered.push(format!("{} x{qty} @ {price:.2}", c.symbol));
         }
-        notes.push(if entered.is_empty() {
-            "no entries".into()
-        } else {
-            format!("entered {}", entered.join(", "))
-        });
+        let today: Vec<String> = ledger
+            .decisions_on(session, "buy")
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, qty, price, _)| format!("{symbol} x{qty} @ {price:.2}"))
+            .collect();
+        tracing::debug!(entered = ?entered, "entries of this run");
+        notes.push(format!(
+            "entries today: {}; {} open",
+            if today.is_empty() {
+                "none".into()
+            } else {
+                today.join(", ")
+            },
+            open.len()
+        ));
         Ok(JobOutput::ok(notes.join("; ")))
     }
 }

@@ -1,0 +1,198 @@
+//! The Alpaca client against a local server answering with Alpaca's documented shapes
+//! (../shared/data/api/alpaca): accepted orders, typed refusals, 5xx, a timeout after the
+//! order was accepted (no duplicate), positions and reconciliation.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::http_server::{Response, TestServer};
+use kobe::broker::alpaca::{reconcile, AlpacaClient, AlpacaError};
+use kobe::broker::{OrderRequest, Side};
+use serde_json::Value;
+
+const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/api/alpaca");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{API}/{name}")).unwrap()
+}
+
+fn client(server: &TestServer) -> AlpacaClient {
+    AlpacaClient::new(
+        "AKTESTID",
+        "sekret-value",
+        &server.base_url,
+        Duration::from_millis(700),
+    )
+    .unwrap()
+}
+
+fn bracket() -> OrderRequest {
+    OrderRequest {
+        client_order_id: "2024-11-26-IBS_RSI-AAPL-buy".into(),
+        symbol: "AAPL".into(),
+        side: Side::Buy,
+        qty: 10,
+        stop: Some(230.10),
+        target: Some(245.0),
+    }
+}
+
+/// The documented order response, for our client order id.
+fn accepted(id: &str) -> String {
+    let mut v: Value = serde_json::from_str(&fixture("order_response_bracket.json")).unwrap();
+    v["client_order_id"] = Value::from(id);
+    v.to_string()
+}
+
+#[test]
+fn an_accepted_bracket_order() {
+    let id = bracket().client_order_id;
+    let body = accepted(&id);
+    let server = TestServer::start(move |_| Response::json(200, body.clone()));
+    let order = client(&server).submit_order(&bracket()).unwrap();
+    assert_eq!(
+        (
+            order.client_order_id.as_str(),
+            order.symbol.as_str(),
+            order.qty,
+            order.status.as_str()
+        ),
+        (id.as_str(), "AAPL", 10, "new")
+    );
+    let request = server.requests.lock().unwrap()[0].clone();
+    assert_eq!(
+        (request.method.as_str(), request.target.as_str()),
+        ("POST", "/v2/orders")
+    );
+    assert_eq!(request.header("APCA-API-KEY-ID"), Some("AKTESTID"));
+    let sent: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(sent["order_class"], "bracket");
+    assert_eq!(sent["stop_loss"]["stop_price"], "230.10");
+    assert_eq!(sent["take_profit"]["limit_price"], "245.00");
+    assert_eq!(sent["qty"], "10");
+    assert_eq!(sent["client_order_id"], id.as_str());
+}
+
+#[test]
+fn refusals_become_typed_errors_and_are_not_retried() {
+    type Expect = fn(&AlpacaError) -> bool;
+    let cases: Vec<(u16, &str, Expect)> = vec![
+        (
+            403,
+            "error_403_insufficient_buying_power.json",
+            |e| matches!(e, AlpacaError::InsufficientBuyingPower { buying_power, .. } if buying_power == "176531.28"),
+        ),
+        (403, "error_403_pdt_protection.json", |e| {
+            matches!(e, AlpacaError::PdtProtection { .. })
+        }),
+        (422, "error_422_wash_trade.json", |e| {
+            matches!(e, AlpacaError::WashTrade { .. })
+        }),
+        (422, "error_422_invalid_param.json", |e| {
+            matches!(e, AlpacaError::InvalidParameter { .. })
+        }),
+        (401, "error_401_unauthorized.json", |e| {
+            matches!(e, AlpacaError::Unauthorized { .. })
+        }),
+        (403, "error_403_forbidden.json", |e| {
+            matches!(e, AlpacaError::Unauthorized { .. })
+        }),
+    ];
+    for (status, file, expected) in cases {
+        let body = fixture(file);
+        let server = TestServer::start(move |_| Response::json(status, body.clone()));
+        let err = client(&server).submit_order(&bracket()).unwrap_err();
+        assert!(expected(&err), "{file}: {err:?}");
+        assert_eq!(
+            server.requests.lock().unwrap().len(),
+            1,
+            "{file}: a refusal is final"
+        );
+        let text = err.to_string();
+        assert!(
+            !text.contains("sekret-value") && !text.contains('\n'),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_5xx_is_looked_up_before_each_retry_then_given_up() {
+    let server = TestServer::start(|r| match r.method.as_str() {
+        "POST" => Response::json(
+            500,
+            "{\"code\":50010000,\"message\":\"internal server error\"}",
+        ),
+        _ => Response::json(404, "{\"code\":40410000,\"message\":\"order not found\"}"),
+    });
+    let err = client(&server).submit_order(&bracket()).unwrap_err();
+    assert!(matches!(err, AlpacaError::Network(_)), "{err:?}");
+    let methods: Vec<String> = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["POST", "GET", "POST", "GET", "POST", "GET"]);
+}
+
+#[test]
+fn a_timeout_after_the_order_was_accepted_sends_no_duplicate() {
+    let posts = Arc::new(AtomicUsize::new(0));
+    let book: Arc<Mutex<Option<String>>> = Arc::default();
+    let (seen, stored) = (posts.clone(), book.clone());
+    let server = TestServer::start(move |r| match r.method.as_str() {
+        "POST" => {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let id = serde_json::from_str::<Value>(&r.body).unwrap()["client_order_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            // The broker takes the order, but the answer comes too late for the client.
+            *stored.lock().unwrap() = Some(accepted(&id));
+            Response {
+                delay: Duration::from_millis(1500),
+                ..Response::json(200, accepted(&id))
+            }
+        }
+        _ => match stored.lock().unwrap().clone() {
+            Some(order)
+                if r.target
+                    .contains("client_order_id=2024-11-26-IBS_RSI-AAPL-buy") =>
+            {
+                Response::json(200, order)
+            }
+            _ => Response::json(404, "{\"code\":40410000,\"message\":\"order not found\"}"),
+        },
+    });
+    let order = client(&server).submit_order(&bracket()).unwrap();
+    assert_eq!(order.client_order_id, "2024-11-26-IBS_RSI-AAPL-buy");
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        1,
+        "the order was POSTed twice"
+    );
+}
+
+#[test]
+fn positions_parse_and_reconcile_against_the_ledger() {
+    let body = fixture("positions.json");
+    let server = TestServer::start(move |_| Response::json(200, body.clone()));
+    let positions = client(&server).open_positions().unwrap();
+    let held: Vec<(String, i64)> = positions
+        .iter()
+        .map(|p| (p.symbol.clone(), p.qty))
+        .collect();
+    assert!(held.contains(&("AAPL".to_string(), 10)));
+    assert_eq!(positions[0].entry_price, 235.25);
+    assert!(reconcile(&held, &positions).is_empty());
+    let diff = reconcile(&[("AAPL".to_string(), 12)], &positions);
+    assert!(
+        diff.iter().any(|d| d == "AAPL: ledger 12, broker 10"),
+        "{diff:?}"
+    );
+}
