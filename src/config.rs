@@ -58,6 +58,8 @@ pub struct Config {
     #[serde(default)]
     pub trading: TradingSection,
     #[serde(default)]
+    pub backup: BackupSection,
+    #[serde(default)]
     pub polygon: PolygonSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSpec>,
@@ -74,6 +76,19 @@ pub struct RuntimeSection {
     pub grace_secs: u64,
     pub restart_limit: usize,
     pub restart_window_secs: u64,
+}
+
+/// `[backup]`: how many archives DB_BACKUP keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    pub keep: usize,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self { keep: 30 }
+    }
 }
 
 /// `[trading]`: the rules the jobs trade by (DESIGN §8).

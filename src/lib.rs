@@ -3,6 +3,7 @@
 //! The binaries (`runner`, `kobe`) only parse flags and call into this library.
 
 pub mod app;
+pub mod backup;
 pub mod broker;
 pub mod cli;
 pub mod commands;

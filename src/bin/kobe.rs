@@ -69,6 +69,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the home now (backups/backup_YYYYMMDD_HHMMSS.tar.gz), or check an archive.
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+    },
+    /// Restore an archive into a new or empty folder.
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// The trading ledger (state/ledger.sqlite).
     Ledger {
         #[command(subcommand)]
@@ -102,6 +113,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupAction {
+    /// Read the whole archive and run PRAGMA integrity_check on each database in it.
+    Verify { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +213,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(e) = e.downcast_ref::<commands::run_job::RunJobError>() {
         return e.exit_code();
     }
+    if let Some(e) = e.downcast_ref::<kobe::backup::BackupError>() {
+        return e.exit_code();
+    }
     2
 }
 
@@ -261,6 +281,32 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         } => {
             let ledger = open_ledger(&home, cli.config.as_deref())?;
             Ok((serde_json::to_string_pretty(&ledger.export()?)? + "\n").into())
+        }
+        Command::Backup { action: None } => {
+            let config = Config::load(cli.config.as_deref(), home.root())?;
+            let stamp = wall
+                .now()
+                .with_timezone(&ET)
+                .format("%Y%m%d_%H%M%S")
+                .to_string();
+            let path = kobe::backup::create(home.root(), &stamp, config.backup.keep)?;
+            Ok(format!("{}\n", path.display()).into())
+        }
+        Command::Backup {
+            action: Some(BackupAction::Verify { file }),
+        } => {
+            let v = kobe::backup::verify(&file)?;
+            Ok(format!(
+                "{}: ok, {} files, databases intact: {}\n",
+                file.display(),
+                v.files.len(),
+                v.databases.join(", ")
+            )
+            .into())
+        }
+        Command::Restore { file, to } => {
+            let v = kobe::backup::restore(&file, &to)?;
+            Ok(format!("restored {} files into {}\n", v.files.len(), to.display()).into())
         }
         Command::Positions => {
             let ledger = open_ledger(&home, cli.config.as_deref())?;

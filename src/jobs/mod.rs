@@ -1,6 +1,7 @@
 //! The application's jobs, one file per job, and the table that maps a tag to its body.
 
 pub mod data_update;
+pub mod db_backup;
 pub mod overnight_watchlist;
 pub mod placeholder;
 pub mod position_manager;
@@ -33,6 +34,7 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
     Some(Arc::new(move || -> Arc<dyn Job> {
         let inner: Arc<dyn Job> = match tag {
             "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
+            "DB_BACKUP" => Arc::new(db_backup::DbBackup { app: app.clone() }),
             "FIRST_SCAN" | "SCAN" => Arc::new(scan::Scan { app: app.clone() }),
             "OVERNIGHT_WATCHLIST" => {
                 Arc::new(overnight_watchlist::OvernightWatchlist { app: app.clone() })

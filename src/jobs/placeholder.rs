@@ -1,7 +1,7 @@
 //! PLACEHOLDER job body: records `ok` and does nothing else.
 //!
-//! Every tag without a body of its own runs this until its issue gives it one (position
-//! manager: issue 6; end-of-day report and backup: issue 7). The
+//! Every tag without a body of its own runs this until its issue gives it one (the end-of-day
+//! report: issue 7). The
 //! slot's timing, ledger record and supervision around it are real.
 
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
