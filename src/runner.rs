@@ -304,6 +304,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         Some(_) => Durability::ProcessCrash,
         None => Durability::PowerLoss,
     };
+    kobe_actors::atomic_file::set_durable(durability == Durability::PowerLoss);
     let ledger = Arc::new(RunLedger::open(
         &plan.home.state(),
         &plan.home.logs(),
@@ -371,7 +372,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
-            let trading = crate::trading::TradingLedger::open(&plan.home.state(), starting)
+            let trading = crate::trading::TradingLedger::open(&plan.home.state(), starting, false)
                 .ok()
                 .and_then(|l| l.performance(starting).ok());
             let mut summary = ReplaySummary::new(range, &records, stopwatch.elapsed());

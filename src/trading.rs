@@ -84,7 +84,12 @@ pub fn client_order_id(session: NaiveDate, strategy: &str, symbol: &str, side: &
 
 impl TradingLedger {
     /// Opens (creating) `state/ledger.sqlite`; a new account starts with `starting_equity` cash.
-    pub fn open(state_dir: &Path, starting_equity: f64) -> Result<Self, LedgerError> {
+    /// `durable`: every commit is fsynced (live runs).
+    pub fn open(
+        state_dir: &Path,
+        starting_equity: f64,
+        durable: bool,
+    ) -> Result<Self, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
         std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::Corrupt {
             path: path.clone(),
@@ -98,6 +103,8 @@ impl TradingLedger {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Live money records survive a power cut; a replay's only need survive a kill.
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
         let version: i32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(corrupt)?;

@@ -5,6 +5,14 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Whether writes are pushed to disk (fsync). A replay turns this off: its files need to survive
+/// the process being killed, which rename alone guarantees, not a power cut.
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn set_durable(durable: bool) {
+    DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Replaces `path` with `bytes` atomically (readers see the old or the new file, never a mix).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
@@ -18,11 +26,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let result = (|| {
+        let durable = DURABLE.load(std::sync::atomic::Ordering::Relaxed);
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

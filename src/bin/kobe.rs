@@ -205,6 +205,7 @@ fn open_ledger(
     Ok(kobe::trading::TradingLedger::open(
         &home.state(),
         config.trading.starting_equity,
+        true,
     )?)
 }
 

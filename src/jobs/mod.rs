@@ -43,7 +43,7 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
             "PREGAME_BLUEPRINT" => {
                 Arc::new(pregame_blueprint::PregameBlueprint { app: app.clone() })
             }
-            "POSITION_MANAGER" => Arc::new(position_manager::PositionManager { app: app.clone() }),
+            "POSITION_MANAGER" => Arc::new(position_manager::PositionManager::new(app.clone())),
             _ => Arc::new(placeholder::Placeholder { tag }),
         };
         Arc::new(Redacted {

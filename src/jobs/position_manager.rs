@@ -3,6 +3,7 @@
 //! the day's equity, and inside the entry windows enters the validated watchlist and the scans'
 //! hand-offs within the limits of DESIGN §8 — never while the kill switch is on.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -21,8 +22,22 @@ use crate::strategy::signals::Strategy;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 use crate::watchlist::{self, GapStatus, Validated};
 
+/// One session's bars by symbol.
+type SessionBars = (NaiveDate, BTreeMap<String, Vec<Bar>>);
+
 pub struct PositionManager {
     pub app: Arc<App>,
+    /// The session's bars, read once: the manager runs 25 times a session on the same bars.
+    cache: std::sync::Mutex<Option<SessionBars>>,
+}
+
+impl PositionManager {
+    pub fn new(app: Arc<App>) -> Self {
+        Self {
+            app,
+            cache: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 /// An entry candidate, from the validated watchlist or a scan's hand-off.
@@ -53,14 +68,34 @@ fn fail(e: impl std::fmt::Display) -> JobError {
 }
 
 impl PositionManager {
-    fn bars(&self, symbol: &str, session: NaiveDate) -> Vec<Bar> {
-        self.app
-            .store()
-            .load_symbol(symbol)
-            .ok()
-            .flatten()
-            .map(|(b, _)| b.into_iter().filter(|b| b.date <= session).collect())
-            .unwrap_or_default()
+    /// The recent bars (up to `session`) of `symbols`, read from the store's snapshot once per
+    /// session (live, the store only changes at DATA_UPDATE, before the first tick).
+    fn bars(&self, symbols: &[String], session: NaiveDate) -> BTreeMap<String, Vec<Bar>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.as_ref().is_none_or(|(day, _)| *day != session) {
+            *cache = Some((session, BTreeMap::new()));
+        }
+        let (_, bars) = cache.as_mut().expect("just set");
+        let missing: Vec<String> = symbols
+            .iter()
+            .filter(|s| !bars.contains_key(*s))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let loaded = self
+                .app
+                .store()
+                .load_window(Some(&missing), Some(crate::scan::window(session)))
+                .series;
+            for symbol in missing {
+                let series = loaded.get(&symbol).cloned().unwrap_or_default();
+                bars.insert(symbol, series);
+            }
+        }
+        symbols
+            .iter()
+            .filter_map(|s| bars.get(s).map(|b| (s.clone(), b.clone())))
+            .collect()
     }
 
     fn candidates(&self, session: NaiveDate) -> Vec<Candidate> {
@@ -120,8 +155,8 @@ impl Job for PositionManager {
         };
         let now = ctx.clock.now();
         let at = ctx.started.to_rfc3339();
-        let ledger =
-            TradingLedger::open(&app.home.state(), trading.starting_equity).map_err(fail)?;
+        let ledger = TradingLedger::open(&app.home.state(), trading.starting_equity, !app.replay)
+            .map_err(fail)?;
         let broker = PaperBroker::new(&ledger, at.clone());
         let mut notes = Vec::new();
 
@@ -168,8 +203,11 @@ impl Job for PositionManager {
 
         let close_tick = now >= hours.close_at().with_timezone(&Utc);
         if close_tick {
-            for pos in ledger.positions().map_err(fail)? {
-                let bars = self.bars(&pos.symbol, session);
+            let positions = ledger.positions().map_err(fail)?;
+            let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
+            let series = self.bars(&symbols, session);
+            for pos in positions {
+                let bars = series.get(&pos.symbol).cloned().unwrap_or_default();
                 let Some(bar) = bars.last().filter(|b| b.date == session) else {
                     continue;
                 };
@@ -217,9 +255,9 @@ impl Job for PositionManager {
             let cash = ledger.cash().map_err(fail)?;
             let mut equity = cash;
             for pos in ledger.positions().map_err(fail)? {
-                let last = self
-                    .bars(&pos.symbol, session)
-                    .last()
+                let last = series
+                    .get(&pos.symbol)
+                    .and_then(|b| b.last())
                     .map_or(pos.entry_price, |b| b.close);
                 equity += pos.qty as f64 * last;
             }
@@ -281,7 +319,10 @@ impl Job for PositionManager {
             .map_err(fail)?
             .unwrap_or(trading.starting_equity);
         let mut entered = Vec::new();
-        for c in self.candidates(session) {
+        let candidates = self.candidates(session);
+        let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
+        let series = self.bars(&symbols, session);
+        for c in candidates {
             if entered_today.len() >= trading.max_entries_per_session
                 || open.len() >= trading.max_open_positions
             {
@@ -290,7 +331,7 @@ impl Job for PositionManager {
             if open.contains(&c.symbol) || entered_today.contains(&c.symbol) {
                 continue;
             }
-            let bars = self.bars(&c.symbol, session);
+            let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
             // Entries fill at the session's open in the market model; live, the latest price.
             let price = match bars.last() {
                 Some(b) if b.date == session => b.open,
