@@ -1,58 +1,75 @@
-//! One simulated year (2016: 252 sessions, every tag) replayed through the whole runtime on the
-//! shipped 50-symbol sample, as `runner --mode paper --replay 2016-01-01..2016-12-31` does it.
-//! Target: under 5 s.
+//! One simulated year (2016: 252 sessions, every tag of the seed schedule plus three scan
+//! times) through the whole runtime — clock, job actors, run ledger, supervisor — with
+//! placeholder job bodies, so it measures the runtime itself. Target: under 5 s.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use kobe::runner::{self, Mode, Outcome, Plan, RunnerArgs};
+use kobe::config::{Config, EMBEDDED_DEFAULT};
+use kobe::jobs::placeholder::Placeholder;
+use kobe::runner::ReplayRange;
+use kobe_actors::clock::{SimClock, Speed};
+use kobe_actors::job::{Job, JobFactory};
+use kobe_actors::ledger::{Durability, RunLedger};
+use kobe_actors::supervisor::{Exit, RestartLimit, Runtime, RuntimeConfig};
 
 fn replay_year(c: &mut Criterion) {
+    let mut config = Config::parse(EMBEDDED_DEFAULT, "default").expect("the default config");
+    config
+        .set_scan_times("09:35,10:30,15:55")
+        .expect("valid times");
+    let schedule = Arc::new(config.schedule().expect("a valid schedule"));
+    let range = ReplayRange::parse("2016-01-01..2016-12-31").expect("a valid range");
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
-    group.bench_function("year_2016_all_tags", |b| {
+    group.bench_function("year_2016_all_tags_placeholder_jobs", |b| {
         b.iter_batched(
-            || {
-                let home = tempfile::tempdir().expect("temp home");
-                copy_sample(home.path());
-                home
-            },
+            || tempfile::tempdir().expect("temp home"),
             |home| {
-                let args = RunnerArgs {
-                    mode: Mode::Paper,
-                    approve_live: false,
-                    scan_times: Some("09:35,10:30,15:55".into()),
-                    home: Some(home.path().to_path_buf()),
-                    config: None,
-                    replay: Some("2016-01-01..2016-12-31".into()),
-                    speed: None,
-                    dotenv: None,
-                    health_addr: None,
-                    health_allow_remote: false,
-                    heartbeat_secs: None,
-                    universe: None,
-                    cap: None,
+                let ledger = Arc::new(
+                    RunLedger::open(
+                        &home.path().join("state"),
+                        &home.path().join("logs"),
+                        Durability::ProcessCrash,
+                    )
+                    .expect("ledger"),
+                );
+                let jobs: BTreeMap<String, JobFactory> = schedule
+                    .plans()
+                    .map(|p| {
+                        let tag: &'static str = Box::leak(p.tag.clone().into_boxed_str());
+                        let factory: JobFactory =
+                            Arc::new(move || Arc::new(Placeholder { tag }) as Arc<dyn Job>);
+                        (p.tag.clone(), factory)
+                    })
+                    .collect();
+                let config = RuntimeConfig {
+                    clock: Arc::new(SimClock::new(range.start(), Speed::Max)),
+                    schedule: schedule.clone(),
+                    ledger,
+                    jobs,
+                    until: Some(range.end()),
+                    restart_limit: RestartLimit::default(),
+                    grace: Duration::from_secs(5),
+                    ops: None,
                 };
-                let plan = Plan::check(&args).expect("valid flags");
-                match runner::run(plan).expect("replay runs") {
-                    Outcome::Replay(summary) => assert_eq!(summary.sessions, 252),
-                    Outcome::Stopped { .. } => panic!("a replay must finish"),
-                }
+                let exit = actix_rt::System::new()
+                    .block_on(async move {
+                        Runtime::start(config)
+                            .expect("starts")
+                            .run_until(std::future::pending())
+                            .await
+                    })
+                    .expect("runs");
+                assert_eq!(exit, Exit::Finished);
                 home
             },
             BatchSize::PerIteration,
         )
     });
     group.finish();
-}
-
-/// The repository's shipped sample, as a fresh clone has it.
-fn copy_sample(home: &std::path::Path) {
-    for dir in ["data/bars", "data/universe"] {
-        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        std::fs::create_dir_all(home.join(dir)).expect("data folder");
-        for entry in std::fs::read_dir(from).expect("shipped sample").flatten() {
-            std::fs::copy(entry.path(), home.join(dir).join(entry.file_name())).expect("copy");
-        }
-    }
 }
 
 criterion_group!(benches, replay_year);
