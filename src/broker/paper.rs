@@ -125,19 +125,21 @@ impl Broker for PaperBroker<'_> {
     }
 
     fn positions(&self) -> Result<Vec<Position>, BrokerError> {
-        let mut stmt = self.ledger.conn.prepare(
-            "SELECT symbol, qty, entry_price, stop, target FROM positions ORDER BY symbol",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Position {
-                symbol: r.get(0)?,
-                qty: r.get(1)?,
-                entry_price: r.get(2)?,
-                stop: r.get(3)?,
-                target: r.get(4)?,
+        // The paper account's positions are the ledger's (it is the broker).
+        let positions = self
+            .ledger
+            .positions()
+            .map_err(|e| BrokerError::Rejected(e.to_string()))?;
+        Ok(positions
+            .into_iter()
+            .map(|p| Position {
+                symbol: p.symbol,
+                qty: p.qty,
+                entry_price: p.entry_price,
+                stop: p.stop,
+                target: p.target,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
