@@ -14,6 +14,7 @@ pub mod home;
 pub mod jobs;
 pub mod logging;
 pub mod replay_summary;
+pub mod report;
 pub mod runner;
 pub mod scan;
 pub mod secrets;

@@ -237,6 +237,22 @@ impl TradingLedger {
         Ok(())
     }
 
+    /// The daily equity curve, oldest first.
+    pub fn equity_curve(&self) -> Result<Vec<(NaiveDate, f64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT session, equity FROM equity ORDER BY session")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (day, equity) = row?;
+            if let Ok(day) = day.parse() {
+                out.push((day, equity));
+            }
+        }
+        Ok(out)
+    }
+
     /// Everything, as `kobe ledger export` prints it.
     pub fn export(&self) -> Result<serde_json::Value, LedgerError> {
         let table = |sql: &str, cols: &[&str]| -> Result<Vec<serde_json::Value>, LedgerError> {

@@ -15,9 +15,18 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(&e.to_string(), e.exit_code()),
     };
+    let plan_home = plan.home.root().to_path_buf();
     match runner::run(plan) {
         Ok(Outcome::Replay(summary)) => {
             println!("{summary}");
+            if let Err(e) = kobe::report::write_replay_summary(
+                plan_home.as_path(),
+                summary.range.from,
+                summary.range.to,
+                &summary.to_string(),
+            ) {
+                eprintln!("runner: warning: replay report not written: {e}");
+            }
             ExitCode::SUCCESS
         }
         Ok(Outcome::Stopped { jobs_finished }) => {

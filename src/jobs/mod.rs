@@ -2,6 +2,7 @@
 
 pub mod data_update;
 pub mod db_backup;
+pub mod eod_report;
 pub mod overnight_watchlist;
 pub mod placeholder;
 pub mod position_manager;
@@ -35,6 +36,7 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
         let inner: Arc<dyn Job> = match tag {
             "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
             "DB_BACKUP" => Arc::new(db_backup::DbBackup { app: app.clone() }),
+            "EOD_REPORT" => Arc::new(eod_report::EodReport { app: app.clone() }),
             "FIRST_SCAN" | "SCAN" => Arc::new(scan::Scan { app: app.clone() }),
             "OVERNIGHT_WATCHLIST" => {
                 Arc::new(overnight_watchlist::OvernightWatchlist { app: app.clone() })

@@ -1,0 +1,47 @@
+//! EOD_REPORT (close − 30 min): the day's P&L from the trading ledger — equity, cash, realized
+//! and unrealized P&L, open positions with their R, trades closed today, running statistics —
+//! in `reports/pnl_YYYYMMDD.{json,md}`, with the equity curve in `reports/equity.svg`.
+
+use std::sync::Arc;
+
+use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
+
+use crate::app::App;
+use crate::data::visibility::last_visible_date;
+use crate::trading::TradingLedger;
+
+pub struct EodReport {
+    pub app: Arc<App>,
+}
+
+impl Job for EodReport {
+    fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
+        let app = &self.app;
+        let fail = |e: String| JobError::Recoverable(e);
+        let starting = app.config.trading.starting_equity;
+        let ledger = TradingLedger::open(&app.home.state(), starting, !app.replay)
+            .map_err(|e| fail(e.to_string()))?;
+        let now = ctx.clock.now();
+        // Positions are marked at the latest close this instant may see (DESIGN §7).
+        let visible = last_visible_date(ctx.session, now);
+        let store = app.store();
+        let mark = |symbol: &str| -> Option<f64> {
+            let (bars, _) = store.load_symbol(symbol).ok().flatten()?;
+            bars.iter()
+                .rev()
+                .find(|b| visible.is_some_and(|v| b.date <= v))
+                .map(|b| b.close)
+        };
+        let report = crate::report::pnl(&ledger, ctx.session, now, starting, mark)
+            .map_err(|e| fail(e.to_string()))?;
+        let curve = ledger.equity_curve().map_err(|e| fail(e.to_string()))?;
+        crate::report::write(app.home.root(), &report, &curve).map_err(fail)?;
+        Ok(JobOutput::ok(format!(
+            "equity {:.2} ({:+.2} today), {} open, {} closed today",
+            report.equity,
+            report.day_pnl,
+            report.open_positions.len(),
+            report.trades_today.len()
+        )))
+    }
+}

@@ -1,0 +1,259 @@
+//! The end-of-day P&L report (`reports/pnl_YYYYMMDD.{json,md}`) and the equity curve with its
+//! drawdowns shaded (`reports/equity.svg`), from the trading ledger's own numbers.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kobe_actors::atomic_file::write_atomic;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::trading::{LedgerError, TradingLedger};
+
+#[derive(Debug, Serialize)]
+pub struct OpenLine {
+    pub symbol: String,
+    pub strategy: String,
+    pub qty: i64,
+    pub entry: f64,
+    pub mark: f64,
+    pub stop: Option<f64>,
+    pub target: Option<f64>,
+    pub unrealized: f64,
+    /// (mark − entry) / (entry − stop).
+    pub r: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PnlReport {
+    pub session: NaiveDate,
+    pub generated_at: DateTime<Utc>,
+    pub cash: f64,
+    pub equity: f64,
+    pub prev_close_equity: f64,
+    pub day_pnl: f64,
+    pub realized_today: f64,
+    pub unrealized: f64,
+    pub open_positions: Vec<OpenLine>,
+    pub trades_today: Vec<serde_json::Value>,
+    pub trades_total: usize,
+    pub realized_total: f64,
+    pub win_rate: Option<f64>,
+    pub profit_factor: Option<f64>,
+    pub max_drawdown: f64,
+    pub chart: String,
+}
+
+/// Builds the report of `session` at `now`; `mark` prices each open symbol (its latest visible
+/// close, or `None` for one entered today, marked at its entry).
+pub fn pnl(
+    ledger: &TradingLedger,
+    session: NaiveDate,
+    now: DateTime<Utc>,
+    starting_equity: f64,
+    mark: impl Fn(&str) -> Option<f64>,
+) -> Result<PnlReport, LedgerError> {
+    let cash = ledger.cash()?;
+    let mut open = Vec::new();
+    for p in ledger.positions()? {
+        let m = mark(&p.symbol).unwrap_or(p.entry_price);
+        let unrealized = (m - p.entry_price) * p.qty as f64;
+        let r = p
+            .stop
+            .filter(|s| p.entry_price > *s)
+            .map(|s| (m - p.entry_price) / (p.entry_price - s));
+        open.push(OpenLine {
+            symbol: p.symbol,
+            strategy: p.strategy,
+            qty: p.qty,
+            entry: p.entry_price,
+            mark: m,
+            stop: p.stop,
+            target: p.target,
+            unrealized,
+            r,
+        });
+    }
+    // `+ 0.0`: an empty sum is -0.0, which would print as "-0.00".
+    let unrealized: f64 = open.iter().map(|o| o.unrealized).sum::<f64>() + 0.0;
+    let equity = cash + open.iter().map(|o| o.mark * o.qty as f64).sum::<f64>();
+    let prev_close_equity = ledger.equity_before(session)?.unwrap_or(starting_equity);
+    let export = ledger.export()?;
+    let trades = export["trades"].as_array().cloned().unwrap_or_default();
+    let day = session.to_string();
+    let trades_today: Vec<serde_json::Value> = trades
+        .iter()
+        .filter(|t| t["exit_session"] == day.as_str())
+        .cloned()
+        .collect();
+    let realized_today = trades_today
+        .iter()
+        .filter_map(|t| t["pnl"].as_f64())
+        .sum::<f64>()
+        + 0.0;
+    let known: Vec<&serde_json::Value> = trades
+        .iter()
+        .filter(|t| t["exit_session"].as_str() <= Some(day.as_str()))
+        .collect();
+    let perf = ledger.performance(starting_equity)?;
+    Ok(PnlReport {
+        session,
+        generated_at: now,
+        cash,
+        equity,
+        prev_close_equity,
+        day_pnl: equity - prev_close_equity,
+        realized_today,
+        unrealized,
+        open_positions: open,
+        trades_today,
+        trades_total: known.len(),
+        realized_total: known.iter().filter_map(|t| t["pnl"].as_f64()).sum::<f64>() + 0.0,
+        win_rate: perf.win_rate,
+        profit_factor: perf.profit_factor,
+        max_drawdown: perf.max_drawdown,
+        chart: "equity.svg".into(),
+    })
+}
+
+pub fn markdown(r: &PnlReport) -> String {
+    let mut md = format!("# P&L — {}\n\n", r.session);
+    let _ = writeln!(
+        md,
+        "| equity | day P&L | realized today | unrealized | cash |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| {:.2} | {:+.2} | {:+.2} | {:+.2} | {:.2} |\n",
+        r.equity, r.day_pnl, r.realized_today, r.unrealized, r.cash
+    );
+    let _ = writeln!(md, "![equity curve, drawdowns shaded](equity.svg)\n");
+    let _ = writeln!(md, "## Open positions ({})\n", r.open_positions.len());
+    for p in &r.open_positions {
+        let _ = writeln!(
+            md,
+            "- **{}** {} x{} entry {:.2}, mark {:.2}, unrealized {:+.2}{}",
+            p.symbol,
+            p.strategy,
+            p.qty,
+            p.entry,
+            p.mark,
+            p.unrealized,
+            p.r.map(|r| format!(" ({r:+.2}R)")).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(md, "\n## Closed today ({})\n", r.trades_today.len());
+    for t in &r.trades_today {
+        let _ = writeln!(
+            md,
+            "- **{}** {} {:+.2} ({})",
+            t["symbol"].as_str().unwrap_or(""),
+            t["strategy"].as_str().unwrap_or(""),
+            t["pnl"].as_f64().unwrap_or(0.0),
+            t["reason"].as_str().unwrap_or("")
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n## Running\n\n{} trades, realized {:+.2}, win rate {}, profit factor {}, max drawdown {:.1}%",
+        r.trades_total,
+        r.realized_total,
+        r.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
+        r.profit_factor.map_or("-".into(), |p| format!("{p:.2}")),
+        r.max_drawdown * 100.0
+    );
+    md
+}
+
+/// The equity curve with drawdowns (below the running peak) shaded, as SVG.
+pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 360)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        if curve.is_empty() {
+            root.draw(&Text::new(
+                "no equity recorded yet",
+                (20, 20),
+                ("sans-serif", 16),
+            ))
+            .map_err(|e| e.to_string())?;
+        } else {
+            let lo = curve.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+            let hi = curve.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.05).max(1.0);
+            let n = curve.len();
+            let mut chart = ChartBuilder::on(&root)
+                .caption("Equity (drawdowns shaded)", ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(28)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0..n.max(2) - 1, (lo - pad)..(hi + pad))
+                .map_err(|e| e.to_string())?;
+            let dates: Vec<String> = curve.iter().map(|c| c.0.to_string()).collect();
+            chart
+                .configure_mesh()
+                .x_labels(6)
+                .x_label_formatter(&|i| dates.get(*i).cloned().unwrap_or_default())
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let mut peak = f64::NEG_INFINITY;
+            let peaks: Vec<f64> = curve
+                .iter()
+                .map(|c| {
+                    peak = peak.max(c.1);
+                    peak
+                })
+                .collect();
+            let mut outline: Vec<(usize, f64)> = peaks.iter().copied().enumerate().collect();
+            outline.extend(curve.iter().enumerate().rev().map(|(i, c)| (i, c.1)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, RED.mix(0.25))))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(
+                    curve.iter().enumerate().map(|(i, c)| (i, c.1)),
+                    &BLUE,
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// Writes the report's three files under `reports/`.
+pub fn write(home: &Path, report: &PnlReport, curve: &[(NaiveDate, f64)]) -> Result<(), String> {
+    let dir = home.join("reports");
+    let stamp = report.session.format("%Y%m%d");
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())? + "\n";
+    let io = |e: std::io::Error| format!("reports/: {e}");
+    write_atomic(&dir.join(format!("pnl_{stamp}.json")), json.as_bytes()).map_err(io)?;
+    write_atomic(
+        &dir.join(format!("pnl_{stamp}.md")),
+        markdown(report).as_bytes(),
+    )
+    .map_err(io)?;
+    write_atomic(&dir.join("equity.svg"), equity_svg(curve)?.as_bytes()).map_err(io)?;
+    Ok(())
+}
+
+/// The final report of a replay: `reports/replay_FROM_TO.md`, the summary as printed.
+pub fn write_replay_summary(
+    home: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    summary: &str,
+) -> Result<(), String> {
+    let path = home.join("reports").join(format!(
+        "replay_{}_{}.md",
+        from.format("%Y%m%d"),
+        to.format("%Y%m%d")
+    ));
+    let text =
+        format!("# Replay {from} .. {to}\n\n```\n{summary}\n```\n\n![equity curve](equity.svg)\n");
+    write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
