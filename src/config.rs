@@ -60,6 +60,8 @@ pub struct Config {
     #[serde(default)]
     pub backup: BackupSection,
     #[serde(default)]
+    pub notify: crate::notify::NotifySettings,
+    #[serde(default)]
     pub polygon: PolygonSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSpec>,

@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod home;
 pub mod jobs;
 pub mod logging;
+pub mod notify;
 pub mod replay_summary;
 pub mod report;
 pub mod runner;

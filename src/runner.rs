@@ -292,6 +292,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         "info"
     };
     let _log_guard = crate::logging::init(level, Some(&plan.home.logs()));
+    crate::notify::init(&plan.config.notify);
     tracing::info!(
         pid = info.pid,
         mode = plan.mode_name(),
@@ -349,6 +350,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             heartbeat_every: plan.heartbeat_every,
             health: listener,
             wall,
+            on_event: Some(Arc::new(|event| crate::notify::send(describe(&event)))),
         }),
     };
     let stopwatch = Instant::now();
@@ -384,6 +386,23 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             jobs_finished: true,
         }),
         (Exit::Failed(error), _) => Err(RunnerError::Failed(error)),
+    }
+}
+
+/// A runtime event as a notification line.
+fn describe(event: &kobe_actors::messages::RuntimeEvent) -> String {
+    use kobe_actors::messages::RuntimeEvent;
+    match event {
+        RuntimeEvent::KillSwitch(s) if s.active => {
+            format!(
+                "kobe: kill switch ENGAGED: {}",
+                s.reason.as_deref().unwrap_or("no reason given")
+            )
+        }
+        RuntimeEvent::KillSwitch(_) => "kobe: kill switch released".to_string(),
+        RuntimeEvent::JobGaveUp { tag, crashes } => {
+            format!("kobe: {tag} is past its restart limit ({crashes} crashes): its slots are skipped until a restart")
+        }
     }
 }
 

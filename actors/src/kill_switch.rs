@@ -155,6 +155,7 @@ pub struct KillSwitchActor {
     /// Read by job actors at every tick and by job bodies before every entry: set here first,
     /// before any message goes out.
     flag: Arc<AtomicBool>,
+    on_event: Option<crate::messages::EventHook>,
     /// Kept alive for as long as the actor: dropping it stops the watch.
     watcher: Option<notify::RecommendedWatcher>,
 }
@@ -167,6 +168,7 @@ impl KillSwitchActor {
         wall: Arc<dyn Clock>,
         current: KillSwitchStatus,
         flag: Arc<AtomicBool>,
+        on_event: Option<crate::messages::EventHook>,
     ) -> Self {
         Self {
             state_dir,
@@ -175,6 +177,7 @@ impl KillSwitchActor {
             wall,
             current,
             flag,
+            on_event,
             watcher: None,
         }
     }
@@ -227,6 +230,9 @@ impl KillSwitchActor {
         }
         self.current = status.clone();
         self.view.set_kill_switch(status.clone());
+        if let Some(hook) = &self.on_event {
+            hook(crate::messages::RuntimeEvent::KillSwitch(status.clone()));
+        }
         let msg = KillSwitchChanged {
             active: status.active,
             reason: status.reason,

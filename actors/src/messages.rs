@@ -50,3 +50,13 @@ pub struct ClockFinished {
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// What the runtime tells the application as it happens (for notifications): a plain callback,
+/// so the runtime need not know who listens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuntimeEvent {
+    KillSwitch(crate::view::KillSwitchStatus),
+    JobGaveUp { tag: String, crashes: usize },
+}
+
+pub type EventHook = std::sync::Arc<dyn Fn(RuntimeEvent) + Send + Sync>;

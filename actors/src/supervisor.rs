@@ -68,6 +68,8 @@ pub struct Operations {
     pub health: Option<TcpListener>,
     /// A wall clock for heartbeat times and ages, also in a replay.
     pub wall: Arc<dyn Clock>,
+    /// Told of kill-switch changes and jobs given up on (notifications).
+    pub on_event: Option<crate::messages::EventHook>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +243,7 @@ impl Supervisor {
             ops.wall.clone(),
             initial,
             flag.clone(),
+            ops.on_event.clone(),
         );
         self.kill_switch = Some(switch.start());
         let health_addr = ops
@@ -273,6 +276,12 @@ impl Handler<JobCrashed> for Supervisor {
         let past_limit = times.len() > self.config.restart_limit.max_restarts;
         if past_limit && self.status.failed_jobs.insert(msg.tag.clone()) {
             tracing::error!(tag = %msg.tag, crashes = times.len(), "job past its restart limit: marked failed");
+            if let Some(hook) = self.config.ops.as_ref().and_then(|o| o.on_event.as_ref()) {
+                hook(crate::messages::RuntimeEvent::JobGaveUp {
+                    tag: msg.tag.clone(),
+                    crashes: times.len(),
+                });
+            }
             if let Some(addr) = self.jobs.get(&msg.tag) {
                 addr.do_send(Disable);
             }

@@ -44,6 +44,7 @@ async fn kill_switch_latency() {
         Arc::new(LiveClock),
         KillSwitchStatus::default(),
         Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        None,
     )
     .start();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -384,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         } => {
             let secrets = Secrets::load(dotenv.as_deref(), home.root())?;
             let config = Config::load(cli.config.as_deref(), home.root())?;
+            kobe::notify::init(&config.notify);
             let schedule = config.schedule()?;
             let app = Arc::new(App {
                 home,

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string(), e.exit_code()),
     };
     let plan_home = plan.home.root().to_path_buf();
-    match runner::run(plan) {
+    let outcome = runner::run(plan);
+    // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
+    kobe::notify::flush(std::time::Duration::from_secs(3));
+    match outcome {
         Ok(Outcome::Replay(summary)) => {
             println!("{summary}");
             if let Err(e) = kobe::report::write_replay_summary(

@@ -36,12 +36,14 @@ impl Job for EodReport {
             .map_err(|e| fail(e.to_string()))?;
         let curve = ledger.equity_curve().map_err(|e| fail(e.to_string()))?;
         crate::report::write(app.home.root(), &report, &curve).map_err(fail)?;
-        Ok(JobOutput::ok(format!(
+        let summary = format!(
             "equity {:.2} ({:+.2} today), {} open, {} closed today",
             report.equity,
             report.day_pnl,
             report.open_positions.len(),
             report.trades_today.len()
-        )))
+        );
+        crate::notify::send(format!("kobe EOD {}: {summary}", ctx.session));
+        Ok(JobOutput::ok(summary))
     }
 }

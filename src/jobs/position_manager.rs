@@ -198,6 +198,11 @@ impl Job for PositionManager {
             crate::failpoint::point("after_decision");
             broker.submit(&request(&d)).map_err(fail)?;
             crate::failpoint::point("after_fill");
+            let verb = if d.side == "buy" { "entered" } else { "exited" };
+            crate::notify::send(format!(
+                "kobe {verb} {} {} x{} @ {:.2} ({})",
+                d.symbol, d.strategy, d.qty, d.price_ref, d.reason
+            ));
             Ok(())
         };
 
