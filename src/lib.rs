@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod scan;
 pub mod secrets;
+pub mod status_page;
 pub mod strategy;
 pub mod trading;
 pub mod watchlist;

@@ -351,6 +351,10 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             health: listener,
             wall,
             on_event: Some(Arc::new(|event| crate::notify::send(describe(&event)))),
+            status_page: Some(crate::status_page::fragment(
+                plan.home.root().to_path_buf(),
+                plan.config.trading.starting_equity,
+            )),
         }),
     };
     let stopwatch = Instant::now();

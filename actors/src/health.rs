@@ -43,6 +43,98 @@ async fn health(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
     response.json(snapshot)
 }
 
+/// An HTML fragment the application adds to the status page (positions, P&L, the chart).
+pub type PageFragment = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Escapes text for HTML.
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /`: the runtime's state as a page a person reads, refreshing itself (no JavaScript).
+async fn status_page(
+    view: web::Data<Arc<RuntimeView>>,
+    extra: web::Data<Option<PageFragment>>,
+) -> HttpResponse {
+    let s = view.snapshot();
+    let status = serde_json::to_value(s.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let ks = if s.kill_switch.active {
+        format!(
+            "<strong class=\"alarm\">ON</strong> since {} — {}",
+            esc(&s
+                .kill_switch
+                .since
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "?".into())),
+            esc(s.kill_switch.reason.as_deref().unwrap_or(""))
+        )
+    } else {
+        "off".to_string()
+    };
+    let last = s.last_job.as_ref().map_or("none".into(), |l| {
+        format!(
+            "{} at {} — {}",
+            esc(&l.tag),
+            l.slot_et.format("%Y-%m-%d %H:%M %:z"),
+            l.status.as_str()
+        )
+    });
+    let next = s.next_job.as_ref().map_or("none".into(), |n| {
+        format!(
+            "{} at {}",
+            esc(&n.tag),
+            n.at_et.format("%Y-%m-%d %H:%M %:z")
+        )
+    });
+    let mut rows = String::new();
+    for (tag, j) in &s.jobs {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(tag),
+            j.last_slot
+                .map_or("-".into(), |t| t.format("%m-%d %H:%M").to_string()),
+            j.last_status.map_or("-", |st| st.as_str()),
+            j.next_slot
+                .map_or("-".into(), |t| t.format("%m-%d %H:%M").to_string()),
+            j.failures
+        ));
+    }
+    let problems: String = s
+        .problems
+        .iter()
+        .map(|p| format!("<li>{}</li>", esc(p)))
+        .collect();
+    let fragment = extra.as_ref().as_ref().map(|f| f()).unwrap_or_default();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"15\">\
+<title>kobe — {status}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}\
+.st{{padding:.2em .6em;border-radius:.3em;color:#fff}}.st-ok{{background:#2a7}}.st-halted{{background:#c80}}\
+.st-degraded,.st-stopping{{background:#c33}}.alarm{{color:#c33}}table{{border-collapse:collapse}}\
+td,th{{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left}}</style></head><body>\
+<h1>kobe <span id=\"status\" class=\"st st-{status}\">{status}</span></h1>\
+<p>mode {mode}, clock {clock}, pid {pid}, up {up} s, now {now}</p>\
+<ul id=\"problems\">{problems}</ul>\
+<section id=\"kill-switch\"><h2>Kill switch</h2><p>{ks}</p></section>\
+<section id=\"jobs\"><h2>Jobs</h2><p id=\"last-job\">Last: {last}</p><p id=\"next-job\">Next: {next}</p>\
+<table><tr><th>job</th><th>last slot</th><th>status</th><th>next slot</th><th>failures</th></tr>{rows}</table></section>\
+{fragment}</body></html>",
+        mode = esc(&s.mode),
+        clock = serde_json::to_value(s.clock).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        pid = s.pid,
+        up = s.uptime_s,
+        now = s.now_et.format("%Y-%m-%d %H:%M:%S %:z"),
+    );
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page)
+}
+
 async fn live() -> HttpResponse {
     HttpResponse::Ok().body("live\n")
 }
@@ -62,11 +154,18 @@ async fn metrics(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
 }
 
 /// Starts serving on `listener` inside the current actix system.
-pub fn serve(listener: TcpListener, view: Arc<RuntimeView>) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    view: Arc<RuntimeView>,
+    extra: Option<PageFragment>,
+) -> std::io::Result<Server> {
     let data = web::Data::new(view);
+    let extra = web::Data::new(extra);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(extra.clone())
+            .route("/", web::get().to(status_page))
             .route("/health", web::get().to(health))
             .route("/live", web::get().to(live))
             .route("/ready", web::get().to(ready))

@@ -70,6 +70,8 @@ pub struct Operations {
     pub wall: Arc<dyn Clock>,
     /// Told of kill-switch changes and jobs given up on (notifications).
     pub on_event: Option<crate::messages::EventHook>,
+    /// What the application adds to the status page at `/`.
+    pub status_page: Option<crate::health::PageFragment>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +205,8 @@ impl Actor for Supervisor {
         .start();
         self.clock = Some(clock);
         if let Some(listener) = self.config.ops.as_mut().and_then(|o| o.health.take()) {
-            match crate::health::serve(listener, self.view.clone()) {
+            let extra = self.config.ops.as_ref().and_then(|o| o.status_page.clone());
+            match crate::health::serve(listener, self.view.clone(), extra) {
                 Ok(server) => {
                     self.health = Some(server.handle());
                     actix_rt::spawn(server);
