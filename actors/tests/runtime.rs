@@ -669,3 +669,52 @@ async fn a_restarted_runner_records_the_days_it_was_down_as_missed() {
         ]
     );
 }
+
+/// The application hears, through its hook, of a job given up on and of kill-switch changes.
+#[actix_rt::test]
+async fn the_event_hook_hears_a_job_given_up_on() {
+    let h = Harness::new();
+    let date = day(SESSION.0, SESSION.1, SESSION.2);
+    let always: Arc<Body> = Arc::new(|_ctx: &JobContext| panic!("always"));
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook_heard = heard.clone();
+    let plans = vec![JobPlan::compile("PM", &every_15m()).unwrap()];
+    let runtime = Runtime::start(RuntimeConfig {
+        clock: Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
+        schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
+        ledger: h.ledger.clone(),
+        jobs: BTreeMap::from([(
+            "PM".to_string(),
+            factory(Arc::new(AtomicUsize::new(0)), always),
+        )]),
+        until: Some(et(date, 11, 0)),
+        restart_limit: RestartLimit {
+            max_restarts: 1,
+            within: TimeDelta::hours(1),
+        },
+        grace: Duration::from_secs(5),
+        ops: Some(kobe_actors::supervisor::Operations {
+            mode: "paper".into(),
+            state_dir: h.dir.path().join("state"),
+            logs_dir: h.dir.path().join("logs"),
+            heartbeat_every: Duration::from_secs(30),
+            health: None,
+            wall: Arc::new(kobe_actors::clock::LiveClock),
+            on_event: Some(Arc::new(move |e| hook_heard.lock().unwrap().push(e))),
+            status_page: None,
+        }),
+    })
+    .unwrap();
+    assert_eq!(
+        runtime.run_until(std::future::pending()).await.unwrap(),
+        Exit::Finished
+    );
+    let heard = heard.lock().unwrap().clone();
+    assert!(
+        heard.contains(&kobe_actors::messages::RuntimeEvent::JobGaveUp {
+            tag: "PM".into(),
+            crashes: 2
+        }),
+        "{heard:?}"
+    );
+}
