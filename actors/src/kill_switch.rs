@@ -23,8 +23,9 @@ use crate::view::{KillSwitchStatus, RuntimeView};
 
 pub const KILL_SWITCH_FILE: &str = "KILL_SWITCH";
 pub const HISTORY_FILE: &str = "kill_switch_history.jsonl";
-/// A safety net under inotify: re-read the file this often anyway.
-const POLL_EVERY: Duration = Duration::from_secs(1);
+/// A safety net under inotify (which notices within a millisecond): re-read the file this often
+/// anyway. Rare, because every wake-up of an idle runner costs CPU.
+const POLL_EVERY: Duration = Duration::from_secs(5);
 
 /// The JSON form of `state/KILL_SWITCH`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
