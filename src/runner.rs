@@ -178,6 +178,8 @@ pub struct Plan {
     pub mode: Mode,
     pub home: Home,
     pub config: Config,
+    /// The config's schedule, checked.
+    pub schedule: Arc<kobe_actors::schedule::Schedule>,
     pub secrets: Secrets,
     pub replay: Option<(ReplayRange, Speed)>,
     /// `None` in a replay without `--health-addr`: a replay must not take the live port.
@@ -221,7 +223,7 @@ impl Plan {
         if let Some(list) = &args.scan_times {
             config.set_scan_times(list)?;
         }
-        config.schedule()?;
+        let schedule = Arc::new(config.schedule()?);
         let rt = &config.runtime;
         if !(1..=86_400).contains(&rt.restart_window_secs) || rt.grace_secs > 3600 {
             return Err(RunnerError::Usage(format!(
@@ -256,6 +258,7 @@ impl Plan {
             mode: args.mode,
             home,
             config,
+            schedule,
             secrets,
             replay,
             health_addr,
@@ -276,7 +279,7 @@ impl Plan {
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
-    let schedule = Arc::new(plan.config.schedule()?);
+    let schedule = plan.schedule.clone();
     // Refusals first, in an order that writes nothing: the port, then the lock.
     let listener = plan
         .health_addr

@@ -16,6 +16,17 @@ use serde_json::Value;
 const KEY: &str = "pk_test_SECRET_1234";
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 
+/// `kobe data stats --json` of a home.
+fn data_stats(home: &TempHome) -> Value {
+    let out = home
+        .kobe()
+        .args(["data", "stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{SHARED}/api/polygon/{name}")).unwrap()
 }
@@ -323,12 +334,7 @@ fn data_update_fills_feb_1_to_7_with_five_grouped_calls() {
         "{}",
         &aapl[aapl.len() - 200..]
     );
-    let stats = home
-        .kobe()
-        .args(["data", "stats", "--json"])
-        .output()
-        .unwrap();
-    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let stats = data_stats(&home);
     assert_eq!(
         (stats["symbols"].as_u64(), stats["last"].as_str()),
         (Some(10), Some("2018-02-07"))
@@ -468,12 +474,7 @@ fn importing_the_shared_set_gives_505_symbols_and_reports_its_anomalies() {
     ] {
         assert!(summary.contains(anomaly), "{anomaly} not reported");
     }
-    let stats = home
-        .kobe()
-        .args(["data", "stats", "--json"])
-        .output()
-        .unwrap();
-    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let stats = data_stats(&home);
     assert_eq!(stats["symbols"], 505);
     assert_eq!(
         (stats["first"].as_str(), stats["last"].as_str()),
@@ -487,12 +488,7 @@ fn importing_the_shared_set_gives_505_symbols_and_reports_its_anomalies() {
         "date,open,high,low,close,volume\n2018-01-02,1,2,1,oops,1\n",
     )
     .unwrap();
-    let stats = home
-        .kobe()
-        .args(["data", "stats", "--json"])
-        .output()
-        .unwrap();
-    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let stats = data_stats(&home);
     assert_eq!(stats["symbols"], 504);
     assert!(
         stats["unreadable_files"][0]
@@ -546,11 +542,6 @@ fn the_shipped_sample_replays_2016_with_no_keys() {
         .collect();
     assert_eq!(data_updates.len(), 252);
     assert!(data_updates.iter().all(|r| r["status"] == "ok"));
-    let stats = home
-        .kobe()
-        .args(["data", "stats", "--json"])
-        .output()
-        .unwrap();
-    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let stats = data_stats(&home);
     assert_eq!(stats["symbols"], 50);
 }

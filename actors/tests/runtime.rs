@@ -85,6 +85,26 @@ impl Harness {
         self.ledger = Arc::new(Self::open(self.dir.path()));
     }
 
+    /// A runtime over `plans` and `jobs` on `clock`: no end, the default restart limit, a 5 s
+    /// grace period, no operator-facing actors.
+    fn config(
+        &self,
+        clock: Arc<dyn Clock>,
+        plans: Vec<JobPlan>,
+        jobs: BTreeMap<String, JobFactory>,
+    ) -> RuntimeConfig {
+        RuntimeConfig {
+            clock,
+            schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
+            ledger: self.ledger.clone(),
+            jobs,
+            until: None,
+            restart_limit: RestartLimit::default(),
+            grace: Duration::from_secs(5),
+            ops: None,
+        }
+    }
+
     /// Runs `specs` with `jobs` on a simulated clock from `start` to `until`.
     async fn replay(
         &self,
@@ -99,14 +119,9 @@ impl Harness {
             .map(|(tag, spec)| JobPlan::compile(tag, spec).unwrap())
             .collect();
         let runtime = Runtime::start(RuntimeConfig {
-            clock: Arc::new(SimClock::new(start, Speed::Max)),
-            schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-            ledger: self.ledger.clone(),
-            jobs,
             until: Some(until),
             restart_limit: limit,
-            grace: Duration::from_secs(5),
-            ops: None,
+            ..self.config(Arc::new(SimClock::new(start, Speed::Max)), plans, jobs)
         })
         .unwrap();
         let exit = runtime.run_until(std::future::pending()).await.unwrap();
@@ -225,14 +240,13 @@ async fn past_the_restart_limit_a_job_is_marked_failed_and_skipped() {
         .map(|(t, s)| JobPlan::compile(t, s).unwrap())
         .collect();
     let runtime = Runtime::start(RuntimeConfig {
-        clock: Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
-        schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-        ledger: h.ledger.clone(),
-        jobs,
         until: Some(et(date, 11, 0)),
         restart_limit: limit,
-        grace: Duration::from_secs(5),
-        ops: None,
+        ..h.config(
+            Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
+            plans,
+            jobs,
+        )
     })
     .unwrap();
     assert_eq!(
@@ -264,17 +278,15 @@ async fn the_supervisor_reports_failed_jobs() {
     )]);
     let plans = vec![JobPlan::compile("PM", &every_15m()).unwrap()];
     let runtime = Runtime::start(RuntimeConfig {
-        clock: Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
-        schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-        ledger: h.ledger.clone(),
-        jobs,
-        until: None,
         restart_limit: RestartLimit {
             max_restarts: 1,
             within: TimeDelta::hours(1),
         },
-        grace: Duration::from_secs(5),
-        ops: None,
+        ..h.config(
+            Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
+            plans,
+            jobs,
+        )
     })
     .unwrap();
     let supervisor = runtime.supervisor.clone();
@@ -513,18 +525,16 @@ async fn shutdown_waits_for_running_jobs_within_the_grace_period() {
         });
         let plans = vec![JobPlan::compile("SLOW", &at(&["10:00", "11:00"], false)).unwrap()];
         let runtime = Runtime::start(RuntimeConfig {
-            // Speed 600: the 10:00 slot is reached at once, 11:00 six real seconds later.
-            clock: Arc::new(SimClock::new(et(date, 10, 0), Speed::Times(600.0))),
-            schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-            ledger: h.ledger.clone(),
-            jobs: BTreeMap::from([(
-                "SLOW".to_string(),
-                factory(Arc::new(AtomicUsize::new(0)), body),
-            )]),
-            until: None,
-            restart_limit: RestartLimit::default(),
             grace: Duration::from_millis(grace_ms),
-            ops: None,
+            // Speed 600: the 10:00 slot is reached at once, 11:00 six real seconds later.
+            ..h.config(
+                Arc::new(SimClock::new(et(date, 10, 0), Speed::Times(600.0))),
+                plans,
+                BTreeMap::from([(
+                    "SLOW".to_string(),
+                    factory(Arc::new(AtomicUsize::new(0)), body),
+                )]),
+            )
         })
         .unwrap();
         let exit = runtime
@@ -577,14 +587,12 @@ async fn a_slot_woken_late_is_a_misfire_not_an_on_time_run() {
         JobPlan::compile("SCAN", &at(&["09:45"], false)).unwrap(),
     ];
     let runtime = Runtime::start(RuntimeConfig {
-        clock: Arc::new(Oversleeping(SimClock::new(et(date, 0, 0), Speed::Max))),
-        schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-        ledger: h.ledger.clone(),
-        jobs,
         until: Some(et(date, 23, 0)),
-        restart_limit: RestartLimit::default(),
-        grace: Duration::from_secs(5),
-        ops: None,
+        ..h.config(
+            Arc::new(Oversleeping(SimClock::new(et(date, 0, 0), Speed::Max))),
+            plans,
+            jobs,
+        )
     })
     .unwrap();
     assert_eq!(
@@ -630,14 +638,11 @@ async fn a_restarted_runner_records_the_days_it_was_down_as_missed() {
     .await;
     // "Restart" on Wednesday at noon with no end, and stop once Wednesday's slot is done.
     let runtime = Runtime::start(RuntimeConfig {
-        clock: Arc::new(SimClock::new(wednesday_noon, Speed::Max)),
-        schedule: Arc::new(Schedule::new(plans(), NyseCalendar)),
-        ledger: h.ledger.clone(),
-        jobs: jobs(),
-        until: None,
-        restart_limit: RestartLimit::default(),
-        grace: Duration::from_secs(5),
-        ops: None,
+        ..h.config(
+            Arc::new(SimClock::new(wednesday_noon, Speed::Max)),
+            plans(),
+            jobs(),
+        )
     })
     .unwrap();
     let ledger = h.ledger.clone();
@@ -680,19 +685,11 @@ async fn the_event_hook_hears_a_job_given_up_on() {
     let hook_heard = heard.clone();
     let plans = vec![JobPlan::compile("PM", &every_15m()).unwrap()];
     let runtime = Runtime::start(RuntimeConfig {
-        clock: Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
-        schedule: Arc::new(Schedule::new(plans, NyseCalendar)),
-        ledger: h.ledger.clone(),
-        jobs: BTreeMap::from([(
-            "PM".to_string(),
-            factory(Arc::new(AtomicUsize::new(0)), always),
-        )]),
         until: Some(et(date, 11, 0)),
         restart_limit: RestartLimit {
             max_restarts: 1,
             within: TimeDelta::hours(1),
         },
-        grace: Duration::from_secs(5),
         ops: Some(kobe_actors::supervisor::Operations {
             mode: "paper".into(),
             state_dir: h.dir.path().join("state"),
@@ -703,6 +700,14 @@ async fn the_event_hook_hears_a_job_given_up_on() {
             on_event: Some(Arc::new(move |e| hook_heard.lock().unwrap().push(e))),
             status_page: None,
         }),
+        ..h.config(
+            Arc::new(SimClock::new(et(date, 0, 0), Speed::Max)),
+            plans,
+            BTreeMap::from([(
+                "PM".to_string(),
+                factory(Arc::new(AtomicUsize::new(0)), always),
+            )]),
+        )
     })
     .unwrap();
     assert_eq!(

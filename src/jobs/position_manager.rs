@@ -323,7 +323,6 @@ impl Job for PositionManager {
             .equity_before(session)
             .map_err(fail)?
             .unwrap_or(trading.starting_equity);
-        let mut entered = Vec::new();
         let candidates = self.candidates(session);
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
         let series = self.bars(&symbols, session);
@@ -372,7 +371,6 @@ impl Job for PositionManager {
             })?;
             entered_today.push(c.symbol.clone());
             open.push(c.symbol.clone());
-            entered.push(format!("{} x{qty} @ {price:.2}", c.symbol));
         }
         let today: Vec<String> = ledger
             .decisions_on(session, "buy")
@@ -380,7 +378,6 @@ impl Job for PositionManager {
             .into_iter()
             .map(|(symbol, qty, price, _)| format!("{symbol} x{qty} @ {price:.2}"))
             .collect();
-        tracing::debug!(entered = ?entered, "entries of this run");
         notes.push(format!(
             "entries today: {}; {} open",
             if today.is_empty() {

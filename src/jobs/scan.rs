@@ -17,14 +17,10 @@ use crate::scan::{scan, window};
 use crate::strategy::signals::Signal;
 use crate::watchlist::write_json;
 
-/// The session whose bar a scan at `now` on `session` uses: the latest visible session bar, or
-/// with `provisional` the session's own bar (the overnight watchlist's exception, DESIGN §7).
-pub fn as_of(session: NaiveDate, now: DateTime<Utc>, provisional: bool) -> Option<NaiveDate> {
-    let last = if provisional {
-        Some(session)
-    } else {
-        last_visible_date(session, now)
-    }?;
+/// The session whose bar a scan at `now` on `session` uses: the latest visible session bar
+/// (DESIGN §7).
+pub fn as_of(session: NaiveDate, now: DateTime<Utc>) -> Option<NaiveDate> {
+    let last = last_visible_date(session, now)?;
     Some(if NyseCalendar.is_session(last) {
         last
     } else {
@@ -86,7 +82,7 @@ impl Job for Scan {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
         let now = ctx.clock.now();
-        let Some(as_of) = as_of(ctx.session, now, false) else {
+        let Some(as_of) = as_of(ctx.session, now) else {
             return Ok(JobOutput::skipped("no_data", "no session before this one"));
         };
         let (signals, missing) = scan_universe(app, as_of)?;
@@ -179,10 +175,8 @@ mod tests {
         };
         let day = |d: u32| NaiveDate::from_ymd_opt(2024, 11, d).unwrap();
         // A 09:45 scan on Friday 29th sees Wednesday's bar (Thursday was Thanksgiving).
-        assert_eq!(as_of(day(29), at(29, 9, 45), false), Some(day(27)));
+        assert_eq!(as_of(day(29), at(29, 9, 45)), Some(day(27)));
         // After Friday's 13:00 close it sees Friday's bar.
-        assert_eq!(as_of(day(29), at(29, 13, 0), false), Some(day(29)));
-        // The overnight watchlist at 12:45 sees Friday's provisional bar.
-        assert_eq!(as_of(day(29), at(29, 12, 45), true), Some(day(29)));
+        assert_eq!(as_of(day(29), at(29, 13, 0)), Some(day(29)));
     }
 }
