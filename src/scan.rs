@@ -42,11 +42,11 @@ pub fn scan(
 /// Why a scan found nothing, when the store simply has no bar for the date: the latest bar
 /// date it has up to `as_of`, if that is before it.
 pub fn missing_as_of(series: &BTreeMap<String, Vec<Bar>>, as_of: NaiveDate) -> Option<String> {
+    // Series may run past `as_of`: each one's latest bar up to it.
     let latest = series
         .values()
-        .filter_map(|b| b.last())
+        .filter_map(|b| b[..b.partition_point(|x| x.date <= as_of)].last())
         .map(|b| b.date)
-        .filter(|d| *d <= as_of)
         .max();
     match latest {
         Some(d) if d == as_of => None,

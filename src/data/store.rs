@@ -146,9 +146,19 @@ impl BarStore {
                 if let Err(e) = write_atomic(&snapshot_path, &bytes) {
                     tracing::debug!(error = %e, "bar snapshot not written");
                 }
-                all.into_iter()
+                let mut kept: BTreeMap<String, snapshot::Entry> = all
+                    .into_iter()
                     .filter(|(s, _)| stamps.contains_key(s))
-                    .collect()
+                    .collect();
+                // The same window the snapshot read applies: callers get one shape either way.
+                if let Some(w) = window {
+                    for entry in kept.values_mut() {
+                        let end = entry.bars.partition_point(|b| b.date <= w.until);
+                        entry.bars.truncate(end);
+                        entry.bars.drain(..end.saturating_sub(w.keep));
+                    }
+                }
+                kept
             }
         };
         let mut loaded = Loaded::default();
@@ -253,6 +263,34 @@ mod tests {
         for bad in ["", "../etc", "a", "AA/PL", ".HIDDEN", "VERYLONGSYMBOLNAME"] {
             assert!(!valid_symbol(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_window_is_the_same_from_csv_and_from_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        let rows: String = (1..=9)
+            .map(|d| format!("2018-01-0{d},1,2,1,1.5,10\n"))
+            .collect();
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(
+            store.dir().join("AAA.csv"),
+            format!("date,open,high,low,close,volume\n{rows}"),
+        )
+        .unwrap();
+        let window = snapshot::Window {
+            until: "2018-01-06".parse().unwrap(),
+            keep: 3,
+        };
+        let dates = |l: Loaded| -> Vec<String> {
+            l.series["AAA"].iter().map(|b| b.date.to_string()).collect()
+        };
+        let want = ["2018-01-04", "2018-01-05", "2018-01-06"];
+        // No snapshot yet: parsed from the CSV, then windowed.
+        assert_eq!(dates(store.load_window(None, Some(window))), want);
+        // Now from the snapshot the first load wrote.
+        assert!(store.dir().join(snapshot::FILE).exists());
+        assert_eq!(dates(store.load_window(None, Some(window))), want);
     }
 
     #[test]
