@@ -2,11 +2,17 @@
 
 use std::path::PathBuf;
 
-use crate::config::Config;
+use std::time::Duration;
+
+use crate::broker::alpaca::AlpacaClient;
+use crate::config::{BrokerKind, Config};
 use crate::data::store::BarStore;
 use crate::data::universe::{self, UniverseError};
 use crate::home::Home;
 use crate::secrets::Secrets;
+
+/// How long one request to Alpaca may take before the client looks the order up instead.
+const ALPACA_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct App {
     pub home: Home,
@@ -14,6 +20,8 @@ pub struct App {
     pub secrets: Secrets,
     /// A replay reveals bars by the visibility rule instead of fetching them.
     pub replay: bool,
+    /// `--mode live` (passed the live gate): orders go to Alpaca's live account.
+    pub live: bool,
     /// `--universe CSV` (else the config's `data.universe`).
     pub universe: Option<PathBuf>,
     /// `--cap N`: the universe's first N symbols.
@@ -32,6 +40,32 @@ impl App {
 
     pub fn universe(&self) -> Result<Vec<String>, UniverseError> {
         universe::load(&self.universe_path(), self.cap)
+    }
+
+    /// Who executes this run's orders (see `[trading] broker`).
+    pub fn broker_kind(&self) -> BrokerKind {
+        if self.replay {
+            BrokerKind::Paper
+        } else if self.live {
+            BrokerKind::Alpaca
+        } else {
+            self.config.trading.broker
+        }
+    }
+
+    /// The Alpaca client for this run: both keys from `.env`, the base URL from
+    /// `APCA_API_BASE_URL` (paper runs default to Alpaca's paper host; the live gate has
+    /// already required the live URL for a live run). The error is one line for the user.
+    pub fn alpaca(&self) -> Result<AlpacaClient, String> {
+        let key = |k: &str| {
+            self.secrets.get(k).ok_or_else(|| {
+                format!("[trading] broker = \"alpaca\": {k} is missing (put it in .env or pass --dotenv PATH)")
+            })
+        };
+        let (id, secret) = (key("APCA_API_KEY_ID")?, key("APCA_API_SECRET_KEY")?);
+        let paper = format!("https://{}", crate::secrets::ALPACA_PAPER_HOST);
+        let url = self.secrets.get("APCA_API_BASE_URL").unwrap_or(&paper);
+        AlpacaClient::new(id, secret, url, ALPACA_TIMEOUT).map_err(|e| e.to_string())
     }
 
     pub fn store(&self) -> BarStore {

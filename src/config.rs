@@ -111,6 +111,20 @@ pub struct TradingSection {
     pub max_notional: f64,
     /// A session's loss beyond this fraction of its starting equity engages the kill switch.
     pub daily_loss_limit: f64,
+    /// Who executes orders in `--mode paper`: the embedded paper broker, or Alpaca's paper
+    /// account (keys in `.env`). `--mode live` always trades through Alpaca; a replay always
+    /// through the embedded broker.
+    pub broker: BrokerKind,
+    /// Entries as limit orders this fraction above the entry price (0.002 = 0.2 %), so a fast
+    /// market cannot fill far from the price the size was computed on; absent: market orders.
+    pub entry_limit: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    Paper,
+    Alpaca,
 }
 
 impl Default for TradingSection {
@@ -125,11 +139,26 @@ impl Default for TradingSection {
             risk_per_trade: 0.01,
             max_notional: 0.10,
             daily_loss_limit: 0.03,
+            broker: BrokerKind::Paper,
+            entry_limit: None,
         }
     }
 }
 
 impl TradingSection {
+    /// Every trading rule checked: the windows and the limit offset.
+    pub fn check(&self) -> Result<(), String> {
+        self.windows()?;
+        if let Some(x) = self.entry_limit {
+            if !(0.0..=0.05).contains(&x) {
+                return Err(format!(
+                    "trading.entry_limit: {x} is not a fraction between 0 and 0.05"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The entry windows as (from, to) times, checked.
     pub fn windows(&self) -> Result<Vec<(NaiveTime, NaiveTime)>, String> {
         self.entry_windows
@@ -236,7 +265,7 @@ impl Config {
 
     /// The checked schedule of every configured job (and the trading windows it relies on).
     pub fn schedule(&self) -> Result<Schedule, ConfigError> {
-        self.trading.windows().map_err(|why| ConfigError::Trading {
+        self.trading.check().map_err(|why| ConfigError::Trading {
             origin: self.origin.clone(),
             why,
         })?;

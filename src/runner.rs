@@ -224,6 +224,19 @@ impl Plan {
             config.set_scan_times(list)?;
         }
         let schedule = Arc::new(config.schedule()?);
+        if args.replay.is_none()
+            && args.mode == Mode::Paper
+            && config.trading.broker == crate::config::BrokerKind::Alpaca
+        {
+            for key in ["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"] {
+                if secrets.get(key).is_none() {
+                    return Err(RunnerError::Usage(format!(
+                        "{}: trading.broker = \"alpaca\" needs {key} (put it in .env or pass --dotenv PATH), or set broker = \"paper\"",
+                        config.origin
+                    )));
+                }
+            }
+        }
         let rt = &config.runtime;
         if !(1..=86_400).contains(&rt.restart_window_secs) || rt.grace_secs > 3600 {
             return Err(RunnerError::Usage(format!(
@@ -327,6 +340,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         config: plan.config.clone(),
         secrets: plan.secrets.clone(),
         replay: plan.replay.is_some(),
+        live: plan.mode == Mode::Live,
         universe: plan.universe.clone(),
         cap: plan.cap,
     });

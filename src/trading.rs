@@ -4,6 +4,8 @@
 //! Every write is one SQLite transaction, so a crash leaves each step done or not done; the
 //! position manager's next run finishes what a dead one started, by client order id.
 
+mod fills;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -45,6 +47,17 @@ CREATE TABLE IF NOT EXISTS account (
     id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
 ";
 
+/// Version 2: limit orders, and orders a real broker holds (its id, asynchronous fills).
+const MIGRATION_2: &str = "
+BEGIN;
+ALTER TABLE decisions ADD COLUMN limit_price REAL;
+ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'market';
+ALTER TABLE orders ADD COLUMN limit_price REAL;
+ALTER TABLE orders ADD COLUMN broker_id TEXT;
+PRAGMA user_version = 2;
+COMMIT;
+";
+
 /// One open position as the ledger holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpenPosition {
@@ -70,7 +83,19 @@ pub struct Decision {
     pub price_ref: f64,
     pub stop: Option<f64>,
     pub target: Option<f64>,
+    /// A limit entry's price; `None`: a market order.
+    pub limit: Option<f64>,
     pub reason: String,
+}
+
+/// An order the ledger has sent and the broker has not finished (no fill can be lost: each
+/// cycle asks the broker about these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingOrder {
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub status: String,
 }
 
 pub struct TradingLedger {
@@ -112,6 +137,9 @@ impl TradingLedger {
             conn.execute_batch(SCHEMA).map_err(corrupt)?;
             conn.pragma_update(None, "user_version", 1)?;
         }
+        if version < 2 {
+            conn.execute_batch(MIGRATION_2).map_err(corrupt)?;
+        }
         conn.execute(
             "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
             params![starting_equity],
@@ -122,9 +150,9 @@ impl TradingLedger {
     /// Records a decision before its order is sent. Recording it again changes nothing.
     pub fn record_decision(&self, d: &Decision, at: &str) -> Result<bool, LedgerError> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at],
+            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at, limit_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at, d.limit],
         )?;
         Ok(n == 1)
     }
@@ -132,7 +160,7 @@ impl TradingLedger {
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason
+            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price
              FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
              WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
         )?;
@@ -148,6 +176,7 @@ impl TradingLedger {
                 stop: r.get(7)?,
                 target: r.get(8)?,
                 reason: r.get(9)?,
+                limit: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -275,8 +304,8 @@ impl TradingLedger {
             Ok(rows.collect::<Result<_, _>>()?)
         };
         Ok(serde_json::json!({
-            "orders": table("SELECT client_order_id, session, symbol, side, qty, stop, target, status, submitted_at FROM orders ORDER BY client_order_id",
-                &["client_order_id", "session", "symbol", "side", "qty", "stop", "target", "status", "submitted_at"])?,
+            "orders": table("SELECT client_order_id, session, symbol, side, order_type, qty, limit_price, stop, target, status, submitted_at, broker_id FROM orders ORDER BY client_order_id",
+                &["client_order_id", "session", "symbol", "side", "type", "qty", "limit_price", "stop", "target", "status", "submitted_at", "broker_id"])?,
             "fills": table("SELECT client_order_id, session, symbol, side, qty, price, at FROM fills ORDER BY client_order_id",
                 &["client_order_id", "session", "symbol", "side", "qty", "price", "at"])?,
             "positions": table("SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",

@@ -11,9 +11,14 @@ use std::time::Duration;
 use common::http_server::{Response, TestServer};
 use kobe::broker::alpaca::{reconcile, AlpacaClient, AlpacaError};
 use kobe::broker::{OrderRequest, Side};
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/api/alpaca");
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap()
+}
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{API}/{name}")).unwrap()
@@ -35,8 +40,9 @@ fn bracket() -> OrderRequest {
         symbol: "AAPL".into(),
         side: Side::Buy,
         qty: 10,
-        stop: Some(230.10),
-        target: Some(245.0),
+        limit: None,
+        stop: Some(dec("230.10")),
+        target: Some(dec("245.00")),
     }
 }
 
@@ -188,7 +194,7 @@ fn positions_parse_and_reconcile_against_the_ledger() {
         .map(|p| (p.symbol.clone(), p.qty))
         .collect();
     assert!(held.contains(&("AAPL".to_string(), 10)));
-    assert_eq!(positions[0].entry_price, 235.25);
+    assert_eq!(positions[0].entry_price, dec("235.25"));
     assert!(reconcile(&held, &positions).is_empty());
     let diff = reconcile(&[("AAPL".to_string(), 12)], &positions);
     assert!(

@@ -82,6 +82,7 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
         config,
         secrets: Secrets::from_pairs(&[("POLYGON_API_KEY", "pk_live_test_9999")]),
         replay: false,
+        live: false,
         universe: None,
         cap: None,
     });
@@ -195,6 +196,7 @@ fn live_app(dir: &std::path::Path, server: Option<&TestServer>) -> Arc<App> {
         config,
         secrets,
         replay: false,
+        live: false,
         universe: None,
         cap: None,
     })

@@ -242,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 config,
                 secrets: Secrets::default(),
                 replay: false,
+                live: false,
                 universe,
                 cap,
             };
@@ -391,6 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 config,
                 secrets,
                 replay: false,
+                live: false,
                 universe: None,
                 cap: None,
             });

@@ -4,15 +4,21 @@
 //! client first asks for the order by its client order id, and only a broker that has never
 //! seen it gets the POST again. 403 and 422 bodies become typed errors with a clear message.
 
+use std::str::FromStr;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Account, Broker, BrokerError, Order, OrderRequest, Position, Side};
+use super::{Account, Broker, BrokerError, Order, OrderKind, OrderRequest, Position, Side};
 
 /// How often an unanswered POST is retried (each after a look-up that found nothing).
 const POST_ATTEMPTS: u32 = 3;
+/// How long closing a position waits for its bracket legs to be cancelled (they hold the
+/// shares until then).
+const LEG_CANCEL_POLLS: u32 = 20;
+const LEG_CANCEL_PAUSE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AlpacaError {
@@ -41,7 +47,17 @@ pub enum AlpacaError {
 
 impl From<AlpacaError> for BrokerError {
     fn from(e: AlpacaError) -> Self {
-        BrokerError::Rejected(e.to_string())
+        match e {
+            AlpacaError::Network(_) | AlpacaError::Malformed(_) => {
+                BrokerError::Unavailable(e.to_string())
+            }
+            AlpacaError::Http { status, .. } if status >= 500 || status == 429 || status == 0 => {
+                BrokerError::Unavailable(e.to_string())
+            }
+            // Wrong keys are not this order's fault: every order would fail the same way.
+            AlpacaError::Unauthorized { .. } => BrokerError::Unavailable(e.to_string()),
+            _ => BrokerError::Refused(e.to_string()),
+        }
     }
 }
 
@@ -52,14 +68,22 @@ pub struct AlpacaClient {
     secret: String,
 }
 
+/// An order as Alpaca sends it: decimals are JSON strings; unknown fields are ignored.
 #[derive(Deserialize)]
 struct RawOrder {
+    id: Option<String>,
     client_order_id: String,
     symbol: String,
     side: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    order_class: Option<String>,
     qty: Option<String>,
+    filled_qty: Option<String>,
     status: String,
     filled_avg_price: Option<String>,
+    filled_at: Option<String>,
+    legs: Option<Vec<RawOrder>>,
 }
 
 #[derive(Deserialize)]
@@ -72,32 +96,53 @@ struct RawPosition {
 #[derive(Deserialize)]
 struct RawAccount {
     cash: String,
+    equity: Option<String>,
+    portfolio_value: Option<String>,
 }
 
-fn number(text: &str, field: &str) -> Result<f64, AlpacaError> {
-    text.parse()
+/// A decimal string as Alpaca sends it (money is never parsed through `f64`).
+fn decimal(text: &str, field: &str) -> Result<Decimal, AlpacaError> {
+    Decimal::from_str(text.trim())
+        .or_else(|_| Decimal::from_scientific(text.trim()))
         .map_err(|_| AlpacaError::Malformed(format!("{field} {text:?} is not a number")))
 }
 
+/// A share count: whole shares (kobe never sends fractional orders).
+fn shares(text: Option<&str>, field: &str) -> Result<i64, AlpacaError> {
+    let Some(text) = text else { return Ok(0) };
+    let d = decimal(text, field)?;
+    if !d.fract().is_zero() {
+        return Err(AlpacaError::Malformed(format!(
+            "{field} {text:?} is a fractional share count"
+        )));
+    }
+    i64::try_from(d).map_err(|_| AlpacaError::Malformed(format!("{field} {text:?} out of range")))
+}
+
 impl RawOrder {
+    fn is_multi_leg(&self) -> bool {
+        matches!(self.order_class.as_deref(), Some("bracket" | "oto" | "oco"))
+    }
+
     fn order(self) -> Result<Order, AlpacaError> {
         Ok(Order {
-            qty: self
-                .qty
-                .as_deref()
-                .map(|q| number(q, "qty"))
-                .transpose()?
-                .unwrap_or(0.0) as i64,
+            qty: shares(self.qty.as_deref(), "qty")?,
+            filled_qty: shares(self.filled_qty.as_deref(), "filled_qty")?,
             fill_price: self
                 .filled_avg_price
                 .as_deref()
-                .map(|p| number(p, "filled_avg_price"))
+                .map(|p| decimal(p, "filled_avg_price"))
                 .transpose()?,
-            side: if self.side == "buy" {
-                Side::Buy
-            } else {
-                Side::Sell
-            },
+            side: Side::parse(&self.side),
+            kind: OrderKind::parse(self.kind.as_deref().unwrap_or("market")),
+            legs: self
+                .legs
+                .unwrap_or_default()
+                .into_iter()
+                .map(RawOrder::order)
+                .collect::<Result<_, _>>()?,
+            broker_id: self.id,
+            filled_at: self.filled_at,
             client_order_id: self.client_order_id,
             symbol: self.symbol,
             status: self.status,
@@ -117,10 +162,12 @@ fn classify(status: u16, body: &str) -> AlpacaError {
     let lower = message.to_ascii_lowercase();
     match status {
         401 => AlpacaError::Unauthorized { status, message },
-        403 if lower.contains("buying power") => AlpacaError::InsufficientBuyingPower {
-            buying_power: v["buying_power"].as_str().unwrap_or("?").to_string(),
-            cost_basis: v["cost_basis"].as_str().unwrap_or("?").to_string(),
-        },
+        403 if v.get("buying_power").is_some() || lower.contains("buying power") => {
+            AlpacaError::InsufficientBuyingPower {
+                buying_power: v["buying_power"].as_str().unwrap_or("?").to_string(),
+                cost_basis: v["cost_basis"].as_str().unwrap_or("?").to_string(),
+            }
+        }
         403 if lower.contains("day trading") || lower.contains("pattern day") => {
             AlpacaError::PdtProtection { message }
         }
@@ -182,14 +229,30 @@ impl AlpacaClient {
         }
     }
 
+    /// The order with its bracket legs. The look-up by client order id gives the order; when
+    /// it is the parent of a bracket and shows no legs, the order is read again by its id
+    /// with `nested=true`, which rolls the legs up under it.
     pub fn order_by_client_id(&self, id: &str) -> Result<Option<Order>, AlpacaError> {
-        let raw: Option<RawOrder> = self.get(&format!(
+        let Some(raw): Option<RawOrder> = self.get(&format!(
             "/v2/orders:by_client_order_id?client_order_id={id}"
-        ))?;
-        raw.map(RawOrder::order).transpose()
+        ))?
+        else {
+            return Ok(None);
+        };
+        if raw.is_multi_leg() && raw.legs.as_ref().is_none_or(Vec::is_empty) {
+            if let Some(broker_id) = raw.id.as_deref() {
+                let nested: Option<RawOrder> =
+                    self.get(&format!("/v2/orders/{broker_id}?nested=true"))?;
+                if let Some(nested) = nested.filter(|n| n.client_order_id == id) {
+                    return nested.order().map(Some);
+                }
+            }
+        }
+        raw.order().map(Some)
     }
 
-    /// A market order (a bracket when it carries a stop and a target, OTO with a stop alone).
+    /// A market or limit order; a bracket when it carries a stop and a target, OTO with a
+    /// stop alone.
     pub fn submit_order(&self, r: &OrderRequest) -> Result<Order, AlpacaError> {
         let mut body = json!({
             "symbol": r.symbol,
@@ -199,15 +262,19 @@ impl AlpacaClient {
             "time_in_force": "day",
             "client_order_id": r.client_order_id,
         });
+        if let Some(limit) = r.limit {
+            body["type"] = json!("limit");
+            body["limit_price"] = json!(limit.to_string());
+        }
         match (r.stop, r.target) {
             (Some(stop), Some(target)) => {
                 body["order_class"] = json!("bracket");
-                body["stop_loss"] = json!({"stop_price": format!("{stop:.2}")});
-                body["take_profit"] = json!({"limit_price": format!("{target:.2}")});
+                body["stop_loss"] = json!({"stop_price": stop.to_string()});
+                body["take_profit"] = json!({"limit_price": target.to_string()});
             }
             (Some(stop), None) => {
                 body["order_class"] = json!("oto");
-                body["stop_loss"] = json!({"stop_price": format!("{stop:.2}")});
+                body["stop_loss"] = json!({"stop_price": stop.to_string()});
             }
             _ => {}
         }
@@ -241,11 +308,16 @@ impl AlpacaClient {
         )))
     }
 
-    pub fn account_cash(&self) -> Result<f64, AlpacaError> {
+    pub fn account_balances(&self) -> Result<Account, AlpacaError> {
         let raw: RawAccount = self
             .get("/v2/account")?
             .ok_or_else(|| AlpacaError::Malformed("no account".into()))?;
-        number(&raw.cash, "cash")
+        let cash = decimal(&raw.cash, "cash")?;
+        let equity = match raw.equity.or(raw.portfolio_value) {
+            Some(e) => decimal(&e, "equity")?,
+            None => cash,
+        };
+        Ok(Account { cash, equity })
     }
 
     pub fn open_positions(&self) -> Result<Vec<Position>, AlpacaError> {
@@ -253,11 +325,9 @@ impl AlpacaClient {
         raw.into_iter()
             .map(|p| {
                 Ok(Position {
-                    qty: number(&p.qty, "qty")? as i64,
-                    entry_price: number(&p.avg_entry_price, "avg_entry_price")?,
+                    qty: shares(Some(&p.qty), "qty")?,
+                    entry_price: decimal(&p.avg_entry_price, "avg_entry_price")?,
                     symbol: p.symbol,
-                    stop: None,
-                    target: None,
                 })
             })
             .collect()
@@ -265,17 +335,62 @@ impl AlpacaClient {
 
     pub fn list_open_orders(&self) -> Result<Vec<Order>, AlpacaError> {
         let raw: Vec<RawOrder> = self
-            .get("/v2/orders?status=open&limit=500")?
+            .get("/v2/orders?status=open&limit=500&nested=true")?
             .unwrap_or_default();
         raw.into_iter().map(RawOrder::order).collect()
+    }
+
+    fn cancel_by_broker_id(&self, broker_id: &str) -> Result<(), AlpacaError> {
+        match self.send(
+            self.http
+                .delete(format!("{}/v2/orders/{broker_id}", self.base)),
+        ) {
+            // 404: gone already; 422: no longer cancelable (filled or cancelled meanwhile).
+            Sent::Answer(200..=299 | 404 | 422, _) => Ok(()),
+            Sent::Answer(status, body) => Err(classify(status, &body)),
+            Sent::NoAnswer(why) => Err(AlpacaError::Network(why)),
+        }
+    }
+
+    /// Cancels the open exit orders of `symbol` (the legs that hold its shares) and waits
+    /// until none is left open.
+    fn release_shares(&self, symbol: &str) -> Result<(), AlpacaError> {
+        let holding = |orders: Vec<Order>| -> Vec<Order> {
+            orders
+                .into_iter()
+                .flat_map(|o| {
+                    let mut all = o.legs.clone();
+                    all.push(o);
+                    all
+                })
+                .filter(|o| o.symbol == symbol && o.side == Side::Sell && !o.is_done())
+                .collect()
+        };
+        let open = holding(self.list_open_orders()?);
+        for order in &open {
+            if let Some(id) = &order.broker_id {
+                self.cancel_by_broker_id(id)?;
+            }
+        }
+        if open.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..LEG_CANCEL_POLLS {
+            if holding(self.list_open_orders()?).is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(LEG_CANCEL_PAUSE);
+        }
+        Err(AlpacaError::Http {
+            status: 0,
+            message: format!("the exit orders of {symbol} are still open after cancelling them"),
+        })
     }
 }
 
 impl Broker for AlpacaClient {
     fn account(&self) -> Result<Account, BrokerError> {
-        Ok(Account {
-            cash: self.account_cash()?,
-        })
+        Ok(self.account_balances()?)
     }
     fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         Ok(self.open_positions()?)
@@ -287,24 +402,34 @@ impl Broker for AlpacaClient {
         Ok(self.submit_order(request)?)
     }
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError> {
-        #[derive(Deserialize)]
-        struct Id {
-            id: String,
-        }
-        let Some(order) = self.get::<Id>(&format!(
-            "/v2/orders:by_client_order_id?client_order_id={client_order_id}"
-        ))?
-        else {
+        let Some(order) = AlpacaClient::order_by_client_id(self, client_order_id)? else {
             return Ok(());
         };
-        match self.send(
-            self.http
-                .delete(format!("{}/v2/orders/{}", self.base, order.id)),
-        ) {
-            Sent::Answer(200..=299, _) | Sent::Answer(404, _) => Ok(()),
-            Sent::Answer(status, body) => Err(classify(status, &body).into()),
-            Sent::NoAnswer(why) => Err(AlpacaError::Network(why).into()),
+        if let Some(id) = order.broker_id {
+            self.cancel_by_broker_id(&id)?;
         }
+        Ok(())
+    }
+    fn close_position(
+        &self,
+        symbol: &str,
+        qty: i64,
+        client_order_id: &str,
+    ) -> Result<Order, BrokerError> {
+        // Sent before? Then that order is the close, whatever happened since.
+        if let Some(order) = AlpacaClient::order_by_client_id(self, client_order_id)? {
+            return Ok(order);
+        }
+        self.release_shares(symbol)?;
+        Ok(self.submit_order(&OrderRequest {
+            client_order_id: client_order_id.into(),
+            symbol: symbol.into(),
+            side: Side::Sell,
+            qty,
+            limit: None,
+            stop: None,
+            target: None,
+        })?)
     }
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {
         Ok(AlpacaClient::order_by_client_id(self, client_order_id)?)
@@ -338,9 +463,7 @@ mod tests {
         let pos = |s: &str, q| Position {
             symbol: s.into(),
             qty: q,
-            entry_price: 1.0,
-            stop: None,
-            target: None,
+            entry_price: Decimal::ONE,
         };
         let ledger = [("AAPL".to_string(), 10), ("MSFT".to_string(), 5)];
         assert!(reconcile(&ledger, &[pos("AAPL", 10), pos("MSFT", 5)]).is_empty());

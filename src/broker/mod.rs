@@ -1,9 +1,12 @@
 //! The broker seam: what the position manager asks of any broker — the embedded paper broker
-//! now, Alpaca's API behind the same trait later.
+//! (`paper`) or Alpaca's Trading API (`alpaca`) — in the broker's own terms. Money crossing this
+//! seam is `Decimal`, as brokers quote it; the strategy's arithmetic stays in `f64`.
 
 pub mod alpaca;
 pub mod paper;
 
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,10 +23,45 @@ impl Side {
             Side::Sell => "sell",
         }
     }
+
+    pub fn parse(text: &str) -> Side {
+        if text == "buy" {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
 }
 
-/// A market order, optionally the parent of a bracket (stop and optional target held by the
-/// broker once it fills).
+/// How an order is priced. Bracket legs are `Limit` (take profit) and `Stop` (stop loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderKind {
+    Market,
+    Limit,
+    Stop,
+}
+
+impl OrderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::Market => "market",
+            OrderKind::Limit => "limit",
+            OrderKind::Stop => "stop",
+        }
+    }
+
+    pub fn parse(text: &str) -> OrderKind {
+        match text {
+            "limit" => OrderKind::Limit,
+            "stop" | "stop_limit" => OrderKind::Stop,
+            _ => OrderKind::Market,
+        }
+    }
+}
+
+/// A market or limit order, optionally the parent of a bracket (a stop and an optional target
+/// the broker holds once the entry fills).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderRequest {
     /// Derived from the decision (`session-strategy-symbol-side`): the same decision can never
@@ -32,40 +70,71 @@ pub struct OrderRequest {
     pub symbol: String,
     pub side: Side,
     pub qty: i64,
-    pub stop: Option<f64>,
-    pub target: Option<f64>,
+    /// `Some` makes it a limit order at this price; `None` a market order.
+    pub limit: Option<Decimal>,
+    pub stop: Option<Decimal>,
+    pub target: Option<Decimal>,
 }
 
+/// An order as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Order {
     pub client_order_id: String,
+    /// The broker's own id (Alpaca's UUID); the paper broker has none.
+    pub broker_id: Option<String>,
     pub symbol: String,
     pub side: Side,
+    pub kind: OrderKind,
     pub qty: i64,
+    pub filled_qty: i64,
+    /// The broker's word: `new`, `accepted`, `partially_filled`, `filled`, `canceled`, ...
     pub status: String,
-    pub fill_price: Option<f64>,
+    pub fill_price: Option<Decimal>,
+    /// A bracket's exit orders (stop loss, take profit), once the broker shows them.
+    pub legs: Vec<Order>,
+    /// When the broker filled it (RFC 3339), if it says.
+    pub filled_at: Option<String>,
+}
+
+impl Order {
+    /// No fill can come any more.
+    pub fn is_done(&self) -> bool {
+        is_terminal(&self.status)
+    }
+}
+
+/// Statuses after which an order never fills (more).
+pub fn is_terminal(status: &str) -> bool {
+    matches!(
+        status,
+        "filled" | "canceled" | "expired" | "rejected" | "replaced" | "done_for_day"
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Position {
     pub symbol: String,
     pub qty: i64,
-    pub entry_price: f64,
-    pub stop: Option<f64>,
-    pub target: Option<f64>,
+    pub entry_price: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Account {
-    pub cash: f64,
+    pub cash: Decimal,
+    /// Cash plus positions at market.
+    pub equity: Decimal,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("broker: no price for {0} to fill at")]
     NoPrice(String),
-    #[error("broker: {0}")]
-    Rejected(String),
+    /// The broker answered no to this order: sending it again gets the same answer.
+    #[error("broker refused: {0}")]
+    Refused(String),
+    /// No usable answer (network, 5xx, a malformed body): ask again next cycle.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
     #[error("broker storage: {0}")]
     Storage(#[from] rusqlite::Error),
 }
@@ -77,5 +146,27 @@ pub trait Broker {
     /// Idempotent by client order id: submitting an id already known returns that order.
     fn submit(&self, request: &OrderRequest) -> Result<Order, BrokerError>;
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError>;
+    /// Sells the whole position at market under our client order id, first cancelling the
+    /// exit orders that hold its shares (a bracket's legs).
+    fn close_position(
+        &self,
+        symbol: &str,
+        qty: i64,
+        client_order_id: &str,
+    ) -> Result<Order, BrokerError>;
+    /// The order with its bracket legs, `None` if the broker never saw it.
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError>;
+}
+
+/// A strategy price as a broker price: cents, as US equities above $1 are quoted.
+pub fn cents(price: f64) -> Decimal {
+    Decimal::from_f64(price)
+        .unwrap_or_default()
+        .round_dp(2)
+        .normalize()
+}
+
+/// A broker amount for the ledger's arithmetic (a SQLite REAL).
+pub fn to_f64(amount: Decimal) -> f64 {
+    amount.to_f64().unwrap_or(f64::NAN)
 }

@@ -1,11 +1,13 @@
 //! The embedded paper broker: orders, fills and positions in the trading ledger. An order fills
-//! at the price its decision recorded (the market model of DESIGN §7 decides that price: the
-//! session's open for entries, the stop, target or close for exits), so a replay is exact and a
-//! restarted run fills a pending order exactly as the dead one would have.
+//! at the price its decision recorded (the market model of DESIGN §7 decides that price in a
+//! replay: the session's open for entries, the stop, target or close for exits; live, the latest
+//! price), so a replay is exact and a restarted run fills a pending order exactly as the dead one
+//! would have. A limit order the price does not reach expires unfilled (a day order).
 
 use rusqlite::{params, OptionalExtension};
+use rust_decimal::Decimal;
 
-use super::{Account, Broker, BrokerError, Order, OrderRequest, Position, Side};
+use super::{cents, Account, Broker, BrokerError, Order, OrderKind, OrderRequest, Position, Side};
 use crate::trading::TradingLedger;
 
 pub struct PaperBroker<'a> {
@@ -14,12 +16,19 @@ pub struct PaperBroker<'a> {
     at: String,
 }
 
+fn storage(e: crate::trading::LedgerError) -> BrokerError {
+    match e {
+        crate::trading::LedgerError::Sql(e) => BrokerError::Storage(e),
+        other => BrokerError::Refused(other.to_string()),
+    }
+}
+
 impl<'a> PaperBroker<'a> {
     pub fn new(ledger: &'a TradingLedger, at: String) -> Self {
         Self { ledger, at }
     }
 
-    /// Fills every order a crashed run left unfilled.
+    /// Fills (or expires) every order a crashed run left unfilled.
     pub fn settle_pending(&self) -> Result<usize, BrokerError> {
         let pending: Vec<String> = {
             let mut stmt = self.ledger.conn.prepare(
@@ -34,60 +43,33 @@ impl<'a> PaperBroker<'a> {
         Ok(pending.len())
     }
 
-    /// Fills one order at its decision's price: order, fill, position, cash and (for an exit)
-    /// the closed trade change in one transaction.
+    /// Fills one order at its decision's price, unless it is a limit order that price does
+    /// not reach: then it expires.
     fn fill(&self, id: &str) -> Result<(), BrokerError> {
-        let tx = self.ledger.conn.unchecked_transaction()?;
-        let (session, symbol, side, qty, stop, target): (String, String, String, i64, Option<f64>, Option<f64>) = tx.query_row(
-            "SELECT session, symbol, side, qty, stop, target FROM orders WHERE client_order_id = ?1 AND status = 'new'",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )?;
-        let (price, strategy, reason): (f64, String, String) = tx.query_row(
-            "SELECT price_ref, strategy, reason FROM decisions WHERE client_order_id = ?1",
+        let (side, qty, limit): (String, i64, Option<f64>) = self.ledger.conn.query_row(
+            "SELECT side, qty, limit_price FROM orders WHERE client_order_id = ?1",
             params![id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        tx.execute(
-            "INSERT INTO fills (client_order_id, session, symbol, side, qty, price, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, session, symbol, side, qty, price, self.at],
-        )?;
-        tx.execute(
-            "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1",
+        let price: f64 = self.ledger.conn.query_row(
+            "SELECT price_ref FROM decisions WHERE client_order_id = ?1",
             params![id],
+            |r| r.get(0),
         )?;
-        let notional = qty as f64 * price;
-        if side == "buy" {
-            tx.execute(
-                "INSERT INTO positions (symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![symbol, qty, price, stop, target, strategy, session, id],
-            )?;
-            tx.execute(
-                "UPDATE account SET cash = cash - ?1 WHERE id = 1",
-                params![notional],
-            )?;
+        let reached = match (limit, side.as_str()) {
+            (Some(limit), "buy") => price <= limit,
+            (Some(limit), _) => price >= limit,
+            (None, _) => true,
+        };
+        if reached {
+            self.ledger
+                .apply_fill(id, qty, price, &self.at, "")
+                .map_err(storage)?;
         } else {
-            let (entry_price, pos_stop, entry_session, entry_order): (f64, Option<f64>, String, String) = tx.query_row(
-                "SELECT entry_price, stop, entry_session, entry_order FROM positions WHERE symbol = ?1",
-                params![symbol],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
-            let pnl = (price - entry_price) * qty as f64;
-            let r_multiple = pos_stop
-                .filter(|s| entry_price > *s)
-                .map(|s| (price - entry_price) / (entry_price - s));
-            tx.execute(
-                "INSERT INTO trades (entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![entry_order, id, symbol, strategy, qty, entry_session, entry_price, session, price, reason, pnl, r_multiple],
-            )?;
-            tx.execute("DELETE FROM positions WHERE symbol = ?1", params![symbol])?;
-            tx.execute(
-                "UPDATE account SET cash = cash + ?1 WHERE id = 1",
-                params![notional],
-            )?;
+            self.ledger
+                .set_order_status(id, "expired")
+                .map_err(storage)?;
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -96,17 +78,22 @@ impl<'a> PaperBroker<'a> {
             .ledger
             .conn
             .query_row(
-                "SELECT o.client_order_id, o.symbol, o.side, o.qty, o.status, f.price FROM orders o
+                "SELECT o.client_order_id, o.symbol, o.side, o.qty, o.status, f.price, f.qty, o.order_type FROM orders o
                  LEFT JOIN fills f ON f.client_order_id = o.client_order_id WHERE o.client_order_id = ?1",
                 params![id],
                 |r| {
                     Ok(Order {
                         client_order_id: r.get(0)?,
+                        broker_id: None,
                         symbol: r.get(1)?,
-                        side: if r.get::<_, String>(2)? == "buy" { Side::Buy } else { Side::Sell },
+                        side: Side::parse(&r.get::<_, String>(2)?),
                         qty: r.get(3)?,
                         status: r.get(4)?,
-                        fill_price: r.get(5)?,
+                        fill_price: r.get::<_, Option<f64>>(5)?.map(decimal),
+                        filled_qty: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                        kind: OrderKind::parse(&r.get::<_, String>(7)?),
+                        legs: Vec::new(),
+                        filled_at: None,
                     })
                 },
             )
@@ -114,30 +101,36 @@ impl<'a> PaperBroker<'a> {
     }
 }
 
+/// A ledger price as the broker reports it (the ledger holds exactly what was filled).
+fn decimal(price: f64) -> Decimal {
+    Decimal::try_from(price).unwrap_or_default()
+}
+
 impl Broker for PaperBroker<'_> {
     fn account(&self) -> Result<Account, BrokerError> {
+        let cash = self.ledger.cash().map_err(storage)?;
+        let held: f64 = self
+            .ledger
+            .positions()
+            .map_err(storage)?
+            .iter()
+            .map(|p| p.qty as f64 * p.entry_price)
+            .sum();
         Ok(Account {
-            cash: self
-                .ledger
-                .conn
-                .query_row("SELECT cash FROM account WHERE id = 1", [], |r| r.get(0))?,
+            cash: cents(cash),
+            equity: cents(cash + held),
         })
     }
 
     fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         // The paper account's positions are the ledger's (it is the broker).
-        let positions = self
-            .ledger
-            .positions()
-            .map_err(|e| BrokerError::Rejected(e.to_string()))?;
+        let positions = self.ledger.positions().map_err(storage)?;
         Ok(positions
             .into_iter()
             .map(|p| Position {
                 symbol: p.symbol,
                 qty: p.qty,
-                entry_price: p.entry_price,
-                stop: p.stop,
-                target: p.target,
+                entry_price: decimal(p.entry_price),
             })
             .collect())
     }
@@ -170,20 +163,35 @@ impl Broker for PaperBroker<'_> {
             )
             .optional()?
             .ok_or_else(|| {
-                BrokerError::Rejected(format!(
+                BrokerError::Refused(format!(
                     "{}: no decision recorded for this order",
                     request.client_order_id
                 ))
             })?;
-        self.ledger.conn.execute(
-            "INSERT INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8)",
-            params![request.client_order_id, session, request.symbol, request.side.as_str(), request.qty, request.stop, request.target, self.at],
-        )?;
+        let accepted = Order {
+            client_order_id: request.client_order_id.clone(),
+            broker_id: None,
+            symbol: request.symbol.clone(),
+            side: request.side,
+            kind: if request.limit.is_some() {
+                OrderKind::Limit
+            } else {
+                OrderKind::Market
+            },
+            qty: request.qty,
+            filled_qty: 0,
+            status: "new".into(),
+            fill_price: None,
+            legs: Vec::new(),
+            filled_at: None,
+        };
+        self.ledger
+            .record_order(&session, request, &accepted, &self.at)
+            .map_err(storage)?;
         crate::failpoint::point("after_order");
         self.fill(&request.client_order_id)?;
         self.order(&request.client_order_id)?
-            .ok_or_else(|| BrokerError::Rejected("order vanished".into()))
+            .ok_or_else(|| BrokerError::Refused("order vanished".into()))
     }
 
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError> {
@@ -192,6 +200,25 @@ impl Broker for PaperBroker<'_> {
             params![client_order_id],
         )?;
         Ok(())
+    }
+
+    fn close_position(
+        &self,
+        symbol: &str,
+        qty: i64,
+        client_order_id: &str,
+    ) -> Result<Order, BrokerError> {
+        // The paper broker holds no exit orders: its stops and targets trigger in the market
+        // model, so closing is a plain market sell.
+        self.submit(&OrderRequest {
+            client_order_id: client_order_id.into(),
+            symbol: symbol.into(),
+            side: Side::Sell,
+            qty,
+            limit: None,
+            stop: None,
+            target: None,
+        })
     }
 
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {

@@ -1,7 +1,13 @@
-//! POSITION_MANAGER (every 15 minutes, to the close): finishes what a dead run started, takes
-//! exits at the close tick (bracket stop and target, the strategy's exits, time stops), records
-//! the day's equity, and inside the entry windows enters the validated watchlist and the scans'
-//! hand-offs within the limits of DESIGN §8 — never while the kill switch is on.
+//! POSITION_MANAGER (every 15 minutes, to the close): brings the ledger up to the broker
+//! (adopting what a dead run sent, reading fills and bracket legs back) and reconciles; takes
+//! the strategy's exits and time stops (at the close tick on the embedded broker, which also
+//! triggers its brackets there; live on Alpaca at the last cycle before the close, on the
+//! provisional bar); records the day's equity; and inside the entry windows enters the
+//! validated watchlist and the scans' hand-offs within the limits of DESIGN §8 — never while
+//! the kill switch is on.
+
+mod broker_sync;
+mod exits;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,14 +19,14 @@ use kobe_actors::kill_switch;
 use serde::Deserialize;
 
 use crate::app::App;
+use crate::broker::alpaca::AlpacaClient;
 use crate::broker::paper::PaperBroker;
-use crate::broker::{Broker, OrderRequest, Side};
+use crate::broker::{to_f64, Broker};
+use crate::config::BrokerKind;
 use crate::data::bars::Bar;
-use crate::strategy::exits::max_hold;
-use crate::strategy::indicators::{ibs, rsi2};
-use crate::strategy::signals::Strategy;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 use crate::watchlist::{self, GapStatus, Validated};
+use broker_sync::Placed;
 
 /// One session's bars by symbol.
 type SessionBars = (NaiveDate, BTreeMap<String, Vec<Bar>>);
@@ -142,6 +148,33 @@ impl PositionManager {
     }
 }
 
+impl PositionManager {
+    /// The session's provisional bars of `symbols` from Polygon's all-tickers snapshot,
+    /// appended to the stored bars (live exits before the close, DESIGN §7's provisional bar).
+    fn with_provisional_bars(
+        &self,
+        mut series: BTreeMap<String, Vec<Bar>>,
+        session: NaiveDate,
+    ) -> Result<BTreeMap<String, Vec<Bar>>, String> {
+        let key = self
+            .app
+            .secrets
+            .get("POLYGON_API_KEY")
+            .ok_or("no POLYGON_API_KEY for today's prices")?;
+        let rows = crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
+            .and_then(|mut c| c.day_snapshot(session))
+            .map_err(|e| e.to_string())?;
+        for (ticker, bar) in rows {
+            if let Some(bars) = series.get_mut(&ticker) {
+                if bars.last().is_some_and(|b| b.date < session) {
+                    bars.push(bar);
+                }
+            }
+        }
+        Ok(series)
+    }
+}
+
 impl Job for PositionManager {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
@@ -157,33 +190,46 @@ impl Job for PositionManager {
         let at = ctx.started.to_rfc3339();
         let ledger = TradingLedger::open(&app.home.state(), trading.starting_equity, !app.replay)
             .map_err(fail)?;
-        let broker = PaperBroker::new(&ledger, at.clone());
+        let kind = app.broker_kind();
+        let paper = PaperBroker::new(&ledger, at.clone());
+        let alpaca: Option<AlpacaClient> = match kind {
+            BrokerKind::Paper => None,
+            BrokerKind::Alpaca => Some(app.alpaca().map_err(JobError::Recoverable)?),
+        };
+        let broker: &dyn Broker = match &alpaca {
+            Some(client) => client,
+            None => &paper,
+        };
         let mut notes = Vec::new();
 
-        // What a dead run left half-done: decisions without orders, orders without fills.
-        let unsent = ledger.unsent_decisions().map_err(fail)?;
-        for d in &unsent {
-            broker.submit(&request(d)).map_err(fail)?;
+        // What earlier cycles left open: unsent decisions, unfilled orders, bracket legs.
+        if kind == BrokerKind::Paper {
+            paper.settle_pending().map_err(fail)?;
         }
-        let settled = broker.settle_pending().map_err(fail)?;
-        if !unsent.is_empty() || settled > 0 {
+        let mut caught =
+            broker_sync::catch_up(&ledger, broker, session, &at, alpaca.is_some()).map_err(fail)?;
+        // Reconcile: what the ledger holds must be what the broker holds, or nothing more is
+        // traded until a person looks. A leg may fill between the two reads: read once more.
+        let mut differences = broker_sync::differences(&ledger, broker).map_err(fail)?;
+        if !differences.is_empty() {
+            let again = broker_sync::catch_up(&ledger, broker, session, &at, alpaca.is_some())
+                .map_err(fail)?;
+            caught.fills += again.fills;
+            caught.leg_exits += again.leg_exits;
+            differences = broker_sync::differences(&ledger, broker).map_err(fail)?;
+        }
+        for id in &caught.unknown {
+            differences.push(format!("order {id}: in the ledger, unknown to the broker"));
+        }
+        if caught.placed + caught.fills + caught.leg_exits > 0 {
             // A log line, not the detail: the slot's record must not depend on a crash.
-            tracing::warn!(
-                unsent = unsent.len(),
-                settled,
-                "finished what a stopped run left half-done"
+            tracing::info!(
+                placed = caught.placed,
+                fills = caught.fills,
+                leg_exits = caught.leg_exits,
+                "ledger brought up to the broker"
             );
         }
-        // Reconcile: what the ledger holds must be what the broker holds, or nothing more is
-        // traded until a person looks.
-        let held: Vec<(String, i64)> = ledger
-            .positions()
-            .map_err(fail)?
-            .into_iter()
-            .map(|p| (p.symbol, p.qty))
-            .collect();
-        let differences =
-            crate::broker::alpaca::reconcile(&held, &broker.positions().map_err(fail)?);
         if !differences.is_empty() {
             let reason = format!("reconciliation: {}", differences.join("; "));
             kill_switch::engage(&app.home.state(), &reason, "POSITION_MANAGER", now)
@@ -192,80 +238,109 @@ impl Job for PositionManager {
                 "{reason}: kill switch engaged"
             )));
         }
+        let account = match &alpaca {
+            Some(client) => {
+                let account = client.account_balances().map_err(fail)?;
+                // The broker's cash is the truth (fees, dividends, transfers happen there).
+                ledger.set_cash(to_f64(account.cash)).map_err(fail)?;
+                Some(account)
+            }
+            None => None,
+        };
 
         let decide = |d: Decision| -> Result<(), JobError> {
             ledger.record_decision(&d, &at).map_err(fail)?;
             crate::failpoint::point("after_decision");
-            broker.submit(&request(&d)).map_err(fail)?;
+            let placed = broker_sync::place(&ledger, broker, &d, &at).map_err(fail)?;
             crate::failpoint::point("after_fill");
-            let verb = if d.side == "buy" { "entered" } else { "exited" };
-            crate::notify::send(format!(
-                "kobe {verb} {} {} x{} @ {:.2} ({})",
-                d.symbol, d.strategy, d.qty, d.price_ref, d.reason
-            ));
+            let what = format!(
+                "{} {} {} x{} @ {:.2} ({})",
+                d.side, d.symbol, d.strategy, d.qty, d.price_ref, d.reason
+            );
+            match placed {
+                Placed::Sent(order) => {
+                    crate::notify::send(format!("kobe {what}: {}", order.status))
+                }
+                Placed::Refused(why) => {
+                    tracing::warn!(order = %d.client_order_id, %why, "order refused");
+                    crate::notify::send(format!("kobe {what}: REFUSED: {why}"));
+                }
+                Placed::NothingToClose => {}
+            }
             Ok(())
         };
 
-        let close_tick = now >= hours.close_at().with_timezone(&Utc);
-        if close_tick {
+        let close = hours.close_at().with_timezone(&Utc);
+        let close_tick = now >= close;
+        // Live, a close after 16:00 would wait for tomorrow's open: Alpaca's exits are taken at
+        // the last cycle before the close, on today's provisional bar.
+        let exit_cycle = match kind {
+            BrokerKind::Paper => close_tick,
+            BrokerKind::Alpaca => !close_tick && now + chrono::Duration::minutes(15) >= close,
+        };
+        if exit_cycle {
             let positions = ledger.positions().map_err(fail)?;
             let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
-            let series = self.bars(&symbols, session);
-            for pos in positions {
-                let bars = series.get(&pos.symbol).cloned().unwrap_or_default();
-                let Some(bar) = bars.last().filter(|b| b.date == session) else {
-                    continue;
-                };
-                let held = NyseCalendar.sessions(pos.entry_session, session).len();
-                let strategy = if pos.strategy == Strategy::TurtleSoup.as_str() {
-                    Strategy::TurtleSoup
-                } else {
-                    Strategy::IbsRsi
-                };
-                let exit = match (pos.stop, pos.target) {
-                    (Some(stop), _) if bar.low <= stop => {
-                        Some((if bar.open <= stop { bar.open } else { stop }, "stop"))
-                    }
-                    (_, Some(target)) if bar.high >= target => {
-                        Some((if bar.open >= target { bar.open } else { target }, "target"))
-                    }
-                    _ if strategy == Strategy::IbsRsi
-                        && (ibs(&bars).is_some_and(|v| v > 0.8)
-                            || rsi2(&bars).is_some_and(|v| v > 70.0)) =>
-                    {
-                        Some((bar.close, "strategy_exit"))
-                    }
-                    _ if held >= max_hold(strategy) => Some((bar.close, "time_stop")),
-                    _ => None,
-                };
-                if let Some((price, reason)) = exit {
-                    let id = client_order_id(session, &pos.strategy, &pos.symbol, "sell");
-                    if !ledger.has_decision(&id).map_err(fail)? {
-                        decide(Decision {
-                            client_order_id: id,
-                            session,
-                            strategy: pos.strategy.clone(),
-                            symbol: pos.symbol.clone(),
-                            side: "sell".into(),
-                            qty: pos.qty,
-                            price_ref: price,
-                            stop: None,
-                            target: None,
-                            reason: reason.into(),
-                        })?;
-                    }
+            let mut series = self.bars(&symbols, session);
+            if kind == BrokerKind::Alpaca && !symbols.is_empty() {
+                match self.with_provisional_bars(series.clone(), session) {
+                    Ok(with_today) => series = with_today,
+                    Err(why) => notes.push(format!(
+                        "no provisional bar ({why}): strategy exits not judged today"
+                    )),
                 }
             }
-            // Mark to the close and record the day's equity.
-            let cash = ledger.cash().map_err(fail)?;
-            let mut equity = cash;
-            for pos in ledger.positions().map_err(fail)? {
-                let last = series
-                    .get(&pos.symbol)
-                    .and_then(|b| b.last())
-                    .map_or(pos.entry_price, |b| b.close);
-                equity += pos.qty as f64 * last;
+            for pos in positions {
+                let bars = series.get(&pos.symbol).cloned().unwrap_or_default();
+                let simulate_bracket = kind == BrokerKind::Paper;
+                let Some((price, reason)) = exits::exit_for(&pos, &bars, session, simulate_bracket)
+                else {
+                    continue;
+                };
+                let id = client_order_id(session, &pos.strategy, &pos.symbol, "sell");
+                if !ledger.has_decision(&id).map_err(fail)? {
+                    decide(Decision {
+                        client_order_id: id,
+                        session,
+                        strategy: pos.strategy.clone(),
+                        symbol: pos.symbol.clone(),
+                        side: "sell".into(),
+                        qty: pos.qty,
+                        price_ref: price,
+                        stop: None,
+                        target: None,
+                        limit: None,
+                        reason: reason.into(),
+                    })?;
+                }
             }
+            if !close_tick {
+                let exits = exits_today(&ledger, session)?;
+                notes.push(format!("exits today {exits}"));
+                return Ok(JobOutput::ok(notes.join("; ")));
+            }
+        }
+        if close_tick {
+            // Mark to the close and record the day's equity: the broker's own figures on
+            // Alpaca, the session's closes on the embedded broker.
+            let (cash, equity) = match &account {
+                Some(a) => (to_f64(a.cash), to_f64(a.equity)),
+                None => {
+                    let positions = ledger.positions().map_err(fail)?;
+                    let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
+                    let series = self.bars(&symbols, session);
+                    let cash = ledger.cash().map_err(fail)?;
+                    let mut equity = cash;
+                    for pos in positions {
+                        let last = series
+                            .get(&pos.symbol)
+                            .and_then(|b| b.last())
+                            .map_or(pos.entry_price, |b| b.close);
+                        equity += pos.qty as f64 * last;
+                    }
+                    (cash, equity)
+                }
+            };
             ledger.record_equity(session, cash, equity).map_err(fail)?;
             let start = ledger
                 .equity_before(session)
@@ -273,19 +348,9 @@ impl Job for PositionManager {
                 .unwrap_or(trading.starting_equity);
             // The detail says what the ledger holds, not what this run did: a run re-done after a
             // crash records the same line.
-            let exits: Vec<String> = ledger
-                .decisions_on(session, "sell")
-                .map_err(fail)?
-                .into_iter()
-                .map(|(symbol, _, price, reason)| format!("{symbol} {reason} @ {price:.2}"))
-                .collect();
             notes.push(format!(
                 "close: exits today {}; equity {equity:.2}",
-                if exits.is_empty() {
-                    "none".into()
-                } else {
-                    exits.join(", ")
-                }
+                exits_today(&ledger, session)?
             ));
             let breached = equity < start * (1.0 - trading.daily_loss_limit);
             if breached {
@@ -313,15 +378,27 @@ impl Job for PositionManager {
             return Ok(JobOutput::ok(notes.join("; ")));
         }
         let mut entered_today = ledger.entries_on(session).map_err(fail)?;
+        // Held, or being bought: an entry accepted but not yet filled counts as open.
         let mut open: Vec<String> = ledger
             .positions()
             .map_err(fail)?
             .into_iter()
             .map(|p| p.symbol)
+            .chain(
+                ledger
+                    .pending_orders()
+                    .map_err(fail)?
+                    .into_iter()
+                    .filter(|p| p.side == "buy")
+                    .map(|p| p.symbol),
+            )
             .collect();
+        open.sort();
+        open.dedup();
         let start_equity = ledger
             .equity_before(session)
             .map_err(fail)?
+            .or(account.as_ref().map(|a| to_f64(a.equity)))
             .unwrap_or(trading.starting_equity);
         let candidates = self.candidates(session);
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
@@ -345,10 +422,12 @@ impl Job for PositionManager {
             if price <= c.stop || c.target.is_some_and(|t| price >= t) {
                 continue; // opened through its stop or past its target: nothing left to trade
             }
-            let by_risk = start_equity * trading.risk_per_trade / (price - c.stop);
-            let by_notional = start_equity * trading.max_notional / price;
+            let limit = trading.entry_limit.map(|x| price * (1.0 + x));
+            let worst = limit.unwrap_or(price);
+            let by_risk = start_equity * trading.risk_per_trade / (worst - c.stop);
+            let by_notional = start_equity * trading.max_notional / worst;
             let cash = ledger.cash().map_err(fail)?;
-            let qty = by_risk.min(by_notional).min(cash / price).floor() as i64;
+            let qty = by_risk.min(by_notional).min(cash / worst).floor() as i64;
             if qty < 1 {
                 continue;
             }
@@ -367,6 +446,7 @@ impl Job for PositionManager {
                 price_ref: price,
                 stop: Some(c.stop),
                 target: c.target,
+                limit,
                 reason: format!("entry from the {}", c.source),
             })?;
             entered_today.push(c.symbol.clone());
@@ -391,17 +471,17 @@ impl Job for PositionManager {
     }
 }
 
-fn request(d: &Decision) -> OrderRequest {
-    OrderRequest {
-        client_order_id: d.client_order_id.clone(),
-        symbol: d.symbol.clone(),
-        side: if d.side == "buy" {
-            Side::Buy
-        } else {
-            Side::Sell
-        },
-        qty: d.qty,
-        stop: d.stop,
-        target: d.target,
-    }
+/// The session's exit decisions, as the ledger holds them ("none" when there are none).
+fn exits_today(ledger: &TradingLedger, session: NaiveDate) -> Result<String, JobError> {
+    let exits: Vec<String> = ledger
+        .decisions_on(session, "sell")
+        .map_err(fail)?
+        .into_iter()
+        .map(|(symbol, _, price, reason)| format!("{symbol} {reason} @ {price:.2}"))
+        .collect();
+    Ok(if exits.is_empty() {
+        "none".into()
+    } else {
+        exits.join(", ")
+    })
 }

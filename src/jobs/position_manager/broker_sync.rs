@@ -1,0 +1,181 @@
+//! Bringing the ledger up to the broker at the start of every cycle: decisions a dead run left
+//! unsent are adopted if the broker has them and sent otherwise, orders still open are asked
+//! about and their fills applied, bracket legs the broker filled become exits, and what is
+//! left is compared position by position.
+
+use chrono::NaiveDate;
+use kobe_actors::calendar::EXCHANGE_TZ;
+
+use crate::broker::{cents, Broker, BrokerError, Order, OrderKind, OrderRequest, Side};
+use crate::trading::{Decision, LedgerError, TradingLedger};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The order a decision stands for.
+pub fn request(d: &Decision) -> OrderRequest {
+    OrderRequest {
+        client_order_id: d.client_order_id.clone(),
+        symbol: d.symbol.clone(),
+        side: Side::parse(&d.side),
+        qty: d.qty,
+        limit: d.limit.map(cents),
+        stop: d.stop.map(cents),
+        target: d.target.map(cents),
+    }
+}
+
+/// What happened to one decision's order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    Sent(Order),
+    /// The broker said no (its message): recorded `rejected`, never sent again.
+    Refused(String),
+    /// A close for a position the broker no longer holds (a leg filled first).
+    NothingToClose,
+}
+
+/// Sends a recorded decision's order — unless the broker already has it (a run that died
+/// after the POST) — and records the order. A sell closes the position: the broker first
+/// releases the shares its bracket legs hold.
+pub fn place(
+    ledger: &TradingLedger,
+    broker: &dyn Broker,
+    d: &Decision,
+    at: &str,
+) -> Result<Placed, SyncError> {
+    let req = request(d);
+    let order = match broker.order_by_client_id(&d.client_order_id)? {
+        Some(order) => order,
+        None if d.side == "sell" => {
+            let held = broker
+                .positions()?
+                .into_iter()
+                .find(|p| p.symbol == d.symbol)
+                .map_or(0, |p| p.qty);
+            if held <= 0 {
+                ledger.record_not_placed(d, "canceled", at)?;
+                return Ok(Placed::NothingToClose);
+            }
+            match broker.close_position(&d.symbol, d.qty.min(held), &d.client_order_id) {
+                Ok(order) => order,
+                Err(BrokerError::Refused(why)) => {
+                    ledger.record_not_placed(d, "rejected", at)?;
+                    return Ok(Placed::Refused(why));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => match broker.submit(&req) {
+            Ok(order) => order,
+            Err(BrokerError::Refused(why)) => {
+                ledger.record_not_placed(d, "rejected", at)?;
+                return Ok(Placed::Refused(why));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    ledger.record_order(&d.session.to_string(), &req, &order, at)?;
+    ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
+    Ok(Placed::Sent(order))
+}
+
+/// When a fill happened: the broker's time if it says, else now.
+fn fill_time<'a>(order: &'a Order, now: &'a str) -> &'a str {
+    order.filled_at.as_deref().unwrap_or(now)
+}
+
+/// The exchange session a broker timestamp falls in (its New York date).
+fn session_of(at: &str, fallback: NaiveDate) -> NaiveDate {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&EXCHANGE_TZ).date_naive())
+        .unwrap_or(fallback)
+}
+
+/// Counts of what a catch-up did, for the log.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CatchUp {
+    pub placed: usize,
+    pub fills: usize,
+    pub leg_exits: usize,
+    /// Orders the ledger sent that the broker does not know.
+    pub unknown: Vec<String>,
+}
+
+/// Finishes what earlier cycles left open. `legs`: read bracket legs back from the broker
+/// (Alpaca; the paper broker triggers its bracket in the market model).
+pub fn catch_up(
+    ledger: &TradingLedger,
+    broker: &dyn Broker,
+    session: NaiveDate,
+    at: &str,
+    legs: bool,
+) -> Result<CatchUp, SyncError> {
+    let mut done = CatchUp::default();
+    for d in ledger.unsent_decisions()? {
+        place(ledger, broker, &d, at)?;
+        done.placed += 1;
+    }
+    for pending in ledger.pending_orders()? {
+        match broker.order_by_client_id(&pending.client_order_id)? {
+            Some(order) => {
+                if ledger.adopt_broker_order(&order, fill_time(&order, at), "")? {
+                    done.fills += 1;
+                }
+            }
+            None => done.unknown.push(pending.client_order_id),
+        }
+    }
+    if legs {
+        for pos in ledger.positions()? {
+            let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
+                continue;
+            };
+            for leg in entry
+                .legs
+                .iter()
+                .filter(|l| l.filled_qty > 0 && l.is_done())
+            {
+                let when = fill_time(leg, at);
+                let leg_session = session_of(when, session).to_string();
+                ledger.record_leg(&leg_session, leg, at)?;
+                let reason = if leg.kind == OrderKind::Stop {
+                    "stop"
+                } else {
+                    "target"
+                };
+                if ledger.adopt_broker_order(leg, when, reason)? {
+                    done.leg_exits += 1;
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// What the ledger and the broker disagree on, symbol by symbol; symbols with an order still
+/// in flight are left out (the next cycle settles them).
+pub fn differences(ledger: &TradingLedger, broker: &dyn Broker) -> Result<Vec<String>, SyncError> {
+    let in_flight: Vec<String> = ledger
+        .pending_orders()?
+        .into_iter()
+        .map(|p| p.symbol)
+        .collect();
+    let held: Vec<(String, i64)> = ledger
+        .positions()?
+        .into_iter()
+        .filter(|p| !in_flight.contains(&p.symbol))
+        .map(|p| (p.symbol, p.qty))
+        .collect();
+    let at_broker: Vec<_> = broker
+        .positions()?
+        .into_iter()
+        .filter(|p| !in_flight.contains(&p.symbol))
+        .collect();
+    Ok(crate::broker::alpaca::reconcile(&held, &at_broker))
+}

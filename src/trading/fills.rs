@@ -1,0 +1,216 @@
+//! The ledger's half of order flow: recording what was sent to a broker, asking about what is
+//! unfinished, and applying fills — for the paper broker in the same transaction as its order,
+//! for Alpaca when a later cycle reads the fill back.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Decision, LedgerError, PendingOrder, TradingLedger};
+use crate::broker::{to_f64, Order, OrderRequest};
+
+impl TradingLedger {
+    /// Records an order the broker accepted (or already knew): once, then only its status and
+    /// the broker's id change. `session` is the decision's.
+    pub fn record_order(
+        &self,
+        session: &str,
+        request: &OrderRequest,
+        order: &Order,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        let (stop, target): (Option<f64>, Option<f64>) = self
+            .conn
+            .query_row(
+                "SELECT stop, target FROM decisions WHERE client_order_id = ?1",
+                params![request.client_order_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((request.stop.map(to_f64), request.target.map(to_f64)));
+        let kind = if request.limit.is_some() {
+            "limit"
+        } else {
+            "market"
+        };
+        self.conn.execute(
+            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, broker_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![request.client_order_id, session, request.symbol, request.side.as_str(), request.qty, stop, target,
+                order.status, at, kind, request.limit.map(to_f64), order.broker_id],
+        )?;
+        self.conn.execute(
+            "UPDATE orders SET broker_id = COALESCE(?2, broker_id) WHERE client_order_id = ?1",
+            params![request.client_order_id, order.broker_id],
+        )?;
+        Ok(())
+    }
+
+    /// Records a bracket leg the broker filled on its own (a stop or a target): there is no
+    /// decision behind it, only the entry it protects.
+    pub fn record_leg(&self, session: &str, leg: &Order, at: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, status, submitted_at, order_type, broker_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8)",
+            params![leg.client_order_id, session, leg.symbol, leg.side.as_str(), leg.qty, at, leg.kind.as_str(), leg.broker_id],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a decision whose order was not placed — the broker refused it, or the position
+    /// it would close was already gone — so that it is never sent again. `status`: `rejected`
+    /// or `canceled`.
+    pub fn record_not_placed(
+        &self,
+        d: &Decision,
+        status: &str,
+        at: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
+                if d.limit.is_some() { "limit" } else { "market" }, d.limit],
+        )?;
+        Ok(())
+    }
+
+    /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
+    pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT client_order_id, symbol, side, status FROM orders
+             WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day')
+             ORDER BY submitted_at, client_order_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PendingOrder {
+                client_order_id: r.get(0)?,
+                symbol: r.get(1)?,
+                side: r.get(2)?,
+                status: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A status the broker reported for an order that did not fill (yet).
+    pub fn set_order_status(&self, client_order_id: &str, status: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status != 'filled'",
+            params![client_order_id, status],
+        )?;
+        Ok(())
+    }
+
+    /// The broker's cash is the account's truth (fees, dividends, transfers happen there).
+    pub fn set_cash(&self, cash: f64) -> Result<(), LedgerError> {
+        self.conn
+            .execute("UPDATE account SET cash = ?1 WHERE id = 1", params![cash])?;
+        Ok(())
+    }
+
+    /// Applies a fill of `qty` at `price` to order `id`, once: the fill, the order's status,
+    /// the position (opened by a buy; reduced or closed by a sell, with the closed trade), and
+    /// the cash, in one transaction. `exit_reason` names a sell that has no decision behind it
+    /// (a bracket leg). Returns false if the order was already filled.
+    pub fn apply_fill(
+        &self,
+        id: &str,
+        qty: i64,
+        price: f64,
+        at: &str,
+        exit_reason: &str,
+    ) -> Result<bool, LedgerError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let Some((session, symbol, side, stop, target)) = tx
+            .query_row(
+                "SELECT session, symbol, side, stop, target FROM orders WHERE client_order_id = ?1 AND status != 'filled'",
+                params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<f64>>(3)?, r.get::<_, Option<f64>>(4)?)),
+            )
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        let decision: Option<(String, String)> = tx
+            .query_row(
+                "SELECT strategy, reason FROM decisions WHERE client_order_id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        tx.execute(
+            "INSERT INTO fills (client_order_id, session, symbol, side, qty, price, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, session, symbol, side, qty, price, at],
+        )?;
+        tx.execute(
+            "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1",
+            params![id],
+        )?;
+        let notional = qty as f64 * price;
+        if side == "buy" {
+            let strategy = decision.map(|d| d.0).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO positions (symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![symbol, qty, price, stop, target, strategy, session, id],
+            )?;
+            tx.execute(
+                "UPDATE account SET cash = cash - ?1 WHERE id = 1",
+                params![notional],
+            )?;
+        } else {
+            let (held, entry_price, pos_stop, strategy, entry_session, entry_order): (i64, f64, Option<f64>, String, String, String) = tx.query_row(
+                "SELECT qty, entry_price, stop, strategy, entry_session, entry_order FROM positions WHERE symbol = ?1",
+                params![symbol],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )?;
+            let reason = decision.map_or(exit_reason.to_string(), |d| d.1);
+            let pnl = (price - entry_price) * qty as f64;
+            let r_multiple = pos_stop
+                .filter(|s| entry_price > *s)
+                .map(|s| (price - entry_price) / (entry_price - s));
+            tx.execute(
+                "INSERT INTO trades (entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![entry_order, id, symbol, strategy, qty, entry_session, entry_price, session, price, reason, pnl, r_multiple],
+            )?;
+            if qty >= held {
+                tx.execute("DELETE FROM positions WHERE symbol = ?1", params![symbol])?;
+            } else {
+                tx.execute(
+                    "UPDATE positions SET qty = qty - ?2 WHERE symbol = ?1",
+                    params![symbol, qty],
+                )?;
+            }
+            tx.execute(
+                "UPDATE account SET cash = cash + ?1 WHERE id = 1",
+                params![notional],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Brings one ledger order up to what the broker says of it: a fill (whole, or what was
+    /// filled of an order that will not fill more) is applied, another status recorded.
+    /// Returns true when a fill was applied.
+    pub fn adopt_broker_order(
+        &self,
+        order: &Order,
+        at: &str,
+        exit_reason: &str,
+    ) -> Result<bool, LedgerError> {
+        let filled = order.filled_qty > 0 && (order.status == "filled" || order.is_done());
+        match (filled, order.fill_price) {
+            (true, Some(price)) => self.apply_fill(
+                &order.client_order_id,
+                order.filled_qty,
+                to_f64(price),
+                at,
+                exit_reason,
+            ),
+            _ => {
+                self.set_order_status(&order.client_order_id, &order.status)?;
+                Ok(false)
+            }
+        }
+    }
+}
