@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use common::live::{live_context, sample_home, SAMPLE_10};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, TimeZone, Utc};
 use common::http_server::{Response, TestServer};
 use kobe::app::App;
 use kobe::config::{Config, EMBEDDED_DEFAULT};
@@ -17,24 +18,8 @@ use kobe::jobs::pre_game::PreGame;
 use kobe::secrets::Secrets;
 use kobe::watchlist::{self, NextDay, Pick};
 use kobe_actors::calendar::EXCHANGE_TZ;
-use kobe_actors::clock::{Clock, ClockKind};
-use kobe_actors::job::{Job, JobContext};
+use kobe_actors::job::Job;
 use serde_json::Value;
-
-/// A live clock stopped at one instant.
-struct StoppedLiveClock(DateTime<Utc>);
-
-impl Clock for StoppedLiveClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-    fn kind(&self) -> ClockKind {
-        ClockKind::Live
-    }
-    fn wait_step(&self, _due: DateTime<Utc>) -> Option<Duration> {
-        None
-    }
-}
 
 fn pick(rank: usize, symbol: &str, entry_ref: f64) -> Pick {
     Pick {
@@ -104,16 +89,7 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
     watchlist::write_json(&wl.join(watchlist::NEXT_DAY), &next).unwrap();
 
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 8, 8, 0, 0).unwrap();
-    let clock = Arc::new(StoppedLiveClock(slot.with_timezone(&Utc)));
-    let ctx = JobContext {
-        tag: "PRE_GAME".into(),
-        session,
-        slot,
-        started: clock.now(),
-        clock,
-        manage_only: false,
-        kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    };
+    let ctx = live_context("PRE_GAME", slot);
     let out = PreGame { app: app.clone() }.run(&ctx).unwrap();
     assert!(out.skipped_reason.is_none(), "{out:?}");
 
@@ -151,35 +127,6 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
         .all(|t| !t.contains("pk_live_test_9999")));
 }
 
-const SAMPLE_10: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/bars/sample_10.csv"
-);
-
-/// A home holding the 10-symbol sample up to `last` (inclusive), with those 10 as its universe.
-fn sample_home(last: &str) -> (tempfile::TempDir, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(SAMPLE_10).unwrap();
-    let cut: String = text
-        .lines()
-        .enumerate()
-        .filter(|(i, l)| *i == 0 || &l[..10] <= last)
-        .map(|(_, l)| format!("{l}\n"))
-        .collect();
-    let file = dir.path().join("cut.csv");
-    std::fs::write(&file, cut).unwrap();
-    let store = kobe::data::store::BarStore::new(dir.path());
-    kobe::data::import::import(&store, &[file]).unwrap();
-    let symbols = store.symbols();
-    std::fs::create_dir_all(dir.path().join("data/universe")).unwrap();
-    std::fs::write(
-        dir.path().join("data/universe/sample.csv"),
-        format!("symbol\n{}\n", symbols.join("\n")),
-    )
-    .unwrap();
-    (dir, symbols)
-}
-
 fn live_app(dir: &std::path::Path, server: Option<&TestServer>) -> Arc<App> {
     let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
     config.polygon.calls_per_minute = 0;
@@ -202,19 +149,6 @@ fn live_app(dir: &std::path::Path, server: Option<&TestServer>) -> Arc<App> {
     })
 }
 
-fn context(tag: &str, slot: DateTime<chrono_tz::Tz>) -> JobContext {
-    let clock = Arc::new(StoppedLiveClock(slot.with_timezone(&Utc)));
-    JobContext {
-        tag: tag.into(),
-        session: slot.date_naive(),
-        slot,
-        started: clock.now(),
-        clock,
-        manage_only: false,
-        kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    }
-}
-
 #[test]
 fn live_overnight_watchlist_scans_todays_provisional_bar_from_the_snapshot() {
     // Today's bars (Monday 2018-02-05) come from the snapshot, as Polygon would give them at 15:45.
@@ -235,7 +169,7 @@ fn live_overnight_watchlist_scans_todays_provisional_bar_from_the_snapshot() {
     let out = kobe::jobs::overnight_watchlist::OvernightWatchlist {
         app: live_app(dir.path(), Some(&server)),
     }
-    .run(&context("OVERNIGHT_WATCHLIST", slot))
+    .run(&live_context("OVERNIGHT_WATCHLIST", slot))
     .unwrap();
     assert!(
         out.detail.contains("provisional bars of 10 symbols"),
@@ -272,7 +206,7 @@ fn live_overnight_watchlist_scans_todays_provisional_bar_from_the_snapshot() {
     let out = kobe::jobs::overnight_watchlist::OvernightWatchlist {
         app: live_app(dir.path(), None),
     }
-    .run(&context("OVERNIGHT_WATCHLIST", slot))
+    .run(&live_context("OVERNIGHT_WATCHLIST", slot))
     .unwrap();
     assert!(
         out.detail

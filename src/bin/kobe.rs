@@ -396,6 +396,17 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 universe: None,
                 cap: None,
             });
+            if tag == "POSITION_MANAGER" {
+                // Only the runner trades live (behind --approve-live); a cron slot is paper.
+                kobe::secrets::check_mode(false, false, &app.secrets).map_err(|why| {
+                    anyhow::anyhow!(
+                        "kobe run-job --tag POSITION_MANAGER trades in paper mode only: {why}"
+                    )
+                })?;
+                if app.broker_kind() == kobe::config::BrokerKind::Alpaca {
+                    app.alpaca().map_err(anyhow::Error::msg)?;
+                }
+            }
             let request = commands::run_job::RunJobRequest {
                 tag: &tag,
                 session,

@@ -225,3 +225,80 @@ impl Broker for PaperBroker<'_> {
         self.order(client_order_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trading::Decision;
+    use chrono::NaiveDate;
+
+    fn decide(ledger: &TradingLedger, symbol: &str, limit: Option<f64>) -> OrderRequest {
+        let d = Decision {
+            client_order_id: format!("2018-02-07-IBS_RSI-{symbol}-buy"),
+            session: NaiveDate::from_ymd_opt(2018, 2, 7).unwrap(),
+            strategy: "IBS_RSI".into(),
+            symbol: symbol.into(),
+            side: "buy".into(),
+            qty: 10,
+            price_ref: 100.0,
+            stop: Some(95.0),
+            target: None,
+            limit,
+            reason: "test".into(),
+        };
+        ledger.record_decision(&d, "t").unwrap();
+        OrderRequest {
+            client_order_id: d.client_order_id,
+            symbol: d.symbol,
+            side: Side::Buy,
+            qty: 10,
+            limit: limit.map(cents),
+            stop: Some(cents(95.0)),
+            target: None,
+        }
+    }
+
+    #[test]
+    fn a_limit_order_fills_only_at_its_price_or_better() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = TradingLedger::open(dir.path(), 10_000.0, false).unwrap();
+        let broker = PaperBroker::new(&ledger, "t".into());
+        // The price (100) is above a 99.50 limit: the day order expires unfilled.
+        let low = broker.submit(&decide(&ledger, "AAA", Some(99.5))).unwrap();
+        assert_eq!((low.status.as_str(), low.filled_qty), ("expired", 0));
+        // At or above the price it fills at the price, as a market order would.
+        let high = broker.submit(&decide(&ledger, "BBB", Some(100.2))).unwrap();
+        assert_eq!(high.status, "filled");
+        assert_eq!(high.fill_price, Some(Decimal::from(100)));
+        assert_eq!(high.kind, OrderKind::Limit);
+        let held: Vec<String> = broker
+            .positions()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.symbol)
+            .collect();
+        assert_eq!(held, ["BBB"]);
+        assert_eq!(ledger.cash().unwrap(), 9_000.0);
+        // Closing sells the whole position and records the trade.
+        let d = Decision {
+            client_order_id: "2018-02-08-IBS_RSI-BBB-sell".into(),
+            session: NaiveDate::from_ymd_opt(2018, 2, 8).unwrap(),
+            strategy: "IBS_RSI".into(),
+            symbol: "BBB".into(),
+            side: "sell".into(),
+            qty: 10,
+            price_ref: 103.0,
+            stop: None,
+            target: None,
+            limit: None,
+            reason: "strategy_exit".into(),
+        };
+        ledger.record_decision(&d, "t").unwrap();
+        let sold = broker
+            .close_position("BBB", 10, &d.client_order_id)
+            .unwrap();
+        assert_eq!(sold.status, "filled");
+        assert!(broker.positions().unwrap().is_empty());
+        assert_eq!(ledger.cash().unwrap(), 10_030.0);
+    }
+}

@@ -26,6 +26,7 @@ use crate::config::BrokerKind;
 use crate::data::bars::Bar;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 use crate::watchlist::{self, GapStatus, Validated};
+pub use broker_sync::request;
 use broker_sync::Placed;
 
 /// One session's bars by symbol.

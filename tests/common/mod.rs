@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_alpaca;
 pub mod http_server;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -19,12 +19,17 @@ pub fn exit_for(
     session: NaiveDate,
     simulate_bracket: bool,
 ) -> Option<(f64, &'static str)> {
-    let bar = bars.last().filter(|b| b.date == session)?;
     let held = NyseCalendar.sessions(pos.entry_session, session).len();
     let strategy = if pos.strategy == Strategy::TurtleSoup.as_str() {
         Strategy::TurtleSoup
     } else {
         Strategy::IbsRsi
+    };
+    let Some(bar) = bars.last().filter(|b| b.date == session) else {
+        // Live without today's bar only the calendar can still speak: a time stop, referenced
+        // to the last close known. (The market model always has the bar, or judges nothing.)
+        let last = bars.last().map_or(pos.entry_price, |b| b.close);
+        return (!simulate_bracket && held >= max_hold(strategy)).then_some((last, "time_stop"));
     };
     if simulate_bracket {
         // Both in one day → the stop (§7).
@@ -82,9 +87,14 @@ mod tests {
         assert_eq!(exit_for(&pos, &bars, day, true), Some((110.0, "target")));
         // Alpaca holds the legs: no simulated exit, and a Turtle Soup held 2 sessions stays.
         assert_eq!(exit_for(&pos, &bars, day, false), None);
-        // No bar for the session: nothing is judged.
-        let tomorrow = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
-        assert_eq!(exit_for(&pos, &bars, tomorrow, true), None);
+        // No bar for the session: the market model judges nothing; live, only a time stop
+        // (entered Mon 02-05, Wed 02-07 is the third session held).
+        let wednesday = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
+        assert_eq!(exit_for(&pos, &bars, wednesday, true), None);
+        assert_eq!(
+            exit_for(&pos, &bars, wednesday, false),
+            Some((105.0, "time_stop"))
+        );
     }
 
     #[test]

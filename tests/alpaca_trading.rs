@@ -1,0 +1,336 @@
+//! POSITION_MANAGER trading through Alpaca — the code path of `--mode live`, here on Alpaca's
+//! paper setting (`[trading] broker = "alpaca"`) — against a local server that keeps an
+//! account as Alpaca does: entries sent as brackets once, fills read back when the market
+//! fills them, bracket legs turned into exits, orders a dead run sent adopted rather than sent
+//! again, refusals recorded and not retried, time stops taken before the close by cancelling
+//! the legs and selling, and a position the ledger does not know engaging the kill switch.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use common::fake_alpaca::FakeAlpaca;
+use common::live::{live_context, sample_home};
+use kobe::app::App;
+use kobe::config::{BrokerKind, Config, EMBEDDED_DEFAULT};
+use kobe::home::Home;
+use kobe::jobs::position_manager::PositionManager;
+use kobe::secrets::Secrets;
+use kobe::trading::{Decision, TradingLedger};
+use kobe::watchlist::{self, GapStatus, Pick, Validated, ValidatedPick};
+use kobe_actors::calendar::EXCHANGE_TZ;
+use kobe_actors::job::{Job, JobOutput};
+use serde_json::Value;
+
+fn app(dir: &Path, fake: &FakeAlpaca, entry_limit: Option<f64>) -> Arc<App> {
+    let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+    config.trading.broker = BrokerKind::Alpaca;
+    config.trading.entry_limit = entry_limit;
+    let url = fake.base_url();
+    Arc::new(App {
+        home: Home::resolve(Some(dir)),
+        config,
+        secrets: Secrets::from_pairs(&[
+            ("APCA_API_KEY_ID", "AKTESTKEY1"),
+            ("APCA_API_SECRET_KEY", "alpaca-secret-xyz"),
+            ("APCA_API_BASE_URL", &url),
+        ]),
+        replay: false,
+        live: false,
+        universe: None,
+        cap: None,
+    })
+}
+
+/// The validated watchlist of `session`: one Turtle Soup pick on AAPL (stop 155, target 175).
+fn validate(app: &App, session: NaiveDate) {
+    let pick = Pick {
+        rank: 1,
+        symbol: "AAPL".into(),
+        strategy: "TURTLE_SOUP".into(),
+        entry_ref: 160.0,
+        stop: 155.0,
+        target: Some(175.0),
+        confidence: 0.6,
+        atr14: 4.0,
+        reason: "test".into(),
+    };
+    let validated = Validated {
+        validated_at: Utc.with_ymd_and_hms(2018, 2, 1, 13, 0, 0).unwrap(),
+        for_session: session,
+        watchlist_generated_at: Utc.with_ymd_and_hms(2018, 2, 1, 1, 0, 0).unwrap(),
+        price_source: "test".into(),
+        entries: vec![ValidatedPick {
+            pick,
+            premarket: Some(160.0),
+            gap: Some(0.0),
+            status: GapStatus::Ok,
+            news: "unchecked".into(),
+        }],
+    };
+    let dir = watchlist::dir(&app.home.state());
+    watchlist::write_json(&dir.join(watchlist::VALIDATED), &validated).unwrap();
+}
+
+fn manage(app: &Arc<App>, y: i32, m: u32, d: u32, hh: u32, mm: u32) -> Result<JobOutput, String> {
+    let slot = EXCHANGE_TZ.with_ymd_and_hms(y, m, d, hh, mm, 0).unwrap();
+    PositionManager::new(app.clone())
+        .run(&live_context("POSITION_MANAGER", slot))
+        .map_err(|e| e.to_string())
+}
+
+fn export(app: &App) -> Value {
+    TradingLedger::open(&app.home.state(), 100_000.0, false)
+        .unwrap()
+        .export()
+        .unwrap()
+}
+
+const ENTRY: &str = "2018-02-07-TURTLE_SOUP-AAPL-buy";
+
+#[test]
+fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    let session = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
+    validate(&app, session);
+
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert!(
+        out.detail.contains("entries today: AAPL x61 @ 163.03"),
+        "{}",
+        out.detail
+    );
+    let posts = fake.requests("POST", "/v2/orders");
+    assert_eq!(posts.len(), 1);
+    let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(sent["client_order_id"], ENTRY);
+    assert_eq!(sent["order_class"], "bracket");
+    assert_eq!(sent["type"], "market");
+    assert_eq!(sent["qty"], "61");
+    assert_eq!(sent["stop_loss"]["stop_price"], "155");
+    assert_eq!(sent["take_profit"]["limit_price"], "175");
+    // Accepted, not filled: an order in the ledger, no position yet.
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["status"], "accepted");
+    assert_eq!(e["orders"][0]["broker_id"], "ord-1");
+    assert_eq!(e["positions"].as_array().unwrap().len(), 0);
+
+    // Later cycles never send it again, filled or not.
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 30).unwrap();
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+    let e = export(&app);
+    assert_eq!(e["fills"][0]["price"], 163.10);
+    assert_eq!(e["fills"][0]["at"], "2018-02-08T15:30:00.123456Z");
+    assert_eq!(e["positions"][0]["qty"], 61);
+    assert_eq!(e["positions"][0]["entry_price"], 163.10);
+    // The ledger's cash is the broker's.
+    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    assert!((ledger.cash().unwrap() - fake.cash()).abs() < 0.005);
+
+    // The broker's stop leg fills: the next cycle records the exit and the closed trade.
+    fake.fill_leg(ENTRY, "stop", "154.95");
+    let out = manage(&app, 2018, 2, 7, 10, 45).unwrap();
+    assert!(!out.detail.contains("reconciliation"), "{}", out.detail);
+    let e = export(&app);
+    assert_eq!(e["positions"].as_array().unwrap().len(), 0);
+    let trade = &e["trades"][0];
+    assert_eq!(trade["reason"], "stop");
+    assert_eq!(trade["exit_price"], 154.95);
+    let pnl = trade["pnl"].as_f64().unwrap();
+    assert!((pnl - (154.95 - 163.10) * 61.0).abs() < 1e-6, "{pnl}");
+    assert!(!app.home.state().join("KILL_SWITCH").exists());
+    // The same symbol is not entered twice in a session.
+    manage(&app, 2018, 2, 7, 11, 0).unwrap();
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+}
+
+#[test]
+fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    let session = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
+    validate(&app, session);
+    // A run recorded its decision and POSTed the order, then died before recording the order:
+    // the decision is in the ledger, the order only at the broker.
+    let decision = Decision {
+        client_order_id: ENTRY.into(),
+        session,
+        strategy: "TURTLE_SOUP".into(),
+        symbol: "AAPL".into(),
+        side: "buy".into(),
+        qty: 61,
+        price_ref: 163.03,
+        stop: Some(155.0),
+        target: Some(175.0),
+        limit: None,
+        reason: "entry from the watchlist".into(),
+    };
+    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    ledger
+        .record_decision(&decision, "2018-02-07T15:00:00Z")
+        .unwrap();
+    app.alpaca()
+        .unwrap()
+        .submit_order(&kobe::jobs::position_manager::request(&decision))
+        .unwrap();
+    assert_eq!(ledger.unsent_decisions().unwrap().len(), 1);
+
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1, "sent again");
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["client_order_id"], ENTRY);
+    assert_eq!(e["orders"][0]["broker_id"], "ord-1");
+    assert!(ledger.unsent_decisions().unwrap().is_empty());
+}
+
+#[test]
+fn entries_can_be_limit_orders() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, Some(0.002));
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    let posts = fake.requests("POST", "/v2/orders");
+    let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
+    // 0.2 % above the reference 163.03, in cents; sized on that worse price.
+    assert_eq!(
+        (
+            sent["type"].as_str(),
+            sent["limit_price"].as_str(),
+            sent["qty"].as_str()
+        ),
+        (Some("limit"), Some("163.36"), Some("61"))
+    );
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["type"], "limit");
+    assert_eq!(e["orders"][0]["limit_price"], 163.36);
+}
+
+#[test]
+fn a_refused_order_is_recorded_and_not_sent_again() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/api/alpaca/error_403_insufficient_buying_power.json"
+    ))
+    .unwrap();
+    fake.refuse_next(403, &body);
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["status"], "rejected");
+    assert_eq!(e["positions"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_time_stop_before_the_close_cancels_the_legs_then_sells() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-02");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 5).unwrap());
+    manage(&app, 2018, 2, 5, 10, 0).unwrap();
+    let entry = "2018-02-05-TURTLE_SOUP-AAPL-buy";
+    fake.fill(entry, "160.00");
+    manage(&app, 2018, 2, 5, 10, 15).unwrap();
+    // Tuesday: held two sessions, nothing to do before the close.
+    let out = manage(&app, 2018, 2, 6, 15, 45).unwrap();
+    assert!(out.detail.contains("exits today none"), "{}", out.detail);
+    // Wednesday 15:45, the last cycle before the close: the third session held.
+    let out = manage(&app, 2018, 2, 7, 15, 45).unwrap();
+    assert!(out.detail.contains("AAPL time_stop"), "{}", out.detail);
+    assert_eq!(
+        fake.requests("DELETE", "/v2/orders/").len(),
+        2,
+        "both legs cancelled"
+    );
+    let posts = fake.requests("POST", "/v2/orders");
+    assert_eq!(posts.len(), 2);
+    let sell: Value = serde_json::from_str(&posts[1].body).unwrap();
+    assert_eq!(sell["client_order_id"], "2018-02-07-TURTLE_SOUP-AAPL-sell");
+    assert_eq!(
+        (sell["side"].as_str(), sell["type"].as_str()),
+        (Some("sell"), Some("market"))
+    );
+    assert!(sell.get("order_class").is_none());
+    // Filled after the cycle; the close tick records it and the day's equity from the broker.
+    fake.fill("2018-02-07-TURTLE_SOUP-AAPL-sell", "159.50");
+    let out = manage(&app, 2018, 2, 7, 16, 0).unwrap();
+    assert!(out.detail.contains("AAPL time_stop"), "{}", out.detail);
+    let e = export(&app);
+    let trade = &e["trades"][0];
+    assert_eq!(
+        (trade["reason"].as_str(), trade["exit_price"].as_f64()),
+        (Some("time_stop"), Some(159.5))
+    );
+    let equity = e["equity"].as_array().unwrap().last().unwrap()["equity"]
+        .as_f64()
+        .unwrap();
+    assert!((equity - fake.cash()).abs() < 0.005, "{equity}");
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 2);
+}
+
+#[test]
+fn a_position_the_ledger_does_not_know_engages_the_kill_switch() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    fake.add_position("MSFT", 5, 90.0);
+    let err = manage(&app, 2018, 2, 7, 10, 0).unwrap_err();
+    assert!(
+        err.contains("reconciliation: MSFT: ledger none, broker 5"),
+        "{err}"
+    );
+    let switch = std::fs::read_to_string(app.home.state().join("KILL_SWITCH")).unwrap();
+    assert!(switch.contains("reconciliation"), "{switch}");
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+}
+
+#[test]
+fn alpaca_needs_its_keys_and_a_cron_slot_never_trades_live() {
+    let home = common::TempHome::new();
+    let config = EMBEDDED_DEFAULT.replace("broker = \"paper\"", "broker = \"alpaca\"");
+    assert_ne!(config, EMBEDDED_DEFAULT);
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(home.path().join("config/kobe.toml"), config).unwrap();
+    let out = home
+        .runner()
+        .args(["--mode", "paper"])
+        .env_remove("APCA_API_KEY_ID")
+        .env_remove("APCA_API_SECRET_KEY")
+        .env_remove("APCA_API_BASE_URL")
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs APCA_API_KEY_ID"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!home.path().join("state").exists());
+
+    std::fs::write(
+        home.path().join(".env"),
+        "APCA_API_KEY_ID=AKLIVE1234\nAPCA_API_SECRET_KEY=livesecret99\nAPCA_API_BASE_URL=https://api.alpaca.markets\n",
+    )
+    .unwrap();
+    let out = home
+        .kobe()
+        .args(["run-job", "--tag", "POSITION_MANAGER"])
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("paper mode only"), "{err}");
+    assert!(!err.contains("livesecret99"), "{err}");
+    assert!(!home.path().join("state/ledger.sqlite").exists());
+}
