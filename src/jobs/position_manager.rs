@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use kobe_actors::calendar::NyseCalendar;
+use kobe_actors::calendar::{NyseCalendar, EXCHANGE_TZ};
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 use kobe_actors::kill_switch;
 use serde::Deserialize;
@@ -176,6 +176,27 @@ impl PositionManager {
     }
 }
 
+impl PositionManager {
+    /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
+    fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
+        let key = self
+            .app
+            .secrets
+            .get("POLYGON_API_KEY")
+            .ok_or("no POLYGON_API_KEY")?;
+        let trade = crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
+            .and_then(|mut c| c.last_trade(symbol))
+            .map_err(|e| e.to_string())?;
+        match trade {
+            Some((price, at)) if at.with_timezone(&EXCHANGE_TZ).date_naive() == session => {
+                Ok(price)
+            }
+            Some((_, at)) => Err(format!("its last trade is from {at}")),
+            None => Err("no last trade".into()),
+        }
+    }
+}
+
 impl Job for PositionManager {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
@@ -273,29 +294,45 @@ impl Job for PositionManager {
 
         let close = hours.close_at().with_timezone(&Utc);
         let close_tick = now >= close;
-        // Live, a close after 16:00 would wait for tomorrow's open: Alpaca's exits are taken at
-        // the last cycle before the close, on today's provisional bar.
-        let exit_cycle = match kind {
-            BrokerKind::Paper => close_tick,
-            BrokerKind::Alpaca => !close_tick && now + chrono::Duration::minutes(15) >= close,
+        let live = !app.replay;
+        // Who judges what, when. The paper broker holds its brackets: in a replay it triggers
+        // them on the final bar at the close tick (§7); live, every cycle on today's bar so far.
+        // Strategy exits and time stops need the close: at the close tick on the paper broker,
+        // which fills at the price its decision records; on Alpaca, an order sent at 16:00 would
+        // wait for tomorrow's open, so they are taken at the last cycle before the close, on
+        // today's provisional bar.
+        let last_cycle = !close_tick && now + chrono::Duration::minutes(15) >= close;
+        let (judge_bracket, judge_strategy) = match kind {
+            BrokerKind::Paper => (close_tick || live, close_tick),
+            BrokerKind::Alpaca => (false, last_cycle),
         };
-        if exit_cycle {
-            let positions = ledger.positions().map_err(fail)?;
+        let positions = ledger.positions().map_err(fail)?;
+        if (judge_bracket || judge_strategy) && !positions.is_empty() {
             let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
             let mut series = self.bars(&symbols, session);
-            if kind == BrokerKind::Alpaca && !symbols.is_empty() {
+            let has_today = |s: &BTreeMap<String, Vec<Bar>>| {
+                s.values()
+                    .all(|b| b.last().is_some_and(|b| b.date == session))
+            };
+            if live && !has_today(&series) {
                 match self.with_provisional_bars(series.clone(), session) {
                     Ok(with_today) => series = with_today,
                     Err(why) => notes.push(format!(
-                        "no provisional bar ({why}): strategy exits not judged today"
+                        "no price for today ({why}): only time stops judged"
                     )),
                 }
             }
             for pos in positions {
                 let bars = series.get(&pos.symbol).cloned().unwrap_or_default();
-                let simulate_bracket = kind == BrokerKind::Paper;
-                let Some((price, reason)) = exits::exit_for(&pos, &bars, session, simulate_bracket)
-                else {
+                let exit = judge_bracket
+                    .then(|| exits::bracket_exit(&pos, &bars, session))
+                    .flatten()
+                    .or_else(|| {
+                        judge_strategy
+                            .then(|| exits::strategy_exit(&pos, &bars, session, live))
+                            .flatten()
+                    });
+                let Some((price, reason)) = exit else {
                     continue;
                 };
                 let id = client_order_id(session, &pos.strategy, &pos.symbol, "sell");
@@ -315,11 +352,9 @@ impl Job for PositionManager {
                     })?;
                 }
             }
-            if !close_tick {
-                let exits = exits_today(&ledger, session)?;
-                notes.push(format!("exits today {exits}"));
-                return Ok(JobOutput::ok(notes.join("; ")));
-            }
+        }
+        if kind == BrokerKind::Alpaca && last_cycle {
+            notes.push(format!("exits today {}", exits_today(&ledger, session)?));
         }
         if close_tick {
             // Mark to the close and record the day's equity: the broker's own figures on
@@ -414,9 +449,17 @@ impl Job for PositionManager {
                 continue;
             }
             let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
-            // Entries fill at the session's open in the market model; live, the latest price.
+            // Entries fill at the session's open in the market model; live, at the latest
+            // trade (Polygon's snapshot), else the last close known.
             let price = match bars.last() {
                 Some(b) if b.date == session => b.open,
+                Some(b) if live => match self.latest_trade(&c.symbol, session) {
+                    Ok(price) => price,
+                    Err(why) => {
+                        notes.push(format!("{} priced at its last close ({why})", c.symbol));
+                        b.close
+                    }
+                },
                 Some(b) => b.close,
                 None => continue,
             };

@@ -1,6 +1,6 @@
 //! When an open position is closed, judged on the session's bar: the bracket's stop and target
 //! as the market model of DESIGN §7 triggers them (only where kobe's own paper broker holds
-//! the bracket — Alpaca triggers its legs itself), then the strategy's exits of §8.
+//! the bracket — Alpaca triggers its legs itself), and the strategy's exits of §8.
 
 use chrono::NaiveDate;
 use kobe_actors::calendar::NyseCalendar;
@@ -11,41 +11,52 @@ use crate::strategy::indicators::{ibs, rsi2};
 use crate::strategy::signals::Strategy;
 use crate::trading::OpenPosition;
 
-/// The exit price and reason for `pos` on `session`, if any. `bars` end with the session's bar
-/// (final in a replay, provisional live); without it nothing is judged.
-pub fn exit_for(
-    pos: &OpenPosition,
-    bars: &[Bar],
-    session: NaiveDate,
-    simulate_bracket: bool,
-) -> Option<(f64, &'static str)> {
-    let held = NyseCalendar.sessions(pos.entry_session, session).len();
-    let strategy = if pos.strategy == Strategy::TurtleSoup.as_str() {
+fn strategy_of(pos: &OpenPosition) -> Strategy {
+    if pos.strategy == Strategy::TurtleSoup.as_str() {
         Strategy::TurtleSoup
     } else {
         Strategy::IbsRsi
-    };
-    let Some(bar) = bars.last().filter(|b| b.date == session) else {
-        // Live without today's bar only the calendar can still speak: a time stop, referenced
-        // to the last close known. (The market model always has the bar, or judges nothing.)
-        let last = bars.last().map_or(pos.entry_price, |b| b.close);
-        return (!simulate_bracket && held >= max_hold(strategy)).then_some((last, "time_stop"));
-    };
-    if simulate_bracket {
-        // Both in one day → the stop (§7).
-        if let Some(stop) = pos.stop.filter(|s| bar.low <= *s) {
-            return Some((if bar.open <= stop { bar.open } else { stop }, "stop"));
-        }
-        if let Some(target) = pos.target.filter(|t| bar.high >= *t) {
-            return Some((if bar.open >= target { bar.open } else { target }, "target"));
-        }
     }
+}
+
+/// The bracket's exit on the session's bar (final, or provisional so far today), where kobe's
+/// paper broker holds the bracket: a stop hit fills at the stop, or at the open if the bar
+/// gapped through it; a target likewise; both in one bar → the stop (§7).
+pub fn bracket_exit(
+    pos: &OpenPosition,
+    bars: &[Bar],
+    session: NaiveDate,
+) -> Option<(f64, &'static str)> {
+    let bar = bars.last().filter(|b| b.date == session)?;
+    if let Some(stop) = pos.stop.filter(|s| bar.low <= *s) {
+        return Some((if bar.open <= stop { bar.open } else { stop }, "stop"));
+    }
+    let target = pos.target.filter(|t| bar.high >= *t)?;
+    Some((if bar.open >= target { bar.open } else { target }, "target"))
+}
+
+/// The strategy's exit at the session's close (§8): IBS/RSI2 for IBS_RSI, then the time stop
+/// in sessions held. Without the session's bar only the calendar can speak — when
+/// `time_stop_without_bar` (live), a time stop referenced to the last close known.
+pub fn strategy_exit(
+    pos: &OpenPosition,
+    bars: &[Bar],
+    session: NaiveDate,
+    time_stop_without_bar: bool,
+) -> Option<(f64, &'static str)> {
+    let held = NyseCalendar.sessions(pos.entry_session, session).len();
+    let strategy = strategy_of(pos);
+    let due = held >= max_hold(strategy);
+    let Some(bar) = bars.last().filter(|b| b.date == session) else {
+        let last = bars.last().map_or(pos.entry_price, |b| b.close);
+        return (time_stop_without_bar && due).then_some((last, "time_stop"));
+    };
     if strategy == Strategy::IbsRsi
         && (ibs(bars).is_some_and(|v| v > 0.8) || rsi2(bars).is_some_and(|v| v > 70.0))
     {
         return Some((bar.close, "strategy_exit"));
     }
-    (held >= max_hold(strategy)).then_some((bar.close, "time_stop"))
+    due.then_some((bar.close, "time_stop"))
 }
 
 #[cfg(test)]
@@ -77,24 +88,21 @@ mod tests {
     }
 
     #[test]
-    fn the_bracket_is_simulated_only_where_kobe_holds_it() {
+    fn brackets_on_the_sessions_bar() {
         let day = NaiveDate::from_ymd_opt(2018, 2, 6).unwrap();
         let pos = position("TURTLE_SOUP", 5);
         // Gapped through the stop: filled at the open; both hit in one day: the stop.
         let bars = [bar(6, 94.0, 111.0, 93.0, 100.0)];
-        assert_eq!(exit_for(&pos, &bars, day, true), Some((94.0, "stop")));
+        assert_eq!(bracket_exit(&pos, &bars, day), Some((94.0, "stop")));
         let bars = [bar(6, 100.0, 111.0, 99.0, 105.0)];
-        assert_eq!(exit_for(&pos, &bars, day, true), Some((110.0, "target")));
-        // Alpaca holds the legs: no simulated exit, and a Turtle Soup held 2 sessions stays.
-        assert_eq!(exit_for(&pos, &bars, day, false), None);
-        // No bar for the session: the market model judges nothing; live, only a time stop
-        // (entered Mon 02-05, Wed 02-07 is the third session held).
+        assert_eq!(bracket_exit(&pos, &bars, day), Some((110.0, "target")));
+        let bars = [bar(6, 112.0, 113.0, 99.0, 105.0)];
+        assert_eq!(bracket_exit(&pos, &bars, day), Some((112.0, "target")));
+        let bars = [bar(6, 100.0, 109.0, 96.0, 105.0)];
+        assert_eq!(bracket_exit(&pos, &bars, day), None);
+        // No bar for the session: nothing.
         let wednesday = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
-        assert_eq!(exit_for(&pos, &bars, wednesday, true), None);
-        assert_eq!(
-            exit_for(&pos, &bars, wednesday, false),
-            Some((105.0, "time_stop"))
-        );
+        assert_eq!(bracket_exit(&pos, &bars, wednesday), None);
     }
 
     #[test]
@@ -103,10 +111,32 @@ mod tests {
         let pos = position("TURTLE_SOUP", 5);
         let quiet = |d| bar(d, 100.0, 101.0, 99.0, 100.5);
         let day = |d| NaiveDate::from_ymd_opt(2018, 2, d).unwrap();
-        assert_eq!(exit_for(&pos, &[quiet(6)], day(6), false), None);
+        assert_eq!(strategy_exit(&pos, &[quiet(6)], day(6), false), None);
         assert_eq!(
-            exit_for(&pos, &[quiet(7)], day(7), false),
+            strategy_exit(&pos, &[quiet(7)], day(7), false),
             Some((100.5, "time_stop"))
+        );
+        // Without Wednesday's bar: live takes the time stop at the last close, the market
+        // model judges nothing.
+        assert_eq!(
+            strategy_exit(&pos, &[quiet(6)], day(7), true),
+            Some((100.5, "time_stop"))
+        );
+        assert_eq!(strategy_exit(&pos, &[quiet(6)], day(7), false), None);
+    }
+
+    #[test]
+    fn ibs_rsi_exits_on_a_strong_close() {
+        let pos = position("IBS_RSI", 5);
+        let day = NaiveDate::from_ymd_opt(2018, 2, 6).unwrap();
+        // Closed at the high: IBS 1 > 0.8.
+        let bars = [
+            bar(5, 100.0, 101.0, 99.0, 100.0),
+            bar(6, 100.0, 104.0, 99.0, 104.0),
+        ];
+        assert_eq!(
+            strategy_exit(&pos, &bars, day, false),
+            Some((104.0, "strategy_exit"))
         );
     }
 }

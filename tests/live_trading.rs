@@ -1,6 +1,7 @@
-//! POSITION_MANAGER trading through Alpaca — the code path of `--mode live`, here on Alpaca's
-//! paper setting (`[trading] broker = "alpaca"`) — against a local server that keeps an
-//! account as Alpaca does: entries sent as brackets once, fills read back when the market
+//! POSITION_MANAGER in a live run. On the embedded paper broker: entries priced at Polygon's
+//! latest trade, brackets triggered during the day on today's bar so far. Through Alpaca — the
+//! code path of `--mode live`, here on Alpaca's paper setting (`[trading] broker = "alpaca"`)
+//! — against a local server that keeps an account as Alpaca does: entries sent as brackets once, fills read back when the market
 //! fills them, bracket legs turned into exits, orders a dead run sent adopted rather than sent
 //! again, refusals recorded and not retried, time stops taken before the close by cancelling
 //! the legs and selling, and a position the ledger does not know engaging the kill switch.
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use common::fake_alpaca::FakeAlpaca;
+use common::http_server::{Response, TestServer};
 use common::live::{live_context, sample_home};
 use kobe::app::App;
 use kobe::config::{BrokerKind, Config, EMBEDDED_DEFAULT};
@@ -23,6 +25,55 @@ use kobe::watchlist::{self, GapStatus, Pick, Validated, ValidatedPick};
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::job::{Job, JobOutput};
 use serde_json::Value;
+
+/// A live run on the embedded paper broker with Polygon at `polygon`.
+fn paper_app(dir: &Path, polygon: &TestServer) -> Arc<App> {
+    let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+    config.polygon.base_url = polygon.base_url.clone();
+    config.polygon.calls_per_minute = 0;
+    config.polygon.max_retries = 0;
+    Arc::new(App {
+        home: Home::resolve(Some(dir)),
+        config,
+        secrets: Secrets::from_pairs(&[("POLYGON_API_KEY", "pk_test_4242")]),
+        replay: false,
+        live: false,
+        universe: None,
+        cap: None,
+    })
+}
+
+#[test]
+fn live_paper_fills_at_the_latest_trade_and_triggers_its_stop_during_the_day() {
+    // 2018-02-07 10:00 ET; AAPL's day so far reaches down to 154.50 by 11:00.
+    let server = TestServer::start(|r| {
+        let body = if r.target.contains("/tickers/AAPL") {
+            r#"{"status":"OK","ticker":{"ticker":"AAPL","lastTrade":{"p":162.0,"s":100,"t":1518015600000000000}}}"#
+        } else if r.target.contains("/tickers") {
+            r#"{"status":"OK","tickers":[{"ticker":"AAPL","day":{"o":163.085,"h":163.4,"l":154.5,"c":156.0,"v":1000000}}]}"#
+        } else {
+            r#"{"status":"ERROR","error":"unexpected"}"#
+        };
+        Response::json(200, body)
+    });
+    let (dir, _) = sample_home("2018-02-06");
+    let app = paper_app(dir.path(), &server);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert!(out.detail.contains("AAPL x61 @ 162.00"), "{}", out.detail);
+    let e = export(&app);
+    assert_eq!(e["fills"][0]["price"], 162.0);
+    assert_eq!(e["positions"][0]["entry_price"], 162.0);
+    // 11:00: today's low went through the stop (155): the paper broker fills it at the stop.
+    manage(&app, 2018, 2, 7, 11, 0).unwrap();
+    let e = export(&app);
+    assert!(e["positions"].as_array().unwrap().is_empty(), "{e}");
+    let trade = &e["trades"][0];
+    assert_eq!(
+        (trade["reason"].as_str(), trade["exit_price"].as_f64()),
+        (Some("stop"), Some(155.0))
+    );
+}
 
 fn app(dir: &Path, fake: &FakeAlpaca, entry_limit: Option<f64>) -> Arc<App> {
     let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
