@@ -369,3 +369,41 @@ impl std::fmt::Display for Performance {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_ledger_is_migrated_in_place_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("ledger.sqlite")).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO orders (client_order_id, session, symbol, side, qty, status, submitted_at)
+                 VALUES ('2016-01-04-IBS_RSI-AAPL-buy', '2016-01-04', 'AAPL', 'buy', 10, 'filled', 't')",
+                [],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO account (id, cash) VALUES (1, 5000.0)", [])
+                .unwrap();
+        }
+        let ledger = TradingLedger::open(dir.path(), 100_000.0, false).unwrap();
+        let version: i32 = ledger
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        let orders = &ledger.export().unwrap()["orders"];
+        assert_eq!(orders[0]["client_order_id"], "2016-01-04-IBS_RSI-AAPL-buy");
+        assert_eq!(orders[0]["type"], "market");
+        assert_eq!(orders[0]["broker_id"], serde_json::Value::Null);
+        assert_eq!(ledger.cash().unwrap(), 5000.0);
+        // Opening again changes nothing.
+        drop(ledger);
+        let again = TradingLedger::open(dir.path(), 100_000.0, false).unwrap();
+        assert_eq!(again.export().unwrap()["orders"], *orders);
+    }
+}

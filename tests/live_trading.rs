@@ -385,3 +385,28 @@ fn alpaca_needs_its_keys_and_a_cron_slot_never_trades_live() {
     assert!(!err.contains("livesecret99"), "{err}");
     assert!(!home.path().join("state/ledger.sqlite").exists());
 }
+
+#[test]
+fn a_blocked_account_gets_no_entries() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    fake.set_account("trading_blocked", Value::Bool(true));
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert!(
+        out.detail
+            .contains("trading is blocked on the account: no entries"),
+        "{}",
+        out.detail
+    );
+    fake.set_account("trading_blocked", Value::Bool(false));
+    fake.set_account("status", Value::from("ACCOUNT_CLOSED"));
+    let out = manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    assert!(
+        out.detail.contains("\"ACCOUNT_CLOSED\", not ACTIVE"),
+        "{}",
+        out.detail
+    );
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+}

@@ -95,6 +95,13 @@ struct RawPosition {
 
 #[derive(Deserialize)]
 struct RawAccount {
+    status: Option<String>,
+    #[serde(default)]
+    trading_blocked: bool,
+    #[serde(default)]
+    account_blocked: bool,
+    #[serde(default)]
+    trade_suspended_by_user: bool,
     cash: String,
     equity: Option<String>,
     portfolio_value: Option<String>,
@@ -317,7 +324,21 @@ impl AlpacaClient {
             Some(e) => decimal(&e, "equity")?,
             None => cash,
         };
-        Ok(Account { cash, equity })
+        let status = raw.status.unwrap_or_default();
+        let blocked = if raw.trading_blocked || raw.account_blocked {
+            Some("trading is blocked on the account".to_string())
+        } else if raw.trade_suspended_by_user {
+            Some("trading is suspended by the account holder".to_string())
+        } else if status != "ACTIVE" {
+            Some(format!("the account status is {status:?}, not ACTIVE"))
+        } else {
+            None
+        };
+        Ok(Account {
+            cash,
+            equity,
+            blocked,
+        })
     }
 
     pub fn open_positions(&self) -> Result<Vec<Position>, AlpacaError> {

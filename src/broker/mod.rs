@@ -123,6 +123,8 @@ pub struct Account {
     pub cash: Decimal,
     /// Cash plus positions at market.
     pub equity: Decimal,
+    /// Why the broker would refuse new orders (account not active, trading blocked), if so.
+    pub blocked: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -119,6 +119,7 @@ impl Broker for PaperBroker<'_> {
         Ok(Account {
             cash: cents(cash),
             equity: cents(cash + held),
+            blocked: None,
         })
     }
 

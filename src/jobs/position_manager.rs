@@ -413,6 +413,10 @@ impl Job for PositionManager {
             notes.push("kill switch on: no entries, managing only".into());
             return Ok(JobOutput::ok(notes.join("; ")));
         }
+        if let Some(why) = account.as_ref().and_then(|a| a.blocked.clone()) {
+            notes.push(format!("{why}: no entries, managing only"));
+            return Ok(JobOutput::ok(notes.join("; ")));
+        }
         let mut entered_today = ledger.entries_on(session).map_err(fail)?;
         // Held, or being bought: an entry accepted but not yet filled counts as open.
         let mut open: Vec<String> = ledger

@@ -17,6 +17,37 @@ pub fn max_hold(strategy: Strategy) -> usize {
     }
 }
 
+/// A bracket's exit on one daily bar: a stop is hit if the low reaches it (filled at the stop,
+/// or at the open if the bar gapped through it), a target if the high reaches it; the stop
+/// first when both.
+pub fn bracket_fill(
+    bar: &Bar,
+    stop: Option<f64>,
+    target: Option<f64>,
+) -> Option<(f64, &'static str)> {
+    if let Some(stop) = stop.filter(|s| bar.low <= *s) {
+        return Some((bar.open.min(stop), "stop"));
+    }
+    let target = target.filter(|t| bar.high >= *t)?;
+    Some((bar.open.max(target), "target"))
+}
+
+/// The strategy's own exit at the close of the last bar of `window`, `held` sessions after
+/// entry: IBS > 0.8 or RSI2 > 70 for IBS_RSI, then the time stop.
+pub fn close_exit(strategy: Strategy, window: &[Bar], held: usize) -> Option<(f64, &'static str)> {
+    let close = window.last()?.close;
+    let strong_close = match strategy {
+        Strategy::IbsRsi => {
+            ibs(window).is_some_and(|v| v > 0.8) || rsi2(window).is_some_and(|v| v > 70.0)
+        }
+        Strategy::TurtleSoup => false,
+    };
+    if strong_close {
+        return Some((close, "strategy_exit"));
+    }
+    (held >= max_hold(strategy)).then_some((close, "time_stop"))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TradeResult {
     pub entry_date: NaiveDate,
@@ -46,40 +77,10 @@ pub fn simulate(bars: &[Bar], t: usize, signal: &Signal) -> Option<TradeResult> 
         reason,
     };
     for d in t + 1..bars.len() {
-        let b = &bars[d];
-        if b.low <= signal.stop {
-            return Some(done(
-                d,
-                if b.open <= signal.stop {
-                    b.open
-                } else {
-                    signal.stop
-                },
-                "stop",
-            ));
-        }
-        if let Some(target) = signal.target {
-            if b.high >= target {
-                return Some(done(
-                    d,
-                    if b.open >= target { b.open } else { target },
-                    "target",
-                ));
-            }
-        }
-        let held = d - t;
-        let window = &bars[..=d];
-        let strategy_exit = match signal.strategy {
-            Strategy::IbsRsi => {
-                ibs(window).is_some_and(|v| v > 0.8) || rsi2(window).is_some_and(|v| v > 70.0)
-            }
-            Strategy::TurtleSoup => false,
-        };
-        if strategy_exit {
-            return Some(done(d, b.close, "strategy_exit"));
-        }
-        if held >= max_hold(signal.strategy) {
-            return Some(done(d, b.close, "time_stop"));
+        if let Some((exit, reason)) = bracket_fill(&bars[d], Some(signal.stop), signal.target)
+            .or_else(|| close_exit(signal.strategy, &bars[..=d], d - t))
+        {
+            return Some(done(d, exit, reason));
         }
     }
     None

@@ -23,6 +23,8 @@ struct Book {
     cash: f64,
     /// The next POST is answered with this (status, body) instead of being accepted.
     refuse_next: Option<(u16, String)>,
+    /// Fields of the account replaced in its answers.
+    account: BTreeMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -247,6 +249,15 @@ impl FakeAlpaca {
         self.book.lock().unwrap().refuse_next = Some((status, body.into()));
     }
 
+    /// Sets a field of the account as Alpaca reports it (`trading_blocked`, `status`).
+    pub fn set_account(&self, field: &str, value: Value) {
+        self.book
+            .lock()
+            .unwrap()
+            .account
+            .insert(field.into(), value);
+    }
+
     pub fn cash(&self) -> f64 {
         self.book.lock().unwrap().cash
     }
@@ -322,6 +333,9 @@ fn answer(book: &mut Book, r: &Request) -> Response {
             let held: f64 = book.positions.values().map(|(q, p)| *q as f64 * p).sum();
             v["cash"] = json!(format!("{:.2}", book.cash));
             v["equity"] = json!(format!("{:.2}", book.cash + held));
+            for (k, value) in &book.account {
+                v[k] = value.clone();
+            }
             Response::json(200, v.to_string())
         }
         _ => Response::json(404, r#"{"message":"no such endpoint"}"#),

@@ -6,8 +6,7 @@ use chrono::NaiveDate;
 use kobe_actors::calendar::NyseCalendar;
 
 use crate::data::bars::Bar;
-use crate::strategy::exits::max_hold;
-use crate::strategy::indicators::{ibs, rsi2};
+use crate::strategy::exits::{bracket_fill, close_exit, max_hold};
 use crate::strategy::signals::Strategy;
 use crate::trading::OpenPosition;
 
@@ -20,24 +19,19 @@ fn strategy_of(pos: &OpenPosition) -> Strategy {
 }
 
 /// The bracket's exit on the session's bar (final, or provisional so far today), where kobe's
-/// paper broker holds the bracket: a stop hit fills at the stop, or at the open if the bar
-/// gapped through it; a target likewise; both in one bar → the stop (§7).
+/// paper broker holds the bracket.
 pub fn bracket_exit(
     pos: &OpenPosition,
     bars: &[Bar],
     session: NaiveDate,
 ) -> Option<(f64, &'static str)> {
     let bar = bars.last().filter(|b| b.date == session)?;
-    if let Some(stop) = pos.stop.filter(|s| bar.low <= *s) {
-        return Some((if bar.open <= stop { bar.open } else { stop }, "stop"));
-    }
-    let target = pos.target.filter(|t| bar.high >= *t)?;
-    Some((if bar.open >= target { bar.open } else { target }, "target"))
+    bracket_fill(bar, pos.stop, pos.target)
 }
 
-/// The strategy's exit at the session's close (§8): IBS/RSI2 for IBS_RSI, then the time stop
-/// in sessions held. Without the session's bar only the calendar can speak — when
-/// `time_stop_without_bar` (live), a time stop referenced to the last close known.
+/// The strategy's exit at the session's close (§8), sessions held counted on the calendar.
+/// Without the session's bar only the calendar can speak — when `time_stop_without_bar`
+/// (live), a time stop referenced to the last close known.
 pub fn strategy_exit(
     pos: &OpenPosition,
     bars: &[Bar],
@@ -46,17 +40,11 @@ pub fn strategy_exit(
 ) -> Option<(f64, &'static str)> {
     let held = NyseCalendar.sessions(pos.entry_session, session).len();
     let strategy = strategy_of(pos);
-    let due = held >= max_hold(strategy);
-    let Some(bar) = bars.last().filter(|b| b.date == session) else {
-        let last = bars.last().map_or(pos.entry_price, |b| b.close);
-        return (time_stop_without_bar && due).then_some((last, "time_stop"));
-    };
-    if strategy == Strategy::IbsRsi
-        && (ibs(bars).is_some_and(|v| v > 0.8) || rsi2(bars).is_some_and(|v| v > 70.0))
-    {
-        return Some((bar.close, "strategy_exit"));
+    if bars.last().is_some_and(|b| b.date == session) {
+        return close_exit(strategy, bars, held);
     }
-    due.then_some((bar.close, "time_stop"))
+    let last = bars.last().map_or(pos.entry_price, |b| b.close);
+    (time_stop_without_bar && held >= max_hold(strategy)).then_some((last, "time_stop"))
 }
 
 #[cfg(test)]
