@@ -79,8 +79,7 @@ pub fn pnl(
     let unrealized: f64 = open.iter().map(|o| o.unrealized).sum::<f64>() + 0.0;
     let equity = cash + open.iter().map(|o| o.mark * o.qty as f64).sum::<f64>();
     let prev_close_equity = ledger.equity_before(session)?.unwrap_or(starting_equity);
-    let export = ledger.export()?;
-    let trades = export["trades"].as_array().cloned().unwrap_or_default();
+    let trades = ledger.trades_json()?;
     let day = session.to_string();
     let trades_today: Vec<serde_json::Value> = trades
         .iter()

@@ -128,6 +128,8 @@ impl TradingLedger {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // The position manager asks the same dozen questions every cycle.
+        conn.set_prepared_statement_cache_capacity(64);
         // Live money records survive a power cut; a replay's only need survive a kill.
         conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
         let version: i32 = conn
@@ -159,7 +161,7 @@ impl TradingLedger {
 
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price
              FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
              WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
@@ -183,7 +185,7 @@ impl TradingLedger {
     }
 
     pub fn positions(&self) -> Result<Vec<OpenPosition>, LedgerError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -204,12 +206,13 @@ impl TradingLedger {
     pub fn cash(&self) -> Result<f64, LedgerError> {
         Ok(self
             .conn
-            .query_row("SELECT cash FROM account WHERE id = 1", [], |r| r.get(0))?)
+            .prepare_cached("SELECT cash FROM account WHERE id = 1")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Entry decisions made on `session` (the 2-a-session limit counts these).
     pub fn entries_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self.conn.prepare("SELECT symbol FROM decisions WHERE session = ?1 AND side = 'buy' ORDER BY client_order_id")?;
+        let mut stmt = self.conn.prepare_cached("SELECT symbol FROM decisions WHERE session = ?1 AND side = 'buy' ORDER BY client_order_id")?;
         let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -220,7 +223,7 @@ impl TradingLedger {
         session: NaiveDate,
         side: &str,
     ) -> Result<Vec<(String, i64, f64, String)>, LedgerError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT symbol, qty, price_ref, reason FROM decisions WHERE session = ?1 AND side = ?2 ORDER BY client_order_id",
         )?;
         let rows = stmt.query_map(params![session.to_string(), side], |r| {
@@ -270,7 +273,7 @@ impl TradingLedger {
     pub fn equity_curve(&self) -> Result<Vec<(NaiveDate, f64)>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT session, equity FROM equity ORDER BY session")?;
+            .prepare_cached("SELECT session, equity FROM equity ORDER BY session")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -282,27 +285,36 @@ impl TradingLedger {
         Ok(out)
     }
 
+    /// Rows of a query as JSON objects with the given column names.
+    fn rows_json(&self, sql: &str, cols: &[&str]) -> Result<Vec<serde_json::Value>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([], |r| {
+            let mut m = serde_json::Map::new();
+            for (i, c) in cols.iter().enumerate() {
+                let v: rusqlite::types::Value = r.get(i)?;
+                let json = match v {
+                    rusqlite::types::Value::Null => serde_json::Value::Null,
+                    rusqlite::types::Value::Integer(n) => serde_json::Value::from(n),
+                    rusqlite::types::Value::Real(f) => serde_json::Value::from(f),
+                    rusqlite::types::Value::Text(t) => serde_json::Value::from(t),
+                    rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
+                };
+                m.insert(c.to_string(), json);
+            }
+            Ok(serde_json::Value::Object(m))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The closed trades, oldest entry first, as `kobe ledger export` prints them.
+    pub fn trades_json(&self) -> Result<Vec<serde_json::Value>, LedgerError> {
+        self.rows_json("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order",
+            &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
+    }
+
     /// Everything, as `kobe ledger export` prints it.
     pub fn export(&self) -> Result<serde_json::Value, LedgerError> {
-        let table = |sql: &str, cols: &[&str]| -> Result<Vec<serde_json::Value>, LedgerError> {
-            let mut stmt = self.conn.prepare(sql)?;
-            let rows = stmt.query_map([], |r| {
-                let mut m = serde_json::Map::new();
-                for (i, c) in cols.iter().enumerate() {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    let json = match v {
-                        rusqlite::types::Value::Null => serde_json::Value::Null,
-                        rusqlite::types::Value::Integer(n) => serde_json::Value::from(n),
-                        rusqlite::types::Value::Real(f) => serde_json::Value::from(f),
-                        rusqlite::types::Value::Text(t) => serde_json::Value::from(t),
-                        rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
-                    };
-                    m.insert(c.to_string(), json);
-                }
-                Ok(serde_json::Value::Object(m))
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        };
+        let table = |sql: &str, cols: &[&str]| self.rows_json(sql, cols);
         Ok(serde_json::json!({
             "orders": table("SELECT client_order_id, session, symbol, side, order_type, qty, limit_price, stop, target, status, submitted_at, broker_id FROM orders ORDER BY client_order_id",
                 &["client_order_id", "session", "symbol", "side", "type", "qty", "limit_price", "stop", "target", "status", "submitted_at", "broker_id"])?,
@@ -310,21 +322,20 @@ impl TradingLedger {
                 &["client_order_id", "session", "symbol", "side", "qty", "price", "at"])?,
             "positions": table("SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
                 &["symbol", "qty", "entry_price", "stop", "target", "strategy", "entry_session", "entry_order"])?,
-            "trades": table("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order",
-                &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])?,
+            "trades": self.trades_json()?,
             "equity": table("SELECT session, cash, equity FROM equity ORDER BY session", &["session", "cash", "equity"])?,
         }))
     }
 
     /// Trades, win rate, profit factor, max drawdown and final equity, from the ledger.
     pub fn performance(&self, starting_equity: f64) -> Result<Performance, LedgerError> {
-        let mut stmt = self.conn.prepare("SELECT pnl FROM trades")?;
+        let mut stmt = self.conn.prepare_cached("SELECT pnl FROM trades")?;
         let pnls: Vec<f64> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut stmt = self
             .conn
-            .prepare("SELECT equity FROM equity ORDER BY session")?;
+            .prepare_cached("SELECT equity FROM equity ORDER BY session")?;
         let curve: Vec<f64> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;

@@ -31,7 +31,7 @@ impl<'a> PaperBroker<'a> {
     /// Fills (or expires) every order a crashed run left unfilled.
     pub fn settle_pending(&self) -> Result<usize, BrokerError> {
         let pending: Vec<String> = {
-            let mut stmt = self.ledger.conn.prepare(
+            let mut stmt = self.ledger.conn.prepare_cached(
                 "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
             )?;
             let rows = stmt.query_map([], |r| r.get(0))?;
@@ -138,7 +138,7 @@ impl Broker for PaperBroker<'_> {
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
         let ids: Vec<String> = {
-            let mut stmt = self.ledger.conn.prepare(
+            let mut stmt = self.ledger.conn.prepare_cached(
                 "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
             )?;
             let rows = stmt.query_map([], |r| r.get(0))?;

@@ -24,10 +24,25 @@ impl Job for EodReport {
         let now = ctx.clock.now();
         // Positions are marked at the latest close this instant may see (DESIGN §7).
         let visible = last_visible_date(ctx.session, now);
-        let store = app.store();
+        let held: Vec<String> = ledger
+            .positions()
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .map(|p| p.symbol)
+            .collect();
+        // The recent bars of the positions only, from the store's snapshot.
+        let series = match visible {
+            Some(day) if !held.is_empty() => {
+                app.store()
+                    .load_window(Some(&held), Some(crate::scan::window(day)))
+                    .series
+            }
+            _ => Default::default(),
+        };
         let mark = |symbol: &str| -> Option<f64> {
-            let (bars, _) = store.load_symbol(symbol).ok().flatten()?;
-            bars.iter()
+            series
+                .get(symbol)?
+                .iter()
                 .rev()
                 .find(|b| visible.is_some_and(|v| b.date <= v))
                 .map(|b| b.close)

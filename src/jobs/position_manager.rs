@@ -36,6 +36,9 @@ pub struct PositionManager {
     pub app: Arc<App>,
     /// The session's bars, read once: the manager runs 25 times a session on the same bars.
     cache: std::sync::Mutex<Option<SessionBars>>,
+    /// The trading ledger, opened once (and again after an error): a replay runs the manager
+    /// thousands of times.
+    ledger: std::sync::Mutex<Option<TradingLedger>>,
 }
 
 impl PositionManager {
@@ -43,6 +46,7 @@ impl PositionManager {
         Self {
             app,
             cache: std::sync::Mutex::new(None),
+            ledger: std::sync::Mutex::new(None),
         }
     }
 }
@@ -208,12 +212,36 @@ impl Job for PositionManager {
                 format!("{session} is not a session"),
             ));
         };
+        let mut cached = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.is_none() {
+            *cached = Some(
+                TradingLedger::open(&app.home.state(), trading.starting_equity, !app.replay)
+                    .map_err(fail)?,
+            );
+        }
+        let ledger = cached.as_ref().expect("just opened");
+        let outcome = self.manage(ctx, hours, ledger);
+        if outcome.is_err() {
+            *cached = None;
+        }
+        outcome
+    }
+}
+
+impl PositionManager {
+    fn manage(
+        &self,
+        ctx: &JobContext,
+        hours: kobe_actors::calendar::Session,
+        ledger: &TradingLedger,
+    ) -> Result<JobOutput, JobError> {
+        let app = &self.app;
+        let trading = &app.config.trading;
+        let session = ctx.session;
         let now = ctx.clock.now();
         let at = ctx.started.to_rfc3339();
-        let ledger = TradingLedger::open(&app.home.state(), trading.starting_equity, !app.replay)
-            .map_err(fail)?;
         let kind = app.broker_kind();
-        let paper = PaperBroker::new(&ledger, at.clone());
+        let paper = PaperBroker::new(ledger, at.clone());
         let alpaca: Option<AlpacaClient> = match kind {
             BrokerKind::Paper => None,
             BrokerKind::Alpaca => Some(app.alpaca().map_err(JobError::Recoverable)?),
@@ -229,16 +257,20 @@ impl Job for PositionManager {
             paper.settle_pending().map_err(fail)?;
         }
         let mut caught =
-            broker_sync::catch_up(&ledger, broker, session, &at, alpaca.is_some()).map_err(fail)?;
+            broker_sync::catch_up(ledger, broker, session, &at, alpaca.is_some()).map_err(fail)?;
         // Reconcile: what the ledger holds must be what the broker holds, or nothing more is
         // traded until a person looks. A leg may fill between the two reads: read once more.
-        let mut differences = broker_sync::differences(&ledger, broker).map_err(fail)?;
+        // (The paper broker keeps its book in the ledger itself: nothing to compare.)
+        let mut differences = match &alpaca {
+            Some(_) => broker_sync::differences(ledger, broker).map_err(fail)?,
+            None => Vec::new(),
+        };
         if !differences.is_empty() {
-            let again = broker_sync::catch_up(&ledger, broker, session, &at, alpaca.is_some())
+            let again = broker_sync::catch_up(ledger, broker, session, &at, alpaca.is_some())
                 .map_err(fail)?;
             caught.fills += again.fills;
             caught.leg_exits += again.leg_exits;
-            differences = broker_sync::differences(&ledger, broker).map_err(fail)?;
+            differences = broker_sync::differences(ledger, broker).map_err(fail)?;
         }
         for id in &caught.unknown {
             differences.push(format!("order {id}: in the ledger, unknown to the broker"));
@@ -273,7 +305,7 @@ impl Job for PositionManager {
         let decide = |d: Decision| -> Result<(), JobError> {
             ledger.record_decision(&d, &at).map_err(fail)?;
             crate::failpoint::point("after_decision");
-            let placed = broker_sync::place(&ledger, broker, &d, &at).map_err(fail)?;
+            let placed = broker_sync::place(ledger, broker, &d, &at).map_err(fail)?;
             crate::failpoint::point("after_fill");
             let what = format!(
                 "{} {} {} x{} @ {:.2} ({})",
@@ -354,7 +386,7 @@ impl Job for PositionManager {
             }
         }
         if kind == BrokerKind::Alpaca && last_cycle {
-            notes.push(format!("exits today {}", exits_today(&ledger, session)?));
+            notes.push(format!("exits today {}", exits_today(ledger, session)?));
         }
         if close_tick {
             // Mark to the close and record the day's equity: the broker's own figures on
@@ -386,7 +418,7 @@ impl Job for PositionManager {
             // crash records the same line.
             notes.push(format!(
                 "close: exits today {}; equity {equity:.2}",
-                exits_today(&ledger, session)?
+                exits_today(ledger, session)?
             ));
             let breached = equity < start * (1.0 - trading.daily_loss_limit);
             if breached {
