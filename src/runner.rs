@@ -237,6 +237,12 @@ impl Plan {
                 }
             }
         }
+        let alpaca = args.replay.is_none()
+            && (args.mode == Mode::Live
+                || config.trading.broker == crate::config::BrokerKind::Alpaca);
+        if alpaca {
+            check_alpaca_keys(&secrets)?;
+        }
         let rt = &config.runtime;
         if !(1..=86_400).contains(&rt.restart_window_secs) || rt.grace_secs > 3600 {
             return Err(RunnerError::Usage(format!(
@@ -287,6 +293,34 @@ impl Plan {
             Mode::Paper => "paper",
             Mode::Live => "live",
         }
+    }
+}
+
+/// Asks Alpaca for the account once before starting: keys it refuses are a configuration
+/// error (exit 2, nothing started); no answer is not — the position manager asks again every
+/// cycle, and a runner must be able to start while the network is down.
+fn check_alpaca_keys(secrets: &Secrets) -> Result<(), RunnerError> {
+    let paper = format!("https://{}", secrets::ALPACA_PAPER_HOST);
+    let url = secrets.get("APCA_API_BASE_URL").unwrap_or(&paper);
+    let client = crate::broker::alpaca::AlpacaClient::new(
+        secrets.get("APCA_API_KEY_ID").unwrap_or_default(),
+        secrets.get("APCA_API_SECRET_KEY").unwrap_or_default(),
+        url,
+        Duration::from_secs(10),
+    )
+    .map_err(|e| RunnerError::Usage(e.to_string()))?;
+    match client.account_balances() {
+        Err(e @ crate::broker::alpaca::AlpacaError::Unauthorized { .. }) => {
+            Err(RunnerError::Usage(secrets.redact(&e.to_string())))
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: Alpaca did not answer at start ({}); POSITION_MANAGER asks again every cycle",
+                secrets.redact(&e.to_string())
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
     }
 }
 

@@ -410,3 +410,27 @@ fn a_blocked_account_gets_no_entries() {
     );
     assert!(fake.requests("POST", "/v2/orders").is_empty());
 }
+
+#[test]
+fn a_runner_whose_alpaca_keys_are_refused_does_not_start() {
+    let server = TestServer::start(|_| Response::json(401, r#"{"message": "unauthorized"}"#));
+    let home = common::TempHome::new();
+    let config = EMBEDDED_DEFAULT.replace("broker = \"paper\"", "broker = \"alpaca\"");
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(home.path().join("config/kobe.toml"), config).unwrap();
+    std::fs::write(
+        home.path().join(".env"),
+        format!(
+            "APCA_API_KEY_ID=AKWRONG123\nAPCA_API_SECRET_KEY=wrongsecret77\nAPCA_API_BASE_URL={}\n",
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let out = home.runner().args(["--mode", "paper"]).output().unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Alpaca refused the keys"), "{err}");
+    assert!(!err.contains("wrongsecret77"), "{err}");
+    assert!(!home.path().join("state").exists());
+    assert_eq!(server.targets(), ["/v2/account"]);
+}
