@@ -47,13 +47,23 @@ CREATE TABLE IF NOT EXISTS account (
     id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
 ";
 
-/// Version 2: limit orders, and orders a real broker holds (its id, asynchronous fills).
+/// Version 2: limit orders, orders a real broker holds (its id, asynchronous fills), and a
+/// position closed in several fills (a trade per exit order).
 const MIGRATION_2: &str = "
 BEGIN;
 ALTER TABLE decisions ADD COLUMN limit_price REAL;
 ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'market';
 ALTER TABLE orders ADD COLUMN limit_price REAL;
 ALTER TABLE orders ADD COLUMN broker_id TEXT;
+CREATE TABLE trades_v2 (
+    entry_order TEXT NOT NULL, exit_order TEXT NOT NULL, symbol TEXT NOT NULL,
+    strategy TEXT NOT NULL, qty INTEGER NOT NULL, entry_session TEXT NOT NULL,
+    entry_price REAL NOT NULL, exit_session TEXT NOT NULL, exit_price REAL NOT NULL,
+    reason TEXT NOT NULL, pnl REAL NOT NULL, r REAL, PRIMARY KEY (entry_order, exit_order));
+INSERT INTO trades_v2 SELECT entry_order, exit_order, symbol, strategy, qty, entry_session,
+    entry_price, exit_session, exit_price, reason, pnl, r FROM trades;
+DROP TABLE trades;
+ALTER TABLE trades_v2 RENAME TO trades;
 PRAGMA user_version = 2;
 COMMIT;
 ";
@@ -308,7 +318,7 @@ impl TradingLedger {
 
     /// The closed trades, oldest entry first, as `kobe ledger export` prints them.
     pub fn trades_json(&self) -> Result<Vec<serde_json::Value>, LedgerError> {
-        self.rows_json("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order",
+        self.rows_json("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order, exit_order",
             &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
     }
 

@@ -185,6 +185,46 @@ fn a_timeout_after_the_order_was_accepted_sends_no_duplicate() {
 }
 
 #[test]
+fn a_refused_retry_after_a_lost_answer_looks_the_order_up_again() {
+    // The first POST is taken but its answer is lost; the broker's look-up lags behind, so the
+    // client retries, and the broker refuses the now duplicate client order id.
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let book: Arc<Mutex<Option<String>>> = Arc::default();
+    let (looked, stored) = (lookups.clone(), book.clone());
+    let server = TestServer::start(move |r| match r.method.as_str() {
+        "POST" if stored.lock().unwrap().is_none() => {
+            let id = serde_json::from_str::<Value>(&r.body).unwrap()["client_order_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            *stored.lock().unwrap() = Some(accepted(&id));
+            Response {
+                delay: Duration::from_millis(1500),
+                ..Response::json(200, accepted(&id))
+            }
+        }
+        "POST" => Response::json(
+            422,
+            r#"{"code":40010001,"message":"client_order_id must be unique"}"#,
+        ),
+        _ if looked.fetch_add(1, Ordering::SeqCst) == 0 => {
+            Response::json(404, r#"{"code":40410000,"message":"order not found"}"#)
+        }
+        _ => Response::json(200, stored.lock().unwrap().clone().unwrap()),
+    });
+    let order = client(&server).submit_order(&bracket()).unwrap();
+    assert_eq!(order.client_order_id, "2024-11-26-IBS_RSI-AAPL-buy");
+    let posts = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2);
+}
+
+#[test]
 fn positions_parse_and_reconcile_against_the_ledger() {
     let body = fixture("positions.json");
     let server = TestServer::start(move |_| Response::json(200, body.clone()));

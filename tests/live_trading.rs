@@ -161,6 +161,8 @@ fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
     assert_eq!(sent["client_order_id"], ENTRY);
     assert_eq!(sent["order_class"], "bracket");
     assert_eq!(sent["type"], "market");
+    // Good till cancelled, so the legs protect the position after today.
+    assert_eq!(sent["time_in_force"], "gtc");
     assert_eq!(sent["qty"], "61");
     assert_eq!(sent["stop_loss"]["stop_price"], "155");
     assert_eq!(sent["take_profit"]["limit_price"], "175");
@@ -433,4 +435,108 @@ fn a_runner_whose_alpaca_keys_are_refused_does_not_start() {
     assert!(!err.contains("wrongsecret77"), "{err}");
     assert!(!home.path().join("state").exists());
     assert_eq!(server.targets(), ["/v2/account"]);
+}
+
+#[test]
+fn an_entry_unfilled_at_the_close_is_cancelled() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, Some(0.002));
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    manage(&app, 2018, 2, 7, 16, 0).unwrap();
+    assert_eq!(
+        fake.requests("DELETE", "/v2/orders/")
+            .iter()
+            .map(|r| r.target.as_str())
+            .collect::<Vec<_>>(),
+        ["/v2/orders/ord-1"]
+    );
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["status"], "canceled");
+    assert!(e["positions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    let decision = |session: NaiveDate, symbol: &str| Decision {
+        client_order_id: format!("{session}-IBS_RSI-{symbol}-buy"),
+        session,
+        strategy: "IBS_RSI".into(),
+        symbol: symbol.into(),
+        side: "buy".into(),
+        qty: 10,
+        price_ref: 100.0,
+        stop: Some(95.0),
+        target: None,
+        limit: None,
+        reason: "entry from the watchlist".into(),
+    };
+    // A run died after deciding, yesterday and today; the kill switch went on meanwhile.
+    let (yesterday, today) = (
+        NaiveDate::from_ymd_opt(2018, 2, 6).unwrap(),
+        NaiveDate::from_ymd_opt(2018, 2, 7).unwrap(),
+    );
+    ledger
+        .record_decision(&decision(yesterday, "MSFT"), "t")
+        .unwrap();
+    ledger
+        .record_decision(&decision(today, "JPM"), "t")
+        .unwrap();
+    let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 10, 15, 0).unwrap();
+    let ctx = live_context("POSITION_MANAGER", slot);
+    ctx.kill_switch
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = PositionManager::new(app.clone()).run(&ctx).unwrap();
+    assert!(
+        out.detail
+            .contains("2018-02-06-IBS_RSI-MSFT-buy: its session is over"),
+        "{}",
+        out.detail
+    );
+    assert!(
+        out.detail
+            .contains("2018-02-07-IBS_RSI-JPM-buy: kill switch on"),
+        "{}",
+        out.detail
+    );
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+    let statuses: Vec<(String, String)> = export(&app)["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["symbol"].as_str().unwrap().into(),
+                o["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("MSFT".to_string(), "expired".to_string()),
+            ("JPM".into(), "canceled".into())
+        ]
+    );
+    assert!(ledger.unsent_decisions().unwrap().is_empty());
+}
+
+#[test]
+fn a_leg_filling_in_parts_is_not_a_reconciliation_difference() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    fake.fill_leg_partly(ENTRY, "limit", 20, "175.00");
+    manage(&app, 2018, 2, 7, 10, 30).unwrap();
+    assert!(!app.home.state().join("KILL_SWITCH").exists());
+    assert_eq!(export(&app)["positions"][0]["qty"], 61);
 }

@@ -104,6 +104,7 @@ struct RawAccount {
     trade_suspended_by_user: bool,
     cash: String,
     equity: Option<String>,
+    last_equity: Option<String>,
     portfolio_value: Option<String>,
 }
 
@@ -273,6 +274,12 @@ impl AlpacaClient {
             body["type"] = json!("limit");
             body["limit_price"] = json!(limit.to_string());
         }
+        if r.stop.is_some() {
+            // The legs take the entry's time in force: a day bracket would leave the position
+            // without its stop from the next morning on. (Unfilled entries are cancelled at
+            // the close by the position manager.)
+            body["time_in_force"] = json!("gtc");
+        }
         match (r.stop, r.target) {
             (Some(stop), Some(target)) => {
                 body["order_class"] = json!("bracket");
@@ -286,6 +293,7 @@ impl AlpacaClient {
             _ => {}
         }
         let mut last = String::new();
+        let mut unanswered = false;
         for _ in 0..POST_ATTEMPTS {
             match self.send(
                 self.http
@@ -298,11 +306,19 @@ impl AlpacaClient {
                     return raw.order();
                 }
                 Sent::Answer(status, text) if status < 500 && status != 429 => {
-                    return Err(classify(status, &text))
+                    // After an attempt without an answer, a refusal may only mean the first
+                    // attempt got through ("client_order_id must be unique"): look once more.
+                    if unanswered {
+                        if let Some(order) = self.order_by_client_id(&r.client_order_id)? {
+                            return Ok(order);
+                        }
+                    }
+                    return Err(classify(status, &text));
                 }
                 Sent::Answer(status, text) => last = classify(status, &text).to_string(),
                 Sent::NoAnswer(why) => last = why,
             }
+            unanswered = true;
             // No usable answer: the order may have been accepted all the same. Ask before
             // sending it again.
             if let Some(order) = self.order_by_client_id(&r.client_order_id)? {
@@ -334,10 +350,16 @@ impl AlpacaClient {
         } else {
             None
         };
+        let last_equity = raw
+            .last_equity
+            .as_deref()
+            .map(|e| decimal(e, "last_equity"))
+            .transpose()?;
         Ok(Account {
             cash,
             equity,
             blocked,
+            last_equity,
         })
     }
 
@@ -373,21 +395,26 @@ impl AlpacaClient {
         }
     }
 
-    /// Cancels the open exit orders of `symbol` (the legs that hold its shares) and waits
-    /// until none is left open.
-    fn release_shares(&self, symbol: &str) -> Result<(), AlpacaError> {
-        let holding = |orders: Vec<Order>| -> Vec<Order> {
-            orders
-                .into_iter()
-                .flat_map(|o| {
-                    let mut all = o.legs.clone();
-                    all.push(o);
-                    all
-                })
-                .filter(|o| o.symbol == symbol && o.side == Side::Sell && !o.is_done())
-                .collect()
-        };
-        let open = holding(self.list_open_orders()?);
+    /// The unfinished sell orders that hold `symbol`'s shares: the legs of its entry (a
+    /// `held` stop leg is not listed among open orders) and any open sell of the symbol.
+    fn holding_orders(&self, symbol: &str, entry_order: &str) -> Result<Vec<Order>, AlpacaError> {
+        let mut orders = self
+            .order_by_client_id(entry_order)?
+            .map(|entry| entry.legs)
+            .unwrap_or_default();
+        for order in self.list_open_orders()? {
+            orders.extend(order.legs.clone());
+            orders.push(order);
+        }
+        orders.retain(|o| o.symbol == symbol && o.side == Side::Sell && !o.is_done());
+        orders.sort_by(|a, b| a.broker_id.cmp(&b.broker_id));
+        orders.dedup_by(|a, b| a.broker_id == b.broker_id);
+        Ok(orders)
+    }
+
+    /// Cancels the exit orders that hold `symbol`'s shares and waits until none is left.
+    fn release_shares(&self, symbol: &str, entry_order: &str) -> Result<(), AlpacaError> {
+        let open = self.holding_orders(symbol, entry_order)?;
         for order in &open {
             if let Some(id) = &order.broker_id {
                 self.cancel_by_broker_id(id)?;
@@ -397,7 +424,7 @@ impl AlpacaClient {
             return Ok(());
         }
         for _ in 0..LEG_CANCEL_POLLS {
-            if holding(self.list_open_orders()?).is_empty() {
+            if self.holding_orders(symbol, entry_order)?.is_empty() {
                 return Ok(());
             }
             std::thread::sleep(LEG_CANCEL_PAUSE);
@@ -436,12 +463,13 @@ impl Broker for AlpacaClient {
         symbol: &str,
         qty: i64,
         client_order_id: &str,
+        entry_order: &str,
     ) -> Result<Order, BrokerError> {
         // Sent before? Then that order is the close, whatever happened since.
         if let Some(order) = AlpacaClient::order_by_client_id(self, client_order_id)? {
             return Ok(order);
         }
-        self.release_shares(symbol)?;
+        self.release_shares(symbol, entry_order)?;
         Ok(self.submit_order(&OrderRequest {
             client_order_id: client_order_id.into(),
             symbol: symbol.into(),

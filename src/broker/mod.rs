@@ -125,6 +125,8 @@ pub struct Account {
     pub equity: Decimal,
     /// Why the broker would refuse new orders (account not active, trading blocked), if so.
     pub blocked: Option<String>,
+    /// Equity at the previous session's close, as the broker computed it.
+    pub last_equity: Option<Decimal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,13 +150,15 @@ pub trait Broker {
     /// Idempotent by client order id: submitting an id already known returns that order.
     fn submit(&self, request: &OrderRequest) -> Result<Order, BrokerError>;
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError>;
-    /// Sells the whole position at market under our client order id, first cancelling the
-    /// exit orders that hold its shares (a bracket's legs).
+    /// Sells `qty` of the position at market under our client order id, first cancelling the
+    /// exit orders that hold its shares (the legs of the bracket entered by `entry_order`, and
+    /// any other open sell of the symbol).
     fn close_position(
         &self,
         symbol: &str,
         qty: i64,
         client_order_id: &str,
+        entry_order: &str,
     ) -> Result<Order, BrokerError>;
     /// The order with its bracket legs, `None` if the broker never saw it.
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError>;

@@ -120,6 +120,7 @@ impl Broker for PaperBroker<'_> {
             cash: cents(cash),
             equity: cents(cash + held),
             blocked: None,
+            last_equity: None,
         })
     }
 
@@ -208,6 +209,7 @@ impl Broker for PaperBroker<'_> {
         symbol: &str,
         qty: i64,
         client_order_id: &str,
+        _entry_order: &str,
     ) -> Result<Order, BrokerError> {
         // The paper broker holds no exit orders: its stops and targets trigger in the market
         // model, so closing is a plain market sell.
@@ -296,7 +298,7 @@ mod tests {
         };
         ledger.record_decision(&d, "t").unwrap();
         let sold = broker
-            .close_position("BBB", 10, &d.client_order_id)
+            .close_position("BBB", 10, &d.client_order_id, "2018-02-07-IBS_RSI-BBB-buy")
             .unwrap();
         assert_eq!(sold.status, "filled");
         assert!(broker.positions().unwrap().is_empty());

@@ -256,21 +256,31 @@ impl PositionManager {
         if kind == BrokerKind::Paper {
             paper.settle_pending().map_err(fail)?;
         }
+        let legs = alpaca.is_some();
         let mut caught =
-            broker_sync::catch_up(ledger, broker, session, &at, alpaca.is_some()).map_err(fail)?;
+            broker_sync::catch_up(ledger, broker, session, &at, legs, ctx.entries_allowed())
+                .map_err(fail)?;
+        for note in &caught.notes {
+            tracing::warn!(%note, "a decision left unsent");
+        }
+        notes.extend(caught.notes.iter().cloned());
         // Reconcile: what the ledger holds must be what the broker holds, or nothing more is
         // traded until a person looks. A leg may fill between the two reads: read once more.
         // (The paper broker keeps its book in the ledger itself: nothing to compare.)
         let mut differences = match &alpaca {
-            Some(_) => broker_sync::differences(ledger, broker).map_err(fail)?,
+            Some(_) => {
+                broker_sync::differences(ledger, broker, &caught.legs_filling).map_err(fail)?
+            }
             None => Vec::new(),
         };
         if !differences.is_empty() {
-            let again = broker_sync::catch_up(ledger, broker, session, &at, alpaca.is_some())
-                .map_err(fail)?;
+            let again =
+                broker_sync::catch_up(ledger, broker, session, &at, legs, ctx.entries_allowed())
+                    .map_err(fail)?;
             caught.fills += again.fills;
             caught.leg_exits += again.leg_exits;
-            differences = broker_sync::differences(ledger, broker).map_err(fail)?;
+            differences =
+                broker_sync::differences(ledger, broker, &again.legs_filling).map_err(fail)?;
         }
         for id in &caught.unknown {
             differences.push(format!("order {id}: in the ledger, unknown to the broker"));
@@ -324,8 +334,11 @@ impl PositionManager {
             Ok(())
         };
 
+        // Judged by the slot, not by when the run got to start: a 15:45 run that starts late
+        // is still the last cycle before the close.
         let close = hours.close_at().with_timezone(&Utc);
-        let close_tick = now >= close;
+        let slot = ctx.slot.with_timezone(&Utc);
+        let close_tick = slot >= close;
         let live = !app.replay;
         // Who judges what, when. The paper broker holds its brackets: in a replay it triggers
         // them on the final bar at the close tick (§7); live, every cycle on today's bar so far.
@@ -333,7 +346,7 @@ impl PositionManager {
         // which fills at the price its decision records; on Alpaca, an order sent at 16:00 would
         // wait for tomorrow's open, so they are taken at the last cycle before the close, on
         // today's provisional bar.
-        let last_cycle = !close_tick && now + chrono::Duration::minutes(15) >= close;
+        let last_cycle = !close_tick && slot + chrono::Duration::minutes(15) >= close;
         let (judge_bracket, judge_strategy) = match kind {
             BrokerKind::Paper => (close_tick || live, close_tick),
             BrokerKind::Alpaca => (false, last_cycle),
@@ -389,6 +402,22 @@ impl PositionManager {
             notes.push(format!("exits today {}", exits_today(ledger, session)?));
         }
         if close_tick {
+            if let Some(client) = &alpaca {
+                // Entries are good till cancelled (so their legs outlive the day): what has
+                // not filled by the close is cancelled, and what did fill of it is kept.
+                for pending in ledger.pending_orders().map_err(fail)? {
+                    if pending.side != "buy" {
+                        continue;
+                    }
+                    client.cancel(&pending.client_order_id).map_err(fail)?;
+                    if let Some(order) = client
+                        .order_by_client_id(&pending.client_order_id)
+                        .map_err(fail)?
+                    {
+                        ledger.adopt_broker_order(&order, &at, "").map_err(fail)?;
+                    }
+                }
+            }
             // Mark to the close and record the day's equity: the broker's own figures on
             // Alpaca, the session's closes on the embedded broker.
             let (cash, equity) = match &account {
@@ -410,10 +439,7 @@ impl PositionManager {
                 }
             };
             ledger.record_equity(session, cash, equity).map_err(fail)?;
-            let start = ledger
-                .equity_before(session)
-                .map_err(fail)?
-                .unwrap_or(trading.starting_equity);
+            let start = start_of_day_equity(ledger, account.as_ref(), session, trading)?;
             // The detail says what the ledger holds, not what this run did: a run re-done after a
             // crash records the same line.
             notes.push(format!(
@@ -450,6 +476,13 @@ impl PositionManager {
             return Ok(JobOutput::ok(notes.join("; ")));
         }
         let mut entered_today = ledger.entries_on(session).map_err(fail)?;
+        // A symbol exited today is not entered again today (its exit's order id is taken).
+        let exited_today: Vec<String> = ledger
+            .decisions_on(session, "sell")
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, ..)| symbol)
+            .collect();
         // Held, or being bought: an entry accepted but not yet filled counts as open.
         let mut open: Vec<String> = ledger
             .positions()
@@ -467,11 +500,7 @@ impl PositionManager {
             .collect();
         open.sort();
         open.dedup();
-        let start_equity = ledger
-            .equity_before(session)
-            .map_err(fail)?
-            .or(account.as_ref().map(|a| to_f64(a.equity)))
-            .unwrap_or(trading.starting_equity);
+        let start_equity = start_of_day_equity(ledger, account.as_ref(), session, trading)?;
         let candidates = self.candidates(session);
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
         let series = self.bars(&symbols, session);
@@ -481,7 +510,10 @@ impl PositionManager {
             {
                 break;
             }
-            if open.contains(&c.symbol) || entered_today.contains(&c.symbol) {
+            if open.contains(&c.symbol)
+                || entered_today.contains(&c.symbol)
+                || exited_today.contains(&c.symbol)
+            {
                 continue;
             }
             let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
@@ -549,6 +581,23 @@ impl PositionManager {
         ));
         Ok(JobOutput::ok(notes.join("; ")))
     }
+}
+
+/// The equity the session started with: on Alpaca the broker's own figure for the previous
+/// close; else the ledger's last recorded close, or the starting cash of a new account.
+fn start_of_day_equity(
+    ledger: &TradingLedger,
+    account: Option<&crate::broker::Account>,
+    session: NaiveDate,
+    trading: &crate::config::TradingSection,
+) -> Result<f64, JobError> {
+    if let Some(last) = account.and_then(|a| a.last_equity.or(Some(a.equity))) {
+        return Ok(to_f64(last));
+    }
+    Ok(ledger
+        .equity_before(session)
+        .map_err(fail)?
+        .unwrap_or(trading.starting_equity))
 }
 
 /// The session's exit decisions, as the ledger holds them ("none" when there are none).

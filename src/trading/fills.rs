@@ -207,10 +207,61 @@ impl TradingLedger {
                 at,
                 exit_reason,
             ),
+            // Filled, but without its price yet: ask again next cycle rather than record a
+            // fill nobody can price.
+            _ if order.status == "filled" => Ok(false),
             _ => {
                 self.set_order_status(&order.client_order_id, &order.status)?;
                 Ok(false)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trading::client_order_id;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn a_position_closed_in_two_fills_makes_two_trades() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = TradingLedger::open(dir.path(), 10_000.0, false).unwrap();
+        let day = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
+        let order = |id: &str, side: &str, qty: i64| {
+            ledger
+                .conn
+                .execute(
+                    "INSERT INTO orders (client_order_id, session, symbol, side, qty, stop, status, submitted_at)
+                     VALUES (?1, '2018-02-07', 'AAPL', ?2, ?3, 95.0, 'new', 't')",
+                    params![id, side, qty],
+                )
+                .unwrap();
+        };
+        let entry = client_order_id(day, "IBS_RSI", "AAPL", "buy");
+        order(&entry, "buy", 100);
+        assert!(ledger.apply_fill(&entry, 100, 100.0, "t", "").unwrap());
+        assert!(
+            !ledger.apply_fill(&entry, 100, 100.0, "t", "").unwrap(),
+            "applied twice"
+        );
+        order("leg-1", "sell", 40);
+        ledger
+            .apply_fill("leg-1", 40, 110.0, "t", "target")
+            .unwrap();
+        assert_eq!(ledger.positions().unwrap()[0].qty, 60);
+        order("close-1", "sell", 60);
+        ledger
+            .apply_fill("close-1", 60, 104.0, "t", "time_stop")
+            .unwrap();
+        assert!(ledger.positions().unwrap().is_empty());
+        let trades = ledger.trades_json().unwrap();
+        let pnl: Vec<f64> = trades.iter().map(|t| t["pnl"].as_f64().unwrap()).collect();
+        assert_eq!(pnl, [240.0, 400.0]);
+        assert_eq!(
+            ledger.cash().unwrap(),
+            10_000.0 - 10_000.0 + 4_400.0 + 6_240.0
+        );
     }
 }

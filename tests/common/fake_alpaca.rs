@@ -126,7 +126,7 @@ impl Book {
             let mut fields = json!({
                 "client_order_id": format!("leg-{}-{kind}", self.next),
                 "symbol": req["symbol"], "side": "sell", "qty": req["qty"], "order_type": kind,
-                "order_class": class, "time_in_force": "gtc", "status": "held",
+                "order_class": class, "time_in_force": req["time_in_force"], "status": "held",
             });
             for (k, v) in prices.as_object().unwrap() {
                 fields[k] = v.clone();
@@ -234,6 +234,26 @@ impl FakeAlpaca {
                 book.set_status(&leg, "canceled");
             }
         }
+    }
+
+    /// Part of a bracket leg fills: the leg stays open, the position shrinks.
+    pub fn fill_leg_partly(&self, client_id: &str, kind: &str, qty: i64, price: &str) {
+        let mut book = self.book.lock().unwrap();
+        let parent = book.by_client(client_id).expect("no such order");
+        let leg = book
+            .parent
+            .iter()
+            .find(|(l, p)| **p == parent && book.orders[*l]["type"] == kind)
+            .map(|(l, _)| l.clone())
+            .expect("no such leg");
+        let order = book.orders.get_mut(&leg).unwrap();
+        order["status"] = json!("partially_filled");
+        order["filled_qty"] = json!(qty.to_string());
+        order["filled_avg_price"] = json!(price);
+        let symbol = order["symbol"].as_str().unwrap().to_string();
+        let p: f64 = price.parse().unwrap();
+        book.positions.get_mut(&symbol).unwrap().0 -= qty;
+        book.cash += qty as f64 * p;
     }
 
     /// A position opened outside kobe (by hand on the broker's site).

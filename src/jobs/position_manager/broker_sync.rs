@@ -62,7 +62,13 @@ pub fn place(
                 ledger.record_not_placed(d, "canceled", at)?;
                 return Ok(Placed::NothingToClose);
             }
-            match broker.close_position(&d.symbol, d.qty.min(held), &d.client_order_id) {
+            let entry = ledger
+                .positions()?
+                .into_iter()
+                .find(|p| p.symbol == d.symbol)
+                .map(|p| p.entry_order)
+                .unwrap_or_default();
+            match broker.close_position(&d.symbol, d.qty.min(held), &d.client_order_id, &entry) {
                 Ok(order) => order,
                 Err(BrokerError::Refused(why)) => {
                     ledger.record_not_placed(d, "rejected", at)?;
@@ -97,7 +103,7 @@ fn session_of(at: &str, fallback: NaiveDate) -> NaiveDate {
         .unwrap_or(fallback)
 }
 
-/// Counts of what a catch-up did, for the log.
+/// What a catch-up did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct CatchUp {
     pub placed: usize,
@@ -105,21 +111,49 @@ pub struct CatchUp {
     pub leg_exits: usize,
     /// Orders the ledger sent that the broker does not know.
     pub unknown: Vec<String>,
+    /// Symbols whose exit leg is filling right now (the broker's quantity is moving).
+    pub legs_filling: Vec<String>,
+    /// Decisions left unsent and why: a session that is over, entries stopped by the kill
+    /// switch, or a broker that did not answer (tried again next cycle).
+    pub notes: Vec<String>,
 }
 
-/// Finishes what earlier cycles left open. `legs`: read bracket legs back from the broker
-/// (Alpaca; the paper broker triggers its bracket in the market model).
+/// Finishes what earlier cycles left open. A decision left unsent is placed only while it
+/// still stands: on its own session, and for an entry only while entries are allowed.
+/// `legs`: read bracket legs back from the broker (Alpaca; the paper broker triggers its
+/// bracket in the market model).
 pub fn catch_up(
     ledger: &TradingLedger,
     broker: &dyn Broker,
     session: NaiveDate,
     at: &str,
     legs: bool,
+    entries_allowed: bool,
 ) -> Result<CatchUp, SyncError> {
     let mut done = CatchUp::default();
     for d in ledger.unsent_decisions()? {
-        place(ledger, broker, &d, at)?;
-        done.placed += 1;
+        if d.session < session {
+            ledger.record_not_placed(&d, "expired", at)?;
+            done.notes.push(format!(
+                "{}: its session is over, not sent",
+                d.client_order_id
+            ));
+            continue;
+        }
+        if d.side == "buy" && !entries_allowed {
+            ledger.record_not_placed(&d, "canceled", at)?;
+            done.notes
+                .push(format!("{}: kill switch on, not sent", d.client_order_id));
+            continue;
+        }
+        match place(ledger, broker, &d, at) {
+            Ok(_) => done.placed += 1,
+            // One order the broker cannot take now must not stop the cycle.
+            Err(SyncError::Broker(e)) => done
+                .notes
+                .push(format!("{}: not sent yet ({e})", d.client_order_id)),
+            Err(e) => return Err(e),
+        }
     }
     for pending in ledger.pending_orders()? {
         match broker.order_by_client_id(&pending.client_order_id)? {
@@ -136,6 +170,9 @@ pub fn catch_up(
             let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
             };
+            if entry.legs.iter().any(|l| l.filled_qty > 0 && !l.is_done()) {
+                done.legs_filling.push(pos.symbol.clone());
+            }
             for leg in entry
                 .legs
                 .iter()
@@ -159,12 +196,17 @@ pub fn catch_up(
 }
 
 /// What the ledger and the broker disagree on, symbol by symbol; symbols with an order still
-/// in flight are left out (the next cycle settles them).
-pub fn differences(ledger: &TradingLedger, broker: &dyn Broker) -> Result<Vec<String>, SyncError> {
+/// in flight (one of ours, or an exit leg filling) are left out: the next cycle settles them.
+pub fn differences(
+    ledger: &TradingLedger,
+    broker: &dyn Broker,
+    legs_filling: &[String],
+) -> Result<Vec<String>, SyncError> {
     let in_flight: Vec<String> = ledger
         .pending_orders()?
         .into_iter()
         .map(|p| p.symbol)
+        .chain(legs_filling.iter().cloned())
         .collect();
     let held: Vec<(String, i64)> = ledger
         .positions()?
