@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS account (
 const MIGRATION_2: &str = "
 BEGIN;
 ALTER TABLE decisions ADD COLUMN limit_price REAL;
+ALTER TABLE decisions ADD COLUMN trigger_price REAL;
 ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'market';
 ALTER TABLE orders ADD COLUMN limit_price REAL;
 ALTER TABLE orders ADD COLUMN broker_id TEXT;
@@ -95,6 +96,9 @@ pub struct Decision {
     pub target: Option<f64>,
     /// A limit entry's price; `None`: a market order.
     pub limit: Option<f64>,
+    /// A resting stop order's trigger (a position's stop re-armed at the broker); `None` for
+    /// orders that trade now.
+    pub trigger: Option<f64>,
     pub reason: String,
 }
 
@@ -106,6 +110,8 @@ pub struct PendingOrder {
     pub symbol: String,
     pub side: String,
     pub status: String,
+    /// `market`, `limit`, or `stop` (a resting protective stop, not an order in flight).
+    pub order_type: String,
 }
 
 pub struct TradingLedger {
@@ -162,9 +168,9 @@ impl TradingLedger {
     /// Records a decision before its order is sent. Recording it again changes nothing.
     pub fn record_decision(&self, d: &Decision, at: &str) -> Result<bool, LedgerError> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at, limit_price)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at, d.limit],
+            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at, limit_price, trigger_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at, d.limit, d.trigger],
         )?;
         Ok(n == 1)
     }
@@ -172,7 +178,7 @@ impl TradingLedger {
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price
+            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
              FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
              WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
         )?;
@@ -189,6 +195,7 @@ impl TradingLedger {
                 target: r.get(8)?,
                 reason: r.get(9)?,
                 limit: r.get(10)?,
+                trigger: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -227,14 +234,15 @@ impl TradingLedger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The decisions of one side made on `session`: (symbol, qty, price, reason), in id order.
+    /// The decisions of one side made on `session` to trade now (not resting stops): (symbol,
+    /// qty, price, reason), in id order.
     pub fn decisions_on(
         &self,
         session: NaiveDate,
         side: &str,
     ) -> Result<Vec<(String, i64, f64, String)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol, qty, price_ref, reason FROM decisions WHERE session = ?1 AND side = ?2 ORDER BY client_order_id",
+            "SELECT symbol, qty, price_ref, reason FROM decisions WHERE session = ?1 AND side = ?2 AND trigger_price IS NULL ORDER BY client_order_id",
         )?;
         let rows = stmt.query_map(params![session.to_string(), side], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

@@ -43,6 +43,7 @@ fn bracket() -> OrderRequest {
         limit: None,
         stop: Some(dec("230.10")),
         target: Some(dec("245.00")),
+        trigger: None,
     }
 }
 

@@ -223,6 +223,7 @@ fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
         stop: Some(155.0),
         target: Some(175.0),
         limit: None,
+        trigger: None,
         reason: "entry from the watchlist".into(),
     };
     let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
@@ -474,6 +475,7 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
         stop: Some(95.0),
         target: None,
         limit: None,
+        trigger: None,
         reason: "entry from the watchlist".into(),
     };
     // A run died after deciding, yesterday and today; the kill switch went on meanwhile.
@@ -539,4 +541,60 @@ fn a_leg_filling_in_parts_is_not_a_reconciliation_difference() {
     manage(&app, 2018, 2, 7, 10, 30).unwrap();
     assert!(!app.home.state().join("KILL_SWITCH").exists());
     assert_eq!(export(&app)["positions"][0]["qty"], 61);
+}
+
+#[test]
+fn a_stop_gone_at_the_broker_is_re_armed_once() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+    // Someone cancels the stop leg on the broker's site.
+    fake.cancel_leg(ENTRY, "stop");
+    let out = manage(&app, 2018, 2, 7, 10, 30).unwrap();
+    assert!(
+        out.detail
+            .contains("AAPL: its stop was gone at the broker, re-armed at 155.00"),
+        "{}",
+        out.detail
+    );
+    let posts = fake.requests("POST", "/v2/orders");
+    assert_eq!(posts.len(), 2);
+    let stop: Value = serde_json::from_str(&posts[1].body).unwrap();
+    assert_eq!(stop["client_order_id"], "2018-02-07-TURTLE_SOUP-AAPL-stop");
+    assert_eq!(
+        (
+            stop["type"].as_str(),
+            stop["stop_price"].as_str(),
+            stop["time_in_force"].as_str()
+        ),
+        (Some("stop"), Some("155"), Some("gtc"))
+    );
+    assert_eq!(
+        (stop["side"].as_str(), stop["qty"].as_str()),
+        (Some("sell"), Some("61"))
+    );
+    // Resting, it is neither sent again nor a reason to stop reconciling AAPL.
+    let out = manage(&app, 2018, 2, 7, 10, 45).unwrap();
+    assert!(
+        out.detail.contains("entries today: AAPL x61"),
+        "{}",
+        out.detail
+    );
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 2);
+    // The market comes down to it: the exit is recorded as the stop.
+    fake.fill("2018-02-07-TURTLE_SOUP-AAPL-stop", "154.90");
+    manage(&app, 2018, 2, 7, 11, 0).unwrap();
+    let e = export(&app);
+    assert!(e["positions"].as_array().unwrap().is_empty(), "{e}");
+    let trade = &e["trades"][0];
+    assert_eq!(
+        (trade["reason"].as_str(), trade["exit_price"].as_f64()),
+        (Some("stop"), Some(154.9))
+    );
+    assert!(!app.home.state().join("KILL_SWITCH").exists());
 }

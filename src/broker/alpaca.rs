@@ -274,6 +274,11 @@ impl AlpacaClient {
             body["type"] = json!("limit");
             body["limit_price"] = json!(limit.to_string());
         }
+        if let Some(trigger) = r.trigger {
+            body["type"] = json!("stop");
+            body["stop_price"] = json!(trigger.to_string());
+            body["time_in_force"] = json!("gtc");
+        }
         if r.stop.is_some() {
             // The legs take the entry's time in force: a day bracket would leave the position
             // without its stop from the next morning on. (Unfilled entries are cancelled at
@@ -478,6 +483,7 @@ impl Broker for AlpacaClient {
             limit: None,
             stop: None,
             target: None,
+            trigger: None,
         })?)
     }
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {

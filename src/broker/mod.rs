@@ -74,6 +74,9 @@ pub struct OrderRequest {
     pub limit: Option<Decimal>,
     pub stop: Option<Decimal>,
     pub target: Option<Decimal>,
+    /// `Some` makes it a resting stop order (good till cancelled) that sells at market once
+    /// the price trades at or below this; `stop` and `target` are then unused.
+    pub trigger: Option<Decimal>,
 }
 
 /// An order as the broker reports it.

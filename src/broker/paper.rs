@@ -155,6 +155,11 @@ impl Broker for PaperBroker<'_> {
         if let Some(existing) = self.order(&request.client_order_id)? {
             return Ok(existing);
         }
+        if request.trigger.is_some() {
+            return Err(BrokerError::Refused(
+                "the paper broker triggers its brackets itself: no resting stop orders".into(),
+            ));
+        }
         let session: String = self
             .ledger
             .conn
@@ -221,6 +226,7 @@ impl Broker for PaperBroker<'_> {
             limit: None,
             stop: None,
             target: None,
+            trigger: None,
         })
     }
 
@@ -247,6 +253,7 @@ mod tests {
             stop: Some(95.0),
             target: None,
             limit,
+            trigger: None,
             reason: "test".into(),
         };
         ledger.record_decision(&d, "t").unwrap();
@@ -258,6 +265,7 @@ mod tests {
             limit: limit.map(cents),
             stop: Some(cents(95.0)),
             target: None,
+            trigger: None,
         }
     }
 
@@ -294,6 +302,7 @@ mod tests {
             stop: None,
             target: None,
             limit: None,
+            trigger: None,
             reason: "strategy_exit".into(),
         };
         ledger.record_decision(&d, "t").unwrap();

@@ -334,6 +334,44 @@ impl PositionManager {
             Ok(())
         };
 
+        // A position whose stop the broker no longer holds gets it back, kill switch or not:
+        // protecting what is open is managing it.
+        for symbol in &caught.unprotected {
+            let Some(pos) = ledger
+                .positions()
+                .map_err(fail)?
+                .into_iter()
+                .find(|p| &p.symbol == symbol)
+            else {
+                continue;
+            };
+            let Some(stop) = pos.stop else { continue };
+            let id = client_order_id(session, &pos.strategy, &pos.symbol, "stop");
+            if ledger.has_decision(&id).map_err(fail)? {
+                notes.push(format!(
+                    "{symbol} has no stop at the broker (re-armed once today already): check it"
+                ));
+                crate::notify::send(format!("kobe: {symbol} has no stop at the broker"));
+                continue;
+            }
+            decide(Decision {
+                client_order_id: id,
+                session,
+                strategy: pos.strategy.clone(),
+                symbol: pos.symbol.clone(),
+                side: "sell".into(),
+                qty: pos.qty,
+                price_ref: stop,
+                stop: None,
+                target: None,
+                limit: None,
+                trigger: Some(stop),
+                reason: "stop".into(),
+            })?;
+            notes.push(format!(
+                "{symbol}: its stop was gone at the broker, re-armed at {stop:.2}"
+            ));
+        }
         // Judged by the slot, not by when the run got to start: a 15:45 run that starts late
         // is still the last cycle before the close.
         let close = hours.close_at().with_timezone(&Utc);
@@ -393,6 +431,7 @@ impl PositionManager {
                         stop: None,
                         target: None,
                         limit: None,
+                        trigger: None,
                         reason: reason.into(),
                     })?;
                 }
@@ -559,6 +598,7 @@ impl PositionManager {
                 stop: Some(c.stop),
                 target: c.target,
                 limit,
+                trigger: None,
                 reason: format!("entry from the {}", c.source),
             })?;
             entered_today.push(c.symbol.clone());

@@ -26,7 +26,9 @@ impl TradingLedger {
             )
             .optional()?
             .unwrap_or((request.stop.map(to_f64), request.target.map(to_f64)));
-        let kind = if request.limit.is_some() {
+        let kind = if request.trigger.is_some() {
+            "stop"
+        } else if request.limit.is_some() {
             "limit"
         } else {
             "market"
@@ -68,7 +70,7 @@ impl TradingLedger {
             "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
-                if d.limit.is_some() { "limit" } else { "market" }, d.limit],
+                if d.trigger.is_some() { "stop" } else if d.limit.is_some() { "limit" } else { "market" }, d.limit],
         )?;
         Ok(())
     }
@@ -76,7 +78,7 @@ impl TradingLedger {
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT client_order_id, symbol, side, status FROM orders
+            "SELECT client_order_id, symbol, side, status, order_type FROM orders
              WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day')
              ORDER BY submitted_at, client_order_id",
         )?;
@@ -86,6 +88,7 @@ impl TradingLedger {
                 symbol: r.get(1)?,
                 side: r.get(2)?,
                 status: r.get(3)?,
+                order_type: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

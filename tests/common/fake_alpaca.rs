@@ -105,6 +105,7 @@ impl Book {
             "type": req["type"],
             "order_type": req["type"],
             "limit_price": req.get("limit_price").cloned().unwrap_or(Value::Null),
+            "stop_price": req.get("stop_price").cloned().unwrap_or(Value::Null),
             "order_class": class,
             "time_in_force": req["time_in_force"],
             "status": "accepted",
@@ -157,6 +158,25 @@ impl Book {
         }
         if held.0 == 0 {
             self.positions.remove(&symbol);
+        }
+    }
+
+    /// Cancels an order; cancelling one exit of a bracket cancels the others (Alpaca's rule
+    /// for order groups). A filled order stays filled.
+    fn cancel(&mut self, id: &str) {
+        let group: Vec<String> = match self.parent.get(id).cloned() {
+            Some(parent) => self
+                .parent
+                .iter()
+                .filter(|(_, p)| **p == parent)
+                .map(|(l, _)| l.clone())
+                .collect(),
+            None => vec![id.to_string()],
+        };
+        for order in group {
+            if self.orders[&order]["status"] != "filled" {
+                self.set_status(&order, "canceled");
+            }
         }
     }
 
@@ -256,6 +276,19 @@ impl FakeAlpaca {
         book.cash += qty as f64 * p;
     }
 
+    /// A bracket leg cancelled by hand on the broker's site (which cancels its group).
+    pub fn cancel_leg(&self, client_id: &str, kind: &str) {
+        let mut book = self.book.lock().unwrap();
+        let parent = book.by_client(client_id).expect("no such order");
+        let leg = book
+            .parent
+            .iter()
+            .find(|(l, p)| **p == parent && book.orders[*l]["type"] == kind)
+            .map(|(l, _)| l.clone())
+            .expect("no such leg");
+        book.cancel(&leg);
+    }
+
     /// A position opened outside kobe (by hand on the broker's site).
     pub fn add_position(&self, symbol: &str, qty: i64, price: f64) {
         self.book
@@ -332,7 +365,7 @@ fn answer(book: &mut Book, r: &Request) -> Response {
             if !book.orders.contains_key(&id) {
                 return not_found();
             }
-            book.set_status(&id, "canceled");
+            book.cancel(&id);
             Response::json(204, "")
         }
         ("GET", "/v2/positions") => {

@@ -27,6 +27,7 @@ pub fn request(d: &Decision) -> OrderRequest {
         limit: d.limit.map(cents),
         stop: d.stop.map(cents),
         target: d.target.map(cents),
+        trigger: d.trigger.map(cents),
     }
 }
 
@@ -52,7 +53,7 @@ pub fn place(
     let req = request(d);
     let order = match broker.order_by_client_id(&d.client_order_id)? {
         Some(order) => order,
-        None if d.side == "sell" => {
+        None if d.side == "sell" && d.trigger.is_none() => {
             let held = broker
                 .positions()?
                 .into_iter()
@@ -113,6 +114,9 @@ pub struct CatchUp {
     pub unknown: Vec<String>,
     /// Symbols whose exit leg is filling right now (the broker's quantity is moving).
     pub legs_filling: Vec<String>,
+    /// Held symbols whose stop the broker no longer holds (its leg cancelled or expired, and
+    /// nothing else resting or closing the position).
+    pub unprotected: Vec<String>,
     /// Decisions left unsent and why: a session that is over, entries stopped by the kill
     /// switch, or a broker that did not answer (tried again next cycle).
     pub notes: Vec<String>,
@@ -170,6 +174,17 @@ pub fn catch_up(
             let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
             };
+            let pending = ledger.pending_orders()?;
+            let resting_or_closing = pending
+                .iter()
+                .any(|p| p.symbol == pos.symbol && p.side == "sell");
+            let stop_leg_alive = entry
+                .legs
+                .iter()
+                .any(|l| l.kind == OrderKind::Stop && (!l.is_done() || l.filled_qty > 0));
+            if pos.stop.is_some() && !stop_leg_alive && !resting_or_closing {
+                done.unprotected.push(pos.symbol.clone());
+            }
             if entry.legs.iter().any(|l| l.filled_qty > 0 && !l.is_done()) {
                 done.legs_filling.push(pos.symbol.clone());
             }
@@ -202,9 +217,11 @@ pub fn differences(
     broker: &dyn Broker,
     legs_filling: &[String],
 ) -> Result<Vec<String>, SyncError> {
+    // A resting stop is not in flight until it starts to fill.
     let in_flight: Vec<String> = ledger
         .pending_orders()?
         .into_iter()
+        .filter(|p| p.order_type != "stop" || p.status == "partially_filled")
         .map(|p| p.symbol)
         .chain(legs_filling.iter().cloned())
         .collect();
