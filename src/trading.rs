@@ -47,15 +47,22 @@ CREATE TABLE IF NOT EXISTS account (
     id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
 ";
 
-/// Version 2: limit orders, orders a real broker holds (its id, asynchronous fills), and a
-/// position closed in several fills (a trade per exit order).
+/// Version 2: limit orders, and orders a real broker holds (its id, asynchronous fills).
 const MIGRATION_2: &str = "
 BEGIN;
 ALTER TABLE decisions ADD COLUMN limit_price REAL;
-ALTER TABLE decisions ADD COLUMN trigger_price REAL;
 ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'market';
 ALTER TABLE orders ADD COLUMN limit_price REAL;
 ALTER TABLE orders ADD COLUMN broker_id TEXT;
+PRAGMA user_version = 2;
+COMMIT;
+";
+
+/// Version 3: resting stop orders (a stop re-armed at the broker), and a position closed in
+/// several fills (a trade per exit order).
+const MIGRATION_3: &str = "
+BEGIN;
+ALTER TABLE decisions ADD COLUMN trigger_price REAL;
 CREATE TABLE trades_v2 (
     entry_order TEXT NOT NULL, exit_order TEXT NOT NULL, symbol TEXT NOT NULL,
     strategy TEXT NOT NULL, qty INTEGER NOT NULL, entry_session TEXT NOT NULL,
@@ -65,7 +72,7 @@ INSERT INTO trades_v2 SELECT entry_order, exit_order, symbol, strategy, qty, ent
     entry_price, exit_session, exit_price, reason, pnl, r FROM trades;
 DROP TABLE trades;
 ALTER TABLE trades_v2 RENAME TO trades;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 COMMIT;
 ";
 
@@ -107,6 +114,8 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingOrder {
     pub client_order_id: String,
+    /// The session of the decision it was sent for.
+    pub session: NaiveDate,
     pub symbol: String,
     pub side: String,
     pub status: String,
@@ -157,6 +166,9 @@ impl TradingLedger {
         }
         if version < 2 {
             conn.execute_batch(MIGRATION_2).map_err(corrupt)?;
+        }
+        if version < 3 {
+            conn.execute_batch(MIGRATION_3).map_err(corrupt)?;
         }
         conn.execute(
             "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
@@ -247,6 +259,18 @@ impl TradingLedger {
         let rows = stmt.query_map(params![session.to_string(), side], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Symbols exited on `session`: by an exit decision, or by an exit the broker made (a
+    /// bracket leg, a resting stop).
+    pub fn exited_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT symbol FROM trades WHERE exit_session = ?1
+             UNION SELECT symbol FROM decisions WHERE session = ?1 AND side = 'sell' AND trigger_price IS NULL
+             ORDER BY symbol",
+        )?;
+        let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -405,6 +429,7 @@ mod tests {
 
     #[test]
     fn a_version_1_ledger_is_migrated_in_place_and_keeps_its_rows() {
+        // Version 1 as the first release wrote it, with one closed trade.
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = Connection::open(dir.path().join("ledger.sqlite")).unwrap();
@@ -418,13 +443,20 @@ mod tests {
             .unwrap();
             conn.execute("INSERT INTO account (id, cash) VALUES (1, 5000.0)", [])
                 .unwrap();
+            conn.execute(
+                "INSERT INTO trades VALUES ('2016-01-04-IBS_RSI-AAPL-buy', '2016-01-05-IBS_RSI-AAPL-sell',
+                 'AAPL', 'IBS_RSI', 10, '2016-01-04', 100.0, '2016-01-05', 101.0, 'time_stop', 10.0, 0.2)",
+                [],
+            )
+            .unwrap();
         }
         let ledger = TradingLedger::open(dir.path(), 100_000.0, false).unwrap();
         let version: i32 = ledger
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
+        assert_eq!(ledger.trades_json().unwrap()[0]["pnl"], 10.0);
         let orders = &ledger.export().unwrap()["orders"];
         assert_eq!(orders[0]["client_order_id"], "2016-01-04-IBS_RSI-AAPL-buy");
         assert_eq!(orders[0]["type"], "market");

@@ -76,18 +76,34 @@ fn live_paper_fills_at_the_latest_trade_and_triggers_its_stop_during_the_day() {
 }
 
 fn app(dir: &Path, fake: &FakeAlpaca, entry_limit: Option<f64>) -> Arc<App> {
+    app_with_polygon(dir, fake, entry_limit, None)
+}
+
+fn app_with_polygon(
+    dir: &Path,
+    fake: &FakeAlpaca,
+    entry_limit: Option<f64>,
+    polygon: Option<&TestServer>,
+) -> Arc<App> {
     let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
     config.trading.broker = BrokerKind::Alpaca;
     config.trading.entry_limit = entry_limit;
     let url = fake.base_url();
+    let mut secrets = vec![
+        ("APCA_API_KEY_ID", "AKTESTKEY1"),
+        ("APCA_API_SECRET_KEY", "alpaca-secret-xyz"),
+        ("APCA_API_BASE_URL", url.as_str()),
+    ];
+    if let Some(server) = polygon {
+        config.polygon.base_url = server.base_url.clone();
+        config.polygon.calls_per_minute = 0;
+        config.polygon.max_retries = 0;
+        secrets.push(("POLYGON_API_KEY", "pk_test_4242"));
+    }
     Arc::new(App {
         home: Home::resolve(Some(dir)),
         config,
-        secrets: Secrets::from_pairs(&[
-            ("APCA_API_KEY_ID", "AKTESTKEY1"),
-            ("APCA_API_SECRET_KEY", "alpaca-secret-xyz"),
-            ("APCA_API_BASE_URL", &url),
-        ]),
+        secrets: Secrets::from_pairs(&secrets),
         replay: false,
         live: false,
         universe: None,
@@ -489,6 +505,14 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
     ledger
         .record_decision(&decision(today, "JPM"), "t")
         .unwrap();
+    // Yesterday's AAPL entry did reach the broker before the run died: it is adopted, and
+    // (no longer standing) cancelled there.
+    let sent = decision(yesterday, "AAPL");
+    ledger.record_decision(&sent, "t").unwrap();
+    app.alpaca()
+        .unwrap()
+        .submit_order(&kobe::jobs::position_manager::request(&sent))
+        .unwrap();
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 10, 15, 0).unwrap();
     let ctx = live_context("POSITION_MANAGER", slot);
     ctx.kill_switch
@@ -506,7 +530,14 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
         "{}",
         out.detail
     );
-    assert!(fake.requests("POST", "/v2/orders").is_empty());
+    assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+    assert_eq!(
+        fake.requests("DELETE", "/v2/orders/")
+            .iter()
+            .map(|r| r.target.as_str())
+            .collect::<Vec<_>>(),
+        ["/v2/orders/ord-1"]
+    );
     let statuses: Vec<(String, String)> = export(&app)["orders"]
         .as_array()
         .unwrap()
@@ -521,7 +552,8 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
     assert_eq!(
         statuses,
         [
-            ("MSFT".to_string(), "expired".to_string()),
+            ("AAPL".to_string(), "canceled".to_string()),
+            ("MSFT".into(), "expired".into()),
             ("JPM".into(), "canceled".into())
         ]
     );
@@ -597,4 +629,61 @@ fn a_stop_gone_at_the_broker_is_re_armed_once() {
         (Some("stop"), Some(154.9))
     );
     assert!(!app.home.state().join("KILL_SWITCH").exists());
+}
+
+#[test]
+fn an_entry_left_open_by_a_missed_close_is_cancelled_the_next_day() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-05");
+    let app = app(dir.path(), &fake, Some(0.002));
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 6).unwrap());
+    manage(&app, 2018, 2, 6, 10, 0).unwrap();
+    // The runner was down at Tuesday's close; Wednesday's first cycle cancels the entry.
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert_eq!(fake.requests("DELETE", "/v2/orders/").len(), 1);
+    let e = export(&app);
+    assert_eq!(e["orders"][0]["status"], "canceled");
+}
+
+#[test]
+fn a_refused_re_arm_below_the_stop_closes_at_market() {
+    // Polygon's last trade of AAPL today: 163.00 at the entry, later 150.00 (below the stop).
+    let last = Arc::new(std::sync::Mutex::new(163.0_f64));
+    let price = last.clone();
+    let polygon = TestServer::start(move |_| {
+        let p = *price.lock().unwrap();
+        Response::json(
+            200,
+            format!(
+                r#"{{"status":"OK","ticker":{{"ticker":"AAPL","lastTrade":{{"p":{p},"s":100,"t":1518017400000000000}}}}}}"#
+            ),
+        )
+    });
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app_with_polygon(dir.path(), &fake, None, Some(&polygon));
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    fake.cancel_leg(ENTRY, "stop");
+    *last.lock().unwrap() = 150.0;
+    fake.refuse_next(
+        422,
+        r#"{"code":42210000,"message":"stop price must not be greater than base price"}"#,
+    );
+    let out = manage(&app, 2018, 2, 7, 10, 30).unwrap();
+    assert!(
+        out.detail
+            .contains("AAPL: below its stop 155.00, closed at market"),
+        "{}",
+        out.detail
+    );
+    let posts = fake.requests("POST", "/v2/orders");
+    let close: Value = serde_json::from_str(&posts.last().unwrap().body).unwrap();
+    assert_eq!(close["client_order_id"], "2018-02-07-TURTLE_SOUP-AAPL-sell");
+    assert_eq!(
+        (close["side"].as_str(), close["type"].as_str()),
+        (Some("sell"), Some("market"))
+    );
 }

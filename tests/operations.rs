@@ -185,8 +185,10 @@ fn heartbeat_carries_the_design_fields() {
     );
     assert!(beat["rss_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(beat["next_job"]["tag"].is_string());
-    let lines = std::fs::read_to_string(home.path().join("logs/heartbeat.jsonl")).unwrap();
-    assert!(lines.lines().count() >= 2);
+    // heartbeat.json is replaced before the line is appended to heartbeat.jsonl: wait for it.
+    let log = home.path().join("logs/heartbeat.jsonl");
+    assert!(eventually(3 * SECOND, || std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.lines().count() >= 2)));
     let (code, metrics) = runner.get("/metrics");
     assert_eq!(code, 200);
     for name in [

@@ -317,6 +317,13 @@ impl AlpacaClient {
                         if let Some(order) = self.order_by_client_id(&r.client_order_id)? {
                             return Ok(order);
                         }
+                        // Not visible yet, but not known to be refused either: undecided,
+                        // so the next cycle looks it up before anything is sent again.
+                        return Err(AlpacaError::Network(format!(
+                            "order {}: a retry was refused ({}) after an attempt without an answer",
+                            r.client_order_id,
+                            classify(status, &text)
+                        )));
                     }
                     return Err(classify(status, &text));
                 }
@@ -458,6 +465,11 @@ impl Broker for AlpacaClient {
         let Some(order) = AlpacaClient::order_by_client_id(self, client_order_id)? else {
             return Ok(());
         };
+        // A finished order is left alone (cancelling a filled bracket parent must not reach
+        // its legs).
+        if order.is_done() {
+            return Ok(());
+        }
         if let Some(id) = order.broker_id {
             self.cancel_by_broker_id(&id)?;
         }

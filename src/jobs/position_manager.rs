@@ -181,6 +181,35 @@ impl PositionManager {
 }
 
 impl PositionManager {
+    /// A day's loss beyond the limit engages the kill switch (reason `daily_loss`), once.
+    fn check_daily_loss(
+        &self,
+        ctx: &JobContext,
+        equity: f64,
+        start: f64,
+        notes: &mut Vec<String>,
+    ) -> Result<(), JobError> {
+        let limit = self.app.config.trading.daily_loss_limit;
+        if equity >= start * (1.0 - limit) {
+            return Ok(());
+        }
+        notes.push("daily loss limit reached: kill switch on".into());
+        if !ctx.kill_switch.load(std::sync::atomic::Ordering::SeqCst) {
+            let reason = format!(
+                "daily_loss: equity {equity:.2} is more than {:.1}% below {start:.2}",
+                limit * 100.0
+            );
+            kill_switch::engage(
+                &self.app.home.state(),
+                &reason,
+                "POSITION_MANAGER",
+                ctx.clock.now(),
+            )
+            .map_err(fail)?;
+        }
+        Ok(())
+    }
+
     /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
     fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
         let key = self
@@ -252,14 +281,29 @@ impl PositionManager {
         };
         let mut notes = Vec::new();
 
+        // Judged by the slot, not by when the run got to start: a 15:45 run that starts late
+        // is still the last cycle before the close.
+        let close = hours.close_at().with_timezone(&Utc);
+        let slot = ctx.slot.with_timezone(&Utc);
+        let close_tick = slot >= close;
         // What earlier cycles left open: unsent decisions, unfilled orders, bracket legs.
         if kind == BrokerKind::Paper {
             paper.settle_pending().map_err(fail)?;
         }
         let legs = alpaca.is_some();
-        let mut caught =
-            broker_sync::catch_up(ledger, broker, session, &at, legs, ctx.entries_allowed())
-                .map_err(fail)?;
+        // Entries are good till cancelled on Alpaca (so their legs outlive the day): what has
+        // not filled by the close is cancelled then, keeping what did fill.
+        let day_over = legs && close_tick;
+        let mut caught = broker_sync::catch_up(
+            ledger,
+            broker,
+            session,
+            &at,
+            legs,
+            ctx.entries_allowed(),
+            day_over,
+        )
+        .map_err(fail)?;
         for note in &caught.notes {
             tracing::warn!(%note, "a decision left unsent");
         }
@@ -274,9 +318,16 @@ impl PositionManager {
             None => Vec::new(),
         };
         if !differences.is_empty() {
-            let again =
-                broker_sync::catch_up(ledger, broker, session, &at, legs, ctx.entries_allowed())
-                    .map_err(fail)?;
+            let again = broker_sync::catch_up(
+                ledger,
+                broker,
+                session,
+                &at,
+                legs,
+                ctx.entries_allowed(),
+                day_over,
+            )
+            .map_err(fail)?;
             caught.fills += again.fills;
             caught.leg_exits += again.leg_exits;
             differences =
@@ -354,7 +405,7 @@ impl PositionManager {
                 crate::notify::send(format!("kobe: {symbol} has no stop at the broker"));
                 continue;
             }
-            decide(Decision {
+            let rearm = Decision {
                 client_order_id: id,
                 session,
                 strategy: pos.strategy.clone(),
@@ -367,16 +418,40 @@ impl PositionManager {
                 limit: None,
                 trigger: Some(stop),
                 reason: "stop".into(),
-            })?;
-            notes.push(format!(
-                "{symbol}: its stop was gone at the broker, re-armed at {stop:.2}"
-            ));
+            };
+            ledger.record_decision(&rearm, &at).map_err(fail)?;
+            match broker_sync::place(ledger, broker, &rearm, &at) {
+                Ok(Placed::Sent(_)) => notes.push(format!(
+                    "{symbol}: its stop was gone at the broker, re-armed at {stop:.2}"
+                )),
+                Ok(Placed::NothingToClose) => {}
+                Ok(Placed::Refused(why)) => {
+                    // Refused: most likely the price is already through the stop. If it is,
+                    // the stop has been hit: close at market.
+                    let through = self
+                        .latest_trade(symbol, session)
+                        .is_ok_and(|price| price <= stop);
+                    let exit = client_order_id(session, &pos.strategy, symbol, "sell");
+                    if through && !ledger.has_decision(&exit).map_err(fail)? {
+                        decide(Decision {
+                            client_order_id: exit,
+                            trigger: None,
+                            reason: "stop".into(),
+                            ..rearm
+                        })?;
+                        notes.push(format!(
+                            "{symbol}: below its stop {stop:.2}, closed at market"
+                        ));
+                    } else {
+                        notes.push(format!("{symbol}: re-arming its stop was refused ({why})"));
+                        crate::notify::send(format!(
+                            "kobe: {symbol} has no stop at the broker ({why})"
+                        ));
+                    }
+                }
+                Err(e) => notes.push(format!("{symbol}: stop not re-armed yet ({e})")),
+            }
         }
-        // Judged by the slot, not by when the run got to start: a 15:45 run that starts late
-        // is still the last cycle before the close.
-        let close = hours.close_at().with_timezone(&Utc);
-        let slot = ctx.slot.with_timezone(&Utc);
-        let close_tick = slot >= close;
         let live = !app.replay;
         // Who judges what, when. The paper broker holds its brackets: in a replay it triggers
         // them on the final bar at the close tick (§7); live, every cycle on today's bar so far.
@@ -390,7 +465,9 @@ impl PositionManager {
             BrokerKind::Alpaca => (false, last_cycle),
         };
         let positions = ledger.positions().map_err(fail)?;
-        if (judge_bracket || judge_strategy) && !positions.is_empty() {
+        // The positions' bars up to today: in a replay the final bar, visible at the close;
+        // live, today's bar so far from Polygon's snapshot while the store has none.
+        let series = if !positions.is_empty() && (judge_bracket || judge_strategy || close_tick) {
             let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
             let mut series = self.bars(&symbols, session);
             let has_today = |s: &BTreeMap<String, Vec<Bar>>| {
@@ -405,6 +482,11 @@ impl PositionManager {
                     )),
                 }
             }
+            series
+        } else {
+            BTreeMap::new()
+        };
+        if judge_bracket || judge_strategy {
             for pos in positions {
                 let bars = series.get(&pos.symbol).cloned().unwrap_or_default();
                 let exit = judge_bracket
@@ -441,41 +523,11 @@ impl PositionManager {
             notes.push(format!("exits today {}", exits_today(ledger, session)?));
         }
         if close_tick {
-            if let Some(client) = &alpaca {
-                // Entries are good till cancelled (so their legs outlive the day): what has
-                // not filled by the close is cancelled, and what did fill of it is kept.
-                for pending in ledger.pending_orders().map_err(fail)? {
-                    if pending.side != "buy" {
-                        continue;
-                    }
-                    client.cancel(&pending.client_order_id).map_err(fail)?;
-                    if let Some(order) = client
-                        .order_by_client_id(&pending.client_order_id)
-                        .map_err(fail)?
-                    {
-                        ledger.adopt_broker_order(&order, &at, "").map_err(fail)?;
-                    }
-                }
-            }
             // Mark to the close and record the day's equity: the broker's own figures on
             // Alpaca, the session's closes on the embedded broker.
             let (cash, equity) = match &account {
                 Some(a) => (to_f64(a.cash), to_f64(a.equity)),
-                None => {
-                    let positions = ledger.positions().map_err(fail)?;
-                    let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
-                    let series = self.bars(&symbols, session);
-                    let cash = ledger.cash().map_err(fail)?;
-                    let mut equity = cash;
-                    for pos in positions {
-                        let last = series
-                            .get(&pos.symbol)
-                            .and_then(|b| b.last())
-                            .map_or(pos.entry_price, |b| b.close);
-                        equity += pos.qty as f64 * last;
-                    }
-                    (cash, equity)
-                }
+                None => marked_equity(ledger, &series)?,
             };
             ledger.record_equity(session, cash, equity).map_err(fail)?;
             let start = start_of_day_equity(ledger, account.as_ref(), session, trading)?;
@@ -485,19 +537,19 @@ impl PositionManager {
                 "close: exits today {}; equity {equity:.2}",
                 exits_today(ledger, session)?
             ));
-            let breached = equity < start * (1.0 - trading.daily_loss_limit);
-            if breached {
-                notes.push("daily loss limit reached: kill switch on".into());
-            }
-            if breached && !ctx.kill_switch.load(std::sync::atomic::Ordering::SeqCst) {
-                let reason = format!(
-                    "daily_loss: equity {equity:.2} is more than {:.1}% below {start:.2}",
-                    trading.daily_loss_limit * 100.0
-                );
-                kill_switch::engage(&app.home.state(), &reason, "POSITION_MANAGER", now)
-                    .map_err(fail)?;
-            }
+            self.check_daily_loss(ctx, equity, start, &mut notes)?;
             return Ok(JobOutput::ok(notes.join("; ")));
+        }
+        // During the day too, wherever a current equity is known: the broker's own, or (live
+        // on the paper broker) the positions at today's prices so far.
+        let equity_now = match &account {
+            Some(a) => Some(to_f64(a.equity)),
+            None if live && !series.is_empty() => Some(marked_equity(ledger, &series)?.1),
+            None => None,
+        };
+        if let Some(equity) = equity_now {
+            let start = start_of_day_equity(ledger, account.as_ref(), session, trading)?;
+            self.check_daily_loss(ctx, equity, start, &mut notes)?;
         }
 
         let windows = trading.windows().map_err(JobError::Recoverable)?;
@@ -516,12 +568,7 @@ impl PositionManager {
         }
         let mut entered_today = ledger.entries_on(session).map_err(fail)?;
         // A symbol exited today is not entered again today (its exit's order id is taken).
-        let exited_today: Vec<String> = ledger
-            .decisions_on(session, "sell")
-            .map_err(fail)?
-            .into_iter()
-            .map(|(symbol, ..)| symbol)
-            .collect();
+        let exited_today = ledger.exited_on(session).map_err(fail)?;
         // Held, or being bought: an entry accepted but not yet filled counts as open.
         let mut open: Vec<String> = ledger
             .positions()
@@ -621,6 +668,23 @@ impl PositionManager {
         ));
         Ok(JobOutput::ok(notes.join("; ")))
     }
+}
+
+/// The paper account's (cash, equity), its positions marked at the last price of their bars.
+fn marked_equity(
+    ledger: &TradingLedger,
+    series: &BTreeMap<String, Vec<Bar>>,
+) -> Result<(f64, f64), JobError> {
+    let cash = ledger.cash().map_err(fail)?;
+    let mut equity = cash;
+    for pos in ledger.positions().map_err(fail)? {
+        let last = series
+            .get(&pos.symbol)
+            .and_then(|b| b.last())
+            .map_or(pos.entry_price, |b| b.close);
+        equity += pos.qty as f64 * last;
+    }
+    Ok((cash, equity))
 }
 
 /// The equity the session started with: on Alpaca the broker's own figure for the previous

@@ -78,7 +78,7 @@ impl TradingLedger {
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT client_order_id, symbol, side, status, order_type FROM orders
+            "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
              WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day')
              ORDER BY submitted_at, client_order_id",
         )?;
@@ -89,6 +89,10 @@ impl TradingLedger {
                 side: r.get(2)?,
                 status: r.get(3)?,
                 order_type: r.get(4)?,
+                session: r
+                    .get::<_, String>(5)?
+                    .parse()
+                    .unwrap_or(chrono::NaiveDate::MIN),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -53,7 +53,7 @@ pub fn place(
     let req = request(d);
     let order = match broker.order_by_client_id(&d.client_order_id)? {
         Some(order) => order,
-        None if d.side == "sell" && d.trigger.is_none() => {
+        None if d.side == "sell" => {
             let held = broker
                 .positions()?
                 .into_iter()
@@ -62,6 +62,20 @@ pub fn place(
             if held <= 0 {
                 ledger.record_not_placed(d, "canceled", at)?;
                 return Ok(Placed::NothingToClose);
+            }
+            if d.trigger.is_some() {
+                return match broker.submit(&req) {
+                    Ok(order) => {
+                        ledger.record_order(&d.session.to_string(), &req, &order, at)?;
+                        ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
+                        Ok(Placed::Sent(order))
+                    }
+                    Err(BrokerError::Refused(why)) => {
+                        ledger.record_not_placed(d, "rejected", at)?;
+                        Ok(Placed::Refused(why))
+                    }
+                    Err(e) => Err(e.into()),
+                };
             }
             let entry = ledger
                 .positions()?
@@ -123,9 +137,12 @@ pub struct CatchUp {
 }
 
 /// Finishes what earlier cycles left open. A decision left unsent is placed only while it
-/// still stands: on its own session, and for an entry only while entries are allowed.
-/// `legs`: read bracket legs back from the broker (Alpaca; the paper broker triggers its
-/// bracket in the market model).
+/// still stands — on its own session, and for an entry only while entries are allowed — and
+/// one that no longer stands is first looked up (a run may have sent it and died): adopted if
+/// the broker has it, else recorded as never sent. Entries still open at the broker that no
+/// longer stand (an earlier session's, any while entries are stopped, all once `day_over`)
+/// are cancelled, keeping what filled. `legs`: read bracket legs back from the broker (Alpaca;
+/// the paper broker triggers its bracket in the market model).
 pub fn catch_up(
     ledger: &TradingLedger,
     broker: &dyn Broker,
@@ -133,21 +150,30 @@ pub fn catch_up(
     at: &str,
     legs: bool,
     entries_allowed: bool,
+    day_over: bool,
 ) -> Result<CatchUp, SyncError> {
     let mut done = CatchUp::default();
     for d in ledger.unsent_decisions()? {
-        if d.session < session {
-            ledger.record_not_placed(&d, "expired", at)?;
-            done.notes.push(format!(
-                "{}: its session is over, not sent",
-                d.client_order_id
-            ));
-            continue;
-        }
-        if d.side == "buy" && !entries_allowed {
-            ledger.record_not_placed(&d, "canceled", at)?;
-            done.notes
-                .push(format!("{}: kill switch on, not sent", d.client_order_id));
+        let stale = d.session < session;
+        if stale || (d.side == "buy" && !entries_allowed) {
+            match broker.order_by_client_id(&d.client_order_id)? {
+                Some(order) => {
+                    ledger.record_order(&d.session.to_string(), &request(&d), &order, at)?;
+                    ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
+                }
+                None => {
+                    ledger.record_not_placed(&d, if stale { "expired" } else { "canceled" }, at)?;
+                    done.notes.push(format!(
+                        "{}: {}, not sent",
+                        d.client_order_id,
+                        if stale {
+                            "its session is over"
+                        } else {
+                            "kill switch on"
+                        }
+                    ));
+                }
+            }
             continue;
         }
         match place(ledger, broker, &d, at) {
@@ -160,6 +186,11 @@ pub fn catch_up(
         }
     }
     for pending in ledger.pending_orders()? {
+        let stands =
+            pending.side != "buy" || (pending.session == session && entries_allowed && !day_over);
+        if !stands {
+            broker.cancel(&pending.client_order_id)?;
+        }
         match broker.order_by_client_id(&pending.client_order_id)? {
             Some(order) => {
                 if ledger.adopt_broker_order(&order, fill_time(&order, at), "")? {
@@ -178,12 +209,24 @@ pub fn catch_up(
             let resting_or_closing = pending
                 .iter()
                 .any(|p| p.symbol == pos.symbol && p.side == "sell");
-            let stop_leg_alive = entry
-                .legs
-                .iter()
-                .any(|l| l.kind == OrderKind::Stop && (!l.is_done() || l.filled_qty > 0));
+            // A leg edited by hand is `replaced` by another that carries on.
+            let stop_leg_alive = entry.legs.iter().any(|l| {
+                l.kind == OrderKind::Stop
+                    && (!l.is_done() || l.filled_qty > 0 || l.status == "replaced")
+            });
             if pos.stop.is_some() && !stop_leg_alive && !resting_or_closing {
-                done.unprotected.push(pos.symbol.clone());
+                // A stop someone placed by hand protects the position as well.
+                let other_stop = broker.open_orders()?.iter().any(|o| {
+                    std::iter::once(o).chain(o.legs.iter()).any(|o| {
+                        o.symbol == pos.symbol
+                            && o.side == Side::Sell
+                            && o.kind == OrderKind::Stop
+                            && !o.is_done()
+                    })
+                });
+                if !other_stop {
+                    done.unprotected.push(pos.symbol.clone());
+                }
             }
             if entry.legs.iter().any(|l| l.filled_qty > 0 && !l.is_done()) {
                 done.legs_filling.push(pos.symbol.clone());
