@@ -687,3 +687,25 @@ fn a_refused_re_arm_below_the_stop_closes_at_market() {
         (Some("sell"), Some("market"))
     );
 }
+
+#[test]
+fn a_loss_past_the_daily_limit_during_the_day_engages_the_kill_switch() {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, None);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    // Alpaca says yesterday closed at 104,000: today's 100,000 is 3.8 % down.
+    fake.set_account("last_equity", Value::from("104000.00"));
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert!(
+        out.detail.contains("daily loss limit reached"),
+        "{}",
+        out.detail
+    );
+    let switch = std::fs::read_to_string(app.home.state().join("KILL_SWITCH")).unwrap();
+    assert!(
+        switch.contains("daily_loss: equity 100000.00 is more than 3.0% below 104000.00"),
+        "{switch}"
+    );
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+}

@@ -182,16 +182,17 @@ impl PositionManager {
 
 impl PositionManager {
     /// A day's loss beyond the limit engages the kill switch (reason `daily_loss`), once.
+    /// Returns whether the limit is breached.
     fn check_daily_loss(
         &self,
         ctx: &JobContext,
         equity: f64,
         start: f64,
         notes: &mut Vec<String>,
-    ) -> Result<(), JobError> {
+    ) -> Result<bool, JobError> {
         let limit = self.app.config.trading.daily_loss_limit;
         if equity >= start * (1.0 - limit) {
-            return Ok(());
+            return Ok(false);
         }
         notes.push("daily loss limit reached: kill switch on".into());
         if !ctx.kill_switch.load(std::sync::atomic::Ordering::SeqCst) {
@@ -207,7 +208,7 @@ impl PositionManager {
             )
             .map_err(fail)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
@@ -549,7 +550,10 @@ impl PositionManager {
         };
         if let Some(equity) = equity_now {
             let start = start_of_day_equity(ledger, account.as_ref(), session, trading)?;
-            self.check_daily_loss(ctx, equity, start, &mut notes)?;
+            if self.check_daily_loss(ctx, equity, start, &mut notes)? {
+                // The switch's flag follows the file a moment later: no entries this cycle.
+                return Ok(JobOutput::ok(notes.join("; ")));
+            }
         }
 
         let windows = trading.windows().map_err(JobError::Recoverable)?;
