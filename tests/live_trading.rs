@@ -157,6 +157,19 @@ fn export(app: &App) -> Value {
 
 const ENTRY: &str = "2018-02-07-TURTLE_SOUP-AAPL-buy";
 
+/// An Alpaca account holding 61 AAPL: entered at 10:00 on 2018-02-07, filled at 163.10, and
+/// the fill read back at 10:15.
+fn holding_aapl(polygon: Option<&TestServer>) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app_with_polygon(dir.path(), &fake, None, polygon);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    (fake, dir, app)
+}
+
 #[test]
 fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
     let fake = FakeAlpaca::start(100_000.0);
@@ -562,13 +575,7 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
 
 #[test]
 fn a_leg_filling_in_parts_is_not_a_reconciliation_difference() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
-    manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    fake.fill(ENTRY, "163.10");
-    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    let (fake, _dir, app) = holding_aapl(None);
     fake.fill_leg_partly(ENTRY, "limit", 20, "175.00");
     manage(&app, 2018, 2, 7, 10, 30).unwrap();
     assert!(!app.home.state().join("KILL_SWITCH").exists());
@@ -577,13 +584,7 @@ fn a_leg_filling_in_parts_is_not_a_reconciliation_difference() {
 
 #[test]
 fn a_stop_gone_at_the_broker_is_re_armed_once() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
-    manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    fake.fill(ENTRY, "163.10");
-    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    let (fake, _dir, app) = holding_aapl(None);
     assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
     // Someone cancels the stop leg on the broker's site.
     fake.cancel_leg(ENTRY, "stop");
@@ -659,13 +660,7 @@ fn a_refused_re_arm_below_the_stop_closes_at_market() {
             ),
         )
     });
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app_with_polygon(dir.path(), &fake, None, Some(&polygon));
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
-    manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    fake.fill(ENTRY, "163.10");
-    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    let (fake, _dir, app) = holding_aapl(Some(&polygon));
     fake.cancel_leg(ENTRY, "stop");
     *last.lock().unwrap() = 150.0;
     fake.refuse_next(

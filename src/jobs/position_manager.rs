@@ -295,16 +295,12 @@ impl PositionManager {
         // Entries are good till cancelled on Alpaca (so their legs outlive the day): what has
         // not filled by the close is cancelled then, keeping what did fill.
         let day_over = legs && close_tick;
-        let mut caught = broker_sync::catch_up(
-            ledger,
-            broker,
-            session,
-            &at,
-            legs,
-            ctx.entries_allowed(),
-            day_over,
-        )
-        .map_err(fail)?;
+        let catch_up = || {
+            let allowed = ctx.entries_allowed();
+            broker_sync::catch_up(ledger, broker, session, &at, legs, allowed, day_over)
+                .map_err(fail)
+        };
+        let mut caught = catch_up()?;
         for note in &caught.notes {
             tracing::warn!(%note, "a decision left unsent");
         }
@@ -319,16 +315,7 @@ impl PositionManager {
             None => Vec::new(),
         };
         if !differences.is_empty() {
-            let again = broker_sync::catch_up(
-                ledger,
-                broker,
-                session,
-                &at,
-                legs,
-                ctx.entries_allowed(),
-                day_over,
-            )
-            .map_err(fail)?;
+            let again = catch_up()?;
             caught.fills += again.fills;
             caught.leg_exits += again.leg_exits;
             differences =
