@@ -157,6 +157,16 @@ fn export(app: &App) -> Value {
 
 const ENTRY: &str = "2018-02-07-TURTLE_SOUP-AAPL-buy";
 
+/// A local Alpaca account and a home with the sample to 2018-02-06, AAPL validated for
+/// Wednesday 2018-02-07.
+fn alpaca_home(entry_limit: Option<f64>) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
+    let fake = FakeAlpaca::start(100_000.0);
+    let (dir, _) = sample_home("2018-02-06");
+    let app = app(dir.path(), &fake, entry_limit);
+    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    (fake, dir, app)
+}
+
 /// An Alpaca account holding 61 AAPL: entered at 10:00 on 2018-02-07, filled at 163.10, and
 /// the fill read back at 10:15.
 fn holding_aapl(polygon: Option<&TestServer>) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
@@ -275,10 +285,7 @@ fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
 
 #[test]
 fn entries_can_be_limit_orders() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, Some(0.002));
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(Some(0.002));
     manage(&app, 2018, 2, 7, 10, 0).unwrap();
     let posts = fake.requests("POST", "/v2/orders");
     let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
@@ -298,10 +305,7 @@ fn entries_can_be_limit_orders() {
 
 #[test]
 fn a_refused_order_is_recorded_and_not_sent_again() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(None);
     let body = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/data/api/alpaca/error_403_insufficient_buying_power.json"
@@ -365,10 +369,7 @@ fn a_time_stop_before_the_close_cancels_the_legs_then_sells() {
 
 #[test]
 fn a_position_the_ledger_does_not_know_engages_the_kill_switch() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(None);
     fake.add_position("MSFT", 5, 90.0);
     let err = manage(&app, 2018, 2, 7, 10, 0).unwrap_err();
     assert!(
@@ -420,10 +421,7 @@ fn alpaca_needs_its_keys_and_a_cron_slot_never_trades_live() {
 
 #[test]
 fn a_blocked_account_gets_no_entries() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(None);
     fake.set_account("trading_blocked", Value::Bool(true));
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
     assert!(
@@ -469,10 +467,7 @@ fn a_runner_whose_alpaca_keys_are_refused_does_not_start() {
 
 #[test]
 fn an_entry_unfilled_at_the_close_is_cancelled() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, Some(0.002));
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(Some(0.002));
     manage(&app, 2018, 2, 7, 10, 0).unwrap();
     manage(&app, 2018, 2, 7, 16, 0).unwrap();
     assert_eq!(
@@ -685,10 +680,7 @@ fn a_refused_re_arm_below_the_stop_closes_at_market() {
 
 #[test]
 fn a_loss_past_the_daily_limit_during_the_day_engages_the_kill_switch() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, _dir, app) = alpaca_home(None);
     // Alpaca says yesterday closed at 104,000: today's 100,000 is 3.8 % down.
     fake.set_account("last_equity", Value::from("104000.00"));
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();

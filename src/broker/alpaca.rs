@@ -487,16 +487,7 @@ impl Broker for AlpacaClient {
             return Ok(order);
         }
         self.release_shares(symbol, entry_order)?;
-        Ok(self.submit_order(&OrderRequest {
-            client_order_id: client_order_id.into(),
-            symbol: symbol.into(),
-            side: Side::Sell,
-            qty,
-            limit: None,
-            stop: None,
-            target: None,
-            trigger: None,
-        })?)
+        Ok(self.submit_order(&OrderRequest::market_sell(client_order_id, symbol, qty))?)
     }
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {
         Ok(AlpacaClient::order_by_client_id(self, client_order_id)?)

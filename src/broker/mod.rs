@@ -79,6 +79,22 @@ pub struct OrderRequest {
     pub trigger: Option<Decimal>,
 }
 
+impl OrderRequest {
+    /// A plain market sell (closing a position).
+    pub fn market_sell(client_order_id: &str, symbol: &str, qty: i64) -> Self {
+        Self {
+            client_order_id: client_order_id.into(),
+            symbol: symbol.into(),
+            side: Side::Sell,
+            qty,
+            limit: None,
+            stop: None,
+            target: None,
+            trigger: None,
+        }
+    }
+}
+
 /// An order as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Order {

@@ -218,16 +218,7 @@ impl Broker for PaperBroker<'_> {
     ) -> Result<Order, BrokerError> {
         // The paper broker holds no exit orders: its stops and targets trigger in the market
         // model, so closing is a plain market sell.
-        self.submit(&OrderRequest {
-            client_order_id: client_order_id.into(),
-            symbol: symbol.into(),
-            side: Side::Sell,
-            qty,
-            limit: None,
-            stop: None,
-            target: None,
-            trigger: None,
-        })
+        self.submit(&OrderRequest::market_sell(client_order_id, symbol, qty))
     }
 
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {

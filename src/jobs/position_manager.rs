@@ -161,13 +161,9 @@ impl PositionManager {
         mut series: BTreeMap<String, Vec<Bar>>,
         session: NaiveDate,
     ) -> Result<BTreeMap<String, Vec<Bar>>, String> {
-        let key = self
-            .app
-            .secrets
-            .get("POLYGON_API_KEY")
-            .ok_or("no POLYGON_API_KEY for today's prices")?;
-        let rows = crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
-            .and_then(|mut c| c.day_snapshot(session))
+        let rows = self
+            .polygon()?
+            .day_snapshot(session)
             .map_err(|e| e.to_string())?;
         for (ticker, bar) in rows {
             if let Some(bars) = series.get_mut(&ticker) {
@@ -211,15 +207,22 @@ impl PositionManager {
         Ok(true)
     }
 
-    /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
-    fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
+    /// A Polygon client for today's prices, if there is a key.
+    fn polygon(&self) -> Result<crate::data::polygon::PolygonClient, String> {
         let key = self
             .app
             .secrets
             .get("POLYGON_API_KEY")
             .ok_or("no POLYGON_API_KEY")?;
-        let trade = crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
-            .and_then(|mut c| c.last_trade(symbol))
+        crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
+    fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
+        let trade = self
+            .polygon()?
+            .last_trade(symbol)
             .map_err(|e| e.to_string())?;
         match trade {
             Some((price, at)) if at.with_timezone(&EXCHANGE_TZ).date_naive() == session => {
