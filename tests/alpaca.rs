@@ -232,7 +232,7 @@ fn positions_parse_and_reconcile_against_the_ledger() {
     let positions = client(&server).open_positions().unwrap();
     let held: Vec<(String, i64)> = positions
         .iter()
-        .map(|p| (p.symbol.clone(), p.qty))
+        .map(|p| (p.symbol.clone(), i64::try_from(p.qty).unwrap()))
         .collect();
     assert!(held.contains(&("AAPL".to_string(), 10)));
     assert_eq!(positions[0].entry_price, dec("235.25"));
@@ -241,5 +241,14 @@ fn positions_parse_and_reconcile_against_the_ledger() {
     assert!(
         diff.iter().any(|d| d == "AAPL: ledger 12, broker 10"),
         "{diff:?}"
+    );
+    // A fractional quantity (bought by hand) is a difference, never a cycle that fails.
+    let body = fixture("positions.json").replacen("\"qty\": \"10\"", "\"qty\": \"10.5\"", 1);
+    assert!(body.contains("10.5"));
+    let server = TestServer::start(move |_| Response::json(200, body.clone()));
+    let positions = client(&server).open_positions().unwrap();
+    assert_eq!(
+        reconcile(&held, &positions),
+        ["AAPL: ledger 10, broker 10.5"]
     );
 }

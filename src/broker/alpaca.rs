@@ -115,16 +115,12 @@ fn decimal(text: &str, field: &str) -> Result<Decimal, AlpacaError> {
         .map_err(|_| AlpacaError::Malformed(format!("{field} {text:?} is not a number")))
 }
 
-/// A share count: whole shares (kobe never sends fractional orders).
+/// An order's share count. kobe only sends whole shares; a fractional order placed by hand is
+/// counted in whole shares (what it holds is compared exactly, as a `Position`).
 fn shares(text: Option<&str>, field: &str) -> Result<i64, AlpacaError> {
     let Some(text) = text else { return Ok(0) };
-    let d = decimal(text, field)?;
-    if !d.fract().is_zero() {
-        return Err(AlpacaError::Malformed(format!(
-            "{field} {text:?} is a fractional share count"
-        )));
-    }
-    i64::try_from(d).map_err(|_| AlpacaError::Malformed(format!("{field} {text:?} out of range")))
+    i64::try_from(decimal(text, field)?.trunc())
+        .map_err(|_| AlpacaError::Malformed(format!("{field} {text:?} out of range")))
 }
 
 impl RawOrder {
@@ -380,7 +376,7 @@ impl AlpacaClient {
         raw.into_iter()
             .map(|p| {
                 Ok(Position {
-                    qty: shares(Some(&p.qty), "qty")?,
+                    qty: decimal(&p.qty, "qty")?,
                     entry_price: decimal(&p.avg_entry_price, "avg_entry_price")?,
                     symbol: p.symbol,
                 })
@@ -499,7 +495,7 @@ pub fn reconcile(ledger: &[(String, i64)], broker: &[Position]) -> Vec<String> {
     let mut out = Vec::new();
     for (symbol, qty) in ledger {
         match broker.iter().find(|p| &p.symbol == symbol) {
-            Some(p) if p.qty == *qty => {}
+            Some(p) if p.qty == Decimal::from(*qty) => {}
             Some(p) => out.push(format!("{symbol}: ledger {qty}, broker {}", p.qty)),
             None => out.push(format!("{symbol}: ledger {qty}, broker none")),
         }
@@ -518,9 +514,9 @@ mod tests {
 
     #[test]
     fn reconciliation_names_every_difference() {
-        let pos = |s: &str, q| Position {
+        let pos = |s: &str, q: i64| Position {
             symbol: s.into(),
-            qty: q,
+            qty: Decimal::from(q),
             entry_price: Decimal::ONE,
         };
         let ledger = [("AAPL".to_string(), 10), ("MSFT".to_string(), 5)];

@@ -133,7 +133,9 @@ pub fn is_terminal(status: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Position {
     pub symbol: String,
-    pub qty: i64,
+    /// As the broker says it: a fractional quantity (bought by hand) is a difference the
+    /// reconciliation names, not a number to round.
+    pub qty: Decimal,
     pub entry_price: Decimal,
 }
 

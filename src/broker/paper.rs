@@ -131,7 +131,7 @@ impl Broker for PaperBroker<'_> {
             .into_iter()
             .map(|p| Position {
                 symbol: p.symbol,
-                qty: p.qty,
+                qty: Decimal::from(p.qty),
                 entry_price: decimal(p.entry_price),
             })
             .collect())

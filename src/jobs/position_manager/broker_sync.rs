@@ -58,7 +58,7 @@ pub fn place(
                 .positions()?
                 .into_iter()
                 .find(|p| p.symbol == d.symbol)
-                .map_or(0, |p| p.qty);
+                .map_or(0, |p| p.qty.trunc().try_into().unwrap_or(0));
             if held <= 0 {
                 ledger.record_not_placed(d, "canceled", at)?;
                 return Ok(Placed::NothingToClose);
