@@ -72,3 +72,36 @@ impl App {
         BarStore::new(self.home.root())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EMBEDDED_DEFAULT;
+
+    fn app(live: bool, replay: bool, broker: BrokerKind) -> App {
+        let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+        config.trading.broker = broker;
+        App {
+            home: Home::resolve(Some(std::path::Path::new("/nonexistent"))),
+            config,
+            secrets: Secrets::default(),
+            replay,
+            live,
+            universe: None,
+            cap: None,
+        }
+    }
+
+    #[test]
+    fn who_executes_the_orders() {
+        use BrokerKind::{Alpaca, Paper};
+        // A replay always trades the embedded broker; live always Alpaca; paper as configured.
+        assert_eq!(app(false, true, Alpaca).broker_kind(), Paper);
+        assert_eq!(app(true, false, Paper).broker_kind(), Alpaca);
+        assert_eq!(app(false, false, Paper).broker_kind(), Paper);
+        assert_eq!(app(false, false, Alpaca).broker_kind(), Alpaca);
+        // Without keys the Alpaca client is a one-line refusal naming the key.
+        let err = app(false, false, Alpaca).alpaca().err().unwrap();
+        assert!(err.contains("APCA_API_KEY_ID is missing"), "{err}");
+    }
+}
