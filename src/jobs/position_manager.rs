@@ -7,16 +7,17 @@
 //! the kill switch is on.
 
 mod broker_sync;
+mod candidates;
 mod exits;
+mod prices;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use kobe_actors::calendar::{NyseCalendar, EXCHANGE_TZ};
+use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 use kobe_actors::kill_switch;
-use serde::Deserialize;
 
 use crate::app::App;
 use crate::broker::alpaca::AlpacaClient;
@@ -25,9 +26,9 @@ use crate::broker::{to_f64, Broker};
 use crate::config::BrokerKind;
 use crate::data::bars::Bar;
 use crate::trading::{client_order_id, Decision, TradingLedger};
-use crate::watchlist::{self, GapStatus, Validated};
 pub use broker_sync::request;
 use broker_sync::Placed;
+use prices::marked_equity;
 
 /// One session's bars by symbol.
 type SessionBars = (NaiveDate, BTreeMap<String, Vec<Bar>>);
@@ -51,129 +52,8 @@ impl PositionManager {
     }
 }
 
-/// An entry candidate, from the validated watchlist or a scan's hand-off.
-struct Candidate {
-    symbol: String,
-    strategy: String,
-    stop: f64,
-    target: Option<f64>,
-    source: &'static str,
-}
-
-#[derive(Deserialize)]
-struct Handoff {
-    session: NaiveDate,
-    entries: Vec<HandoffEntry>,
-}
-
-#[derive(Deserialize)]
-struct HandoffEntry {
-    symbol: String,
-    strategy: String,
-    stop: f64,
-    target: Option<f64>,
-}
-
 fn fail(e: impl std::fmt::Display) -> JobError {
     JobError::Recoverable(e.to_string())
-}
-
-impl PositionManager {
-    /// The recent bars (up to `session`) of `symbols`, read from the store's snapshot once per
-    /// session (live, the store only changes at DATA_UPDATE, before the first tick).
-    fn bars(&self, symbols: &[String], session: NaiveDate) -> BTreeMap<String, Vec<Bar>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.as_ref().is_none_or(|(day, _)| *day != session) {
-            *cache = Some((session, BTreeMap::new()));
-        }
-        let (_, bars) = cache.as_mut().expect("just set");
-        let missing: Vec<String> = symbols
-            .iter()
-            .filter(|s| !bars.contains_key(*s))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let loaded = self
-                .app
-                .store()
-                .load_window(Some(&missing), Some(crate::scan::window(session)))
-                .series;
-            for symbol in missing {
-                let series = loaded.get(&symbol).cloned().unwrap_or_default();
-                bars.insert(symbol, series);
-            }
-        }
-        symbols
-            .iter()
-            .filter_map(|s| bars.get(s).map(|b| (s.clone(), b.clone())))
-            .collect()
-    }
-
-    fn candidates(&self, session: NaiveDate) -> Vec<Candidate> {
-        let state = self.app.home.state();
-        let mut out = Vec::new();
-        let validated: Option<Validated> =
-            watchlist::read(&watchlist::dir(&state).join(watchlist::VALIDATED))
-                .ok()
-                .flatten();
-        for e in validated
-            .into_iter()
-            .filter(|v| v.for_session == session)
-            .flat_map(|v| v.entries)
-        {
-            // Unchecked picks are not entered: a gap nobody measured may be a 10 % gap.
-            if matches!(
-                e.status,
-                GapStatus::Ok | GapStatus::Improved | GapStatus::Degraded
-            ) {
-                out.push(Candidate {
-                    symbol: e.pick.symbol,
-                    strategy: e.pick.strategy,
-                    stop: e.pick.stop,
-                    target: e.pick.target,
-                    source: "watchlist",
-                });
-            }
-        }
-        let handoff_path = state
-            .join("scans")
-            .join(format!("handoff_{}.json", session.format("%Y%m%d")));
-        if let Ok(Some(h)) = watchlist::read::<Handoff>(&handoff_path) {
-            for e in h.entries.into_iter().filter(|_| h.session == session) {
-                out.push(Candidate {
-                    symbol: e.symbol,
-                    strategy: e.strategy,
-                    stop: e.stop,
-                    target: e.target,
-                    source: "scan",
-                });
-            }
-        }
-        out
-    }
-}
-
-impl PositionManager {
-    /// The session's provisional bars of `symbols` from Polygon's all-tickers snapshot,
-    /// appended to the stored bars (live exits before the close, DESIGN §7's provisional bar).
-    fn with_provisional_bars(
-        &self,
-        mut series: BTreeMap<String, Vec<Bar>>,
-        session: NaiveDate,
-    ) -> Result<BTreeMap<String, Vec<Bar>>, String> {
-        let rows = self
-            .polygon()?
-            .day_snapshot(session)
-            .map_err(|e| e.to_string())?;
-        for (ticker, bar) in rows {
-            if let Some(bars) = series.get_mut(&ticker) {
-                if bars.last().is_some_and(|b| b.date < session) {
-                    bars.push(bar);
-                }
-            }
-        }
-        Ok(series)
-    }
 }
 
 impl PositionManager {
@@ -205,32 +85,6 @@ impl PositionManager {
             .map_err(fail)?;
         }
         Ok(true)
-    }
-
-    /// A Polygon client for today's prices, if there is a key.
-    fn polygon(&self) -> Result<crate::data::polygon::PolygonClient, String> {
-        let key = self
-            .app
-            .secrets
-            .get("POLYGON_API_KEY")
-            .ok_or("no POLYGON_API_KEY")?;
-        crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
-    fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
-        let trade = self
-            .polygon()?
-            .last_trade(symbol)
-            .map_err(|e| e.to_string())?;
-        match trade {
-            Some((price, at)) if at.with_timezone(&EXCHANGE_TZ).date_naive() == session => {
-                Ok(price)
-            }
-            Some((_, at)) => Err(format!("its last trade is from {at}")),
-            None => Err("no last trade".into()),
-        }
     }
 }
 
@@ -662,23 +516,6 @@ impl PositionManager {
         ));
         Ok(JobOutput::ok(notes.join("; ")))
     }
-}
-
-/// The paper account's (cash, equity), its positions marked at the last price of their bars.
-fn marked_equity(
-    ledger: &TradingLedger,
-    series: &BTreeMap<String, Vec<Bar>>,
-) -> Result<(f64, f64), JobError> {
-    let cash = ledger.cash().map_err(fail)?;
-    let mut equity = cash;
-    for pos in ledger.positions().map_err(fail)? {
-        let last = series
-            .get(&pos.symbol)
-            .and_then(|b| b.last())
-            .map_or(pos.entry_price, |b| b.close);
-        equity += pos.qty as f64 * last;
-    }
-    Ok((cash, equity))
 }
 
 /// The equity the session started with: on Alpaca the broker's own figure for the previous
