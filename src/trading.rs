@@ -127,6 +127,26 @@ pub struct TradingLedger {
     pub(crate) conn: Connection,
 }
 
+impl Decision {
+    /// Selling all of `pos` on `session` at market, referenced to `price`, for `reason`.
+    pub fn exit(pos: &OpenPosition, session: NaiveDate, price: f64, reason: &str) -> Self {
+        Self {
+            client_order_id: client_order_id(session, &pos.strategy, &pos.symbol, "sell"),
+            session,
+            strategy: pos.strategy.clone(),
+            symbol: pos.symbol.clone(),
+            side: "sell".into(),
+            qty: pos.qty,
+            price_ref: price,
+            stop: None,
+            target: None,
+            limit: None,
+            trigger: None,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The client order id of a decision: the same decision always gets the same id.
 pub fn client_order_id(session: NaiveDate, strategy: &str, symbol: &str, side: &str) -> String {
     format!("{session}-{strategy}-{symbol}-{side}")

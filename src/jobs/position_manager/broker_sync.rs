@@ -201,11 +201,11 @@ pub fn catch_up(
         }
     }
     if legs {
+        let pending = ledger.pending_orders()?;
         for pos in ledger.positions()? {
             let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
             };
-            let pending = ledger.pending_orders()?;
             let resting_or_closing = pending
                 .iter()
                 .any(|p| p.symbol == pos.symbol && p.side == "sell");

@@ -153,19 +153,12 @@ impl Cycle<'_> {
                 crate::notify::send(format!("kobe: {symbol} has no stop at the broker"));
                 continue;
             }
+            // The position's exit, resting at the broker until the price trades at its stop.
+            let close = Decision::exit(&pos, session, stop, "stop");
             let rearm = Decision {
                 client_order_id: id,
-                session,
-                strategy: pos.strategy.clone(),
-                symbol: pos.symbol.clone(),
-                side: "sell".into(),
-                qty: pos.qty,
-                price_ref: stop,
-                stop: None,
-                target: None,
-                limit: None,
                 trigger: Some(stop),
-                reason: "stop".into(),
+                ..close.clone()
             };
             self.ledger
                 .record_decision(&rearm, &self.at)
@@ -180,14 +173,12 @@ impl Cycle<'_> {
                         .manager
                         .latest_trade(symbol, session)
                         .is_ok_and(|price| price <= stop);
-                    let exit = client_order_id(session, &pos.strategy, symbol, "sell");
-                    if through && !self.ledger.has_decision(&exit).map_err(fail)? {
-                        self.decide(Decision {
-                            client_order_id: exit,
-                            trigger: None,
-                            reason: "stop".into(),
-                            ..rearm
-                        })?;
+                    let taken = self
+                        .ledger
+                        .has_decision(&close.client_order_id)
+                        .map_err(fail)?;
+                    if through && !taken {
+                        self.decide(close)?;
                         self.notes.push(format!(
                             "{symbol}: below its stop {stop:.2}, closed at market"
                         ));
@@ -256,22 +247,9 @@ impl Cycle<'_> {
             let Some((price, reason)) = exit else {
                 continue;
             };
-            let id = client_order_id(session, &pos.strategy, &pos.symbol, "sell");
-            if !self.ledger.has_decision(&id).map_err(fail)? {
-                self.decide(Decision {
-                    client_order_id: id,
-                    session,
-                    strategy: pos.strategy.clone(),
-                    symbol: pos.symbol.clone(),
-                    side: "sell".into(),
-                    qty: pos.qty,
-                    price_ref: price,
-                    stop: None,
-                    target: None,
-                    limit: None,
-                    trigger: None,
-                    reason: reason.into(),
-                })?;
+            let exit = Decision::exit(&pos, session, price, reason);
+            if !self.ledger.has_decision(&exit.client_order_id).map_err(fail)? {
+                self.decide(exit)?;
             }
         }
         Ok(())
