@@ -11,6 +11,17 @@ use crate::data::universe::{self, UniverseError};
 use crate::home::Home;
 use crate::secrets::Secrets;
 
+/// What keeps a run from reaching Alpaca.
+#[derive(Debug, thiserror::Error)]
+pub enum AlpacaSetupError {
+    #[error(
+        "[trading] broker = \"alpaca\": {0} is missing (put it in .env or pass --dotenv PATH)"
+    )]
+    MissingKey(&'static str),
+    #[error(transparent)]
+    Client(#[from] crate::broker::alpaca::AlpacaError),
+}
+
 /// How long one request to Alpaca may take before the client looks the order up instead.
 const ALPACA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,17 +66,13 @@ impl App {
 
     /// The Alpaca client for this run: both keys from `.env`, the base URL from
     /// `APCA_API_BASE_URL` (paper runs default to Alpaca's paper host; the live gate has
-    /// already required the live URL for a live run). The error is one line for the user.
-    pub fn alpaca(&self) -> Result<AlpacaClient, String> {
-        let key = |k: &str| {
-            self.secrets.get(k).ok_or_else(|| {
-                format!("[trading] broker = \"alpaca\": {k} is missing (put it in .env or pass --dotenv PATH)")
-            })
-        };
+    /// already required the live URL for a live run).
+    pub fn alpaca(&self) -> Result<AlpacaClient, AlpacaSetupError> {
+        let key = |k: &'static str| self.secrets.get(k).ok_or(AlpacaSetupError::MissingKey(k));
         let (id, secret) = (key("APCA_API_KEY_ID")?, key("APCA_API_SECRET_KEY")?);
         let paper = format!("https://{}", crate::secrets::ALPACA_PAPER_HOST);
         let url = self.secrets.get("APCA_API_BASE_URL").unwrap_or(&paper);
-        AlpacaClient::new(id, secret, url, ALPACA_TIMEOUT).map_err(|e| e.to_string())
+        Ok(AlpacaClient::new(id, secret, url, ALPACA_TIMEOUT)?)
     }
 
     pub fn store(&self) -> BarStore {
@@ -101,7 +108,11 @@ mod tests {
         assert_eq!(app(false, false, Paper).broker_kind(), Paper);
         assert_eq!(app(false, false, Alpaca).broker_kind(), Alpaca);
         // Without keys the Alpaca client is a one-line refusal naming the key.
-        let err = app(false, false, Alpaca).alpaca().err().unwrap();
+        let err = app(false, false, Alpaca)
+            .alpaca()
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("APCA_API_KEY_ID is missing"), "{err}");
     }
 }

@@ -18,7 +18,8 @@ use kobe_actors::supervisor::{
     Exit, Operations, RestartLimit, Runtime, RuntimeConfig, RuntimeError,
 };
 
-use crate::app::App;
+use crate::app::{AlpacaSetupError, App};
+use crate::broker::alpaca::AlpacaError;
 use crate::config::{Config, ConfigError};
 use crate::home::Home;
 use crate::jobs;
@@ -224,25 +225,6 @@ impl Plan {
             config.set_scan_times(list)?;
         }
         let schedule = Arc::new(config.schedule()?);
-        if args.replay.is_none()
-            && args.mode == Mode::Paper
-            && config.trading.broker == crate::config::BrokerKind::Alpaca
-        {
-            for key in ["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"] {
-                if secrets.get(key).is_none() {
-                    return Err(RunnerError::Usage(format!(
-                        "{}: trading.broker = \"alpaca\" needs {key} (put it in .env or pass --dotenv PATH), or set broker = \"paper\"",
-                        config.origin
-                    )));
-                }
-            }
-        }
-        let alpaca = args.replay.is_none()
-            && (args.mode == Mode::Live
-                || config.trading.broker == crate::config::BrokerKind::Alpaca);
-        if alpaca {
-            check_alpaca_keys(&secrets)?;
-        }
         let rt = &config.runtime;
         if !(1..=86_400).contains(&rt.restart_window_secs) || rt.grace_secs > 3600 {
             return Err(RunnerError::Usage(format!(
@@ -273,7 +255,7 @@ impl Plan {
                 ))
             })?),
         };
-        Ok(Self {
+        let plan = Self {
             mode: args.mode,
             home,
             config,
@@ -285,7 +267,25 @@ impl Plan {
             heartbeat_every: Duration::from_secs(heartbeat_secs),
             universe: args.universe.clone(),
             cap: args.cap,
-        })
+        };
+        let app = plan.app();
+        if app.broker_kind() == crate::config::BrokerKind::Alpaca {
+            check_alpaca(&app)?;
+        }
+        Ok(plan)
+    }
+
+    /// What the jobs share, for this run.
+    fn app(&self) -> App {
+        App {
+            home: self.home.clone(),
+            config: self.config.clone(),
+            secrets: self.secrets.clone(),
+            replay: self.replay.is_some(),
+            live: self.mode == Mode::Live,
+            universe: self.universe.clone(),
+            cap: self.cap,
+        }
     }
 
     fn mode_name(&self) -> &'static str {
@@ -296,27 +296,24 @@ impl Plan {
     }
 }
 
-/// Asks Alpaca for the account once before starting: keys it refuses are a configuration
-/// error (exit 2, nothing started); no answer is not — the position manager asks again every
-/// cycle, and a runner must be able to start while the network is down.
-fn check_alpaca_keys(secrets: &Secrets) -> Result<(), RunnerError> {
-    let paper = format!("https://{}", secrets::ALPACA_PAPER_HOST);
-    let url = secrets.get("APCA_API_BASE_URL").unwrap_or(&paper);
-    let client = crate::broker::alpaca::AlpacaClient::new(
-        secrets.get("APCA_API_KEY_ID").unwrap_or_default(),
-        secrets.get("APCA_API_SECRET_KEY").unwrap_or_default(),
-        url,
-        Duration::from_secs(10),
-    )
-    .map_err(|e| RunnerError::Usage(e.to_string()))?;
+/// Asks Alpaca for the account once before starting: missing keys, or keys it refuses, are a
+/// configuration error (exit 2, nothing started); no answer is not — the position manager
+/// asks again every cycle, and a runner must be able to start while the network is down.
+fn check_alpaca(app: &App) -> Result<(), RunnerError> {
+    let client = app.alpaca().map_err(|e| match e {
+        AlpacaSetupError::MissingKey(key) => RunnerError::Usage(format!(
+            "{}: trading.broker = \"alpaca\" needs {key} (put it in .env or pass --dotenv PATH), or set broker = \"paper\"",
+            app.config.origin
+        )),
+        other => RunnerError::Usage(other.to_string()),
+    })?;
+    let redact = |e: AlpacaError| app.secrets.redact(&e.to_string());
     match client.account_balances() {
-        Err(e @ crate::broker::alpaca::AlpacaError::Unauthorized { .. }) => {
-            Err(RunnerError::Usage(secrets.redact(&e.to_string())))
-        }
+        Err(e @ AlpacaError::Unauthorized { .. }) => Err(RunnerError::Usage(redact(e))),
         Err(e) => {
             eprintln!(
                 "warning: Alpaca did not answer at start ({}); POSITION_MANAGER asks again every cycle",
-                secrets.redact(&e.to_string())
+                redact(e)
             );
             Ok(())
         }
@@ -369,15 +366,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         None => (wall.clone(), None),
     };
     let runtime = plan.config.runtime.clone();
-    let app = Arc::new(App {
-        home: plan.home.clone(),
-        config: plan.config.clone(),
-        secrets: plan.secrets.clone(),
-        replay: plan.replay.is_some(),
-        live: plan.mode == Mode::Live,
-        universe: plan.universe.clone(),
-        cap: plan.cap,
-    });
+    let app = Arc::new(plan.app());
     report_universe_gaps(&app);
     let jobs: BTreeMap<_, _> = schedule
         .plans()

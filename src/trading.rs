@@ -147,6 +147,23 @@ impl Decision {
     }
 }
 
+impl From<&Decision> for crate::broker::OrderRequest {
+    /// The order a decision stands for, its prices in cents.
+    fn from(d: &Decision) -> Self {
+        use crate::broker::cents;
+        Self {
+            client_order_id: d.client_order_id.clone(),
+            symbol: d.symbol.clone(),
+            side: crate::broker::Side::parse(&d.side),
+            qty: d.qty,
+            limit: d.limit.map(cents),
+            stop: d.stop.map(cents),
+            target: d.target.map(cents),
+            trigger: d.trigger.map(cents),
+        }
+    }
+}
+
 /// The client order id of a decision: the same decision always gets the same id.
 pub fn client_order_id(session: NaiveDate, strategy: &str, symbol: &str, side: &str) -> String {
     format!("{session}-{strategy}-{symbol}-{side}")
@@ -257,13 +274,6 @@ impl TradingLedger {
             .conn
             .prepare_cached("SELECT cash FROM account WHERE id = 1")?
             .query_row([], |r| r.get(0))?)
-    }
-
-    /// Entry decisions made on `session` (the 2-a-session limit counts these).
-    pub fn entries_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached("SELECT symbol FROM decisions WHERE session = ?1 AND side = 'buy' ORDER BY client_order_id")?;
-        let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The decisions of one side made on `session` to trade now (not resting stops): (symbol,

@@ -8,20 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::fake_alpaca::fixture;
 use common::http_server::{Response, TestServer};
 use kobe::broker::alpaca::{reconcile, AlpacaClient, AlpacaError};
 use kobe::broker::{OrderRequest, Side};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/api/alpaca");
-
 fn dec(text: &str) -> Decimal {
     text.parse().unwrap()
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{API}/{name}")).unwrap()
 }
 
 fn client(server: &TestServer) -> AlpacaClient {

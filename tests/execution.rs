@@ -79,15 +79,8 @@ fn a_replay_killed_between_decision_order_and_fill_ends_with_the_same_ledger() {
         common::without_wall_clock(&home.jobs_log()),
         common::without_wall_clock(&whole.jobs_log())
     );
-    let ids: Vec<&str> = resumed["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["client_order_id"].as_str().unwrap())
-        .collect();
-    let mut unique = ids.clone();
-    unique.dedup();
-    assert_eq!(ids.len(), unique.len(), "a client order id was sent twice");
+    // (No separate duplicate-id check: the ledger keys orders and fills by client order id,
+    // so an order sent twice can only show as an export that differs from the reference.)
     // The summary reads the ledger.
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use common::fake_alpaca::FakeAlpaca;
+use common::fake_alpaca::{fixture, FakeAlpaca};
 use common::http_server::{Response, TestServer};
 use common::live::{live_context, sample_home};
 use kobe::app::App;
@@ -160,9 +160,16 @@ const ENTRY: &str = "2018-02-07-TURTLE_SOUP-AAPL-buy";
 /// A local Alpaca account and a home with the sample to 2018-02-06, AAPL validated for
 /// Wednesday 2018-02-07.
 fn alpaca_home(entry_limit: Option<f64>) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
+    alpaca_home_with_polygon(entry_limit, None)
+}
+
+fn alpaca_home_with_polygon(
+    entry_limit: Option<f64>,
+    polygon: Option<&TestServer>,
+) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
     let fake = FakeAlpaca::start(100_000.0);
     let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, entry_limit);
+    let app = app_with_polygon(dir.path(), &fake, entry_limit, polygon);
     validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
     (fake, dir, app)
 }
@@ -170,10 +177,7 @@ fn alpaca_home(entry_limit: Option<f64>) -> (FakeAlpaca, tempfile::TempDir, Arc<
 /// An Alpaca account holding 61 AAPL: entered at 10:00 on 2018-02-07, filled at 163.10, and
 /// the fill read back at 10:15.
 fn holding_aapl(polygon: Option<&TestServer>) -> (FakeAlpaca, tempfile::TempDir, Arc<App>) {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app_with_polygon(dir.path(), &fake, None, polygon);
-    validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
+    let (fake, dir, app) = alpaca_home_with_polygon(None, polygon);
     manage(&app, 2018, 2, 7, 10, 0).unwrap();
     fake.fill(ENTRY, "163.10");
     manage(&app, 2018, 2, 7, 10, 15).unwrap();
@@ -182,11 +186,7 @@ fn holding_aapl(polygon: Option<&TestServer>) -> (FakeAlpaca, tempfile::TempDir,
 
 #[test]
 fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
-    let session = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
-    validate(&app, session);
+    let (fake, _dir, app) = alpaca_home(None);
 
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
     assert!(
@@ -244,11 +244,8 @@ fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
 
 #[test]
 fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
-    let fake = FakeAlpaca::start(100_000.0);
-    let (dir, _) = sample_home("2018-02-06");
-    let app = app(dir.path(), &fake, None);
+    let (fake, _dir, app) = alpaca_home(None);
     let session = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
-    validate(&app, session);
     // A run recorded its decision and POSTed the order, then died before recording the order:
     // the decision is in the ledger, the order only at the broker.
     let decision = Decision {
@@ -271,7 +268,7 @@ fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
         .unwrap();
     app.alpaca()
         .unwrap()
-        .submit_order(&kobe::jobs::position_manager::request(&decision))
+        .submit_order(&kobe::broker::OrderRequest::from(&decision))
         .unwrap();
     assert_eq!(ledger.unsent_decisions().unwrap().len(), 1);
 
@@ -306,11 +303,7 @@ fn entries_can_be_limit_orders() {
 #[test]
 fn a_refused_order_is_recorded_and_not_sent_again() {
     let (fake, _dir, app) = alpaca_home(None);
-    let body = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/api/alpaca/error_403_insufficient_buying_power.json"
-    ))
-    .unwrap();
+    let body = fixture("error_403_insufficient_buying_power.json");
     fake.refuse_next(403, &body);
     manage(&app, 2018, 2, 7, 10, 0).unwrap();
     manage(&app, 2018, 2, 7, 10, 15).unwrap();
@@ -519,7 +512,7 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
     ledger.record_decision(&sent, "t").unwrap();
     app.alpaca()
         .unwrap()
-        .submit_order(&kobe::jobs::position_manager::request(&sent))
+        .submit_order(&kobe::broker::OrderRequest::from(&sent))
         .unwrap();
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 10, 15, 0).unwrap();
     let ctx = live_context("POSITION_MANAGER", slot);

@@ -404,7 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                     )
                 })?;
                 if app.broker_kind() == kobe::config::BrokerKind::Alpaca {
-                    app.alpaca().map_err(anyhow::Error::msg)?;
+                    app.alpaca()?;
                 }
             }
             let request = commands::run_job::RunJobRequest {
@@ -423,7 +423,6 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
             session,
             scan_times,
         } => {
-            let home = Home::resolve(cli.home.as_deref());
             let mut config = Config::load(cli.config.as_deref(), home.root())?;
             if let Some(list) = scan_times {
                 config.set_scan_times(&list)?;

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub use super::reconcile;
 use super::{Account, Broker, BrokerError, Order, OrderKind, OrderRequest, Position, Side};
 
 /// How often an unanswered POST is retried (each after a look-up that found nothing).
@@ -43,15 +44,18 @@ pub enum AlpacaError {
     Network(String),
     #[error("Alpaca: malformed answer: {0}")]
     Malformed(String),
+    /// Closing waits for the exit orders to be cancelled; they were still open (try again).
+    #[error("Alpaca: the exit orders of {0} are still open after cancelling them")]
+    LegsStillOpen(String),
 }
 
 impl From<AlpacaError> for BrokerError {
     fn from(e: AlpacaError) -> Self {
         match e {
-            AlpacaError::Network(_) | AlpacaError::Malformed(_) => {
+            AlpacaError::Network(_) | AlpacaError::Malformed(_) | AlpacaError::LegsStillOpen(_) => {
                 BrokerError::Unavailable(e.to_string())
             }
-            AlpacaError::Http { status, .. } if status >= 500 || status == 429 || status == 0 => {
+            AlpacaError::Http { status, .. } if status >= 500 || status == 429 => {
                 BrokerError::Unavailable(e.to_string())
             }
             // Wrong keys are not this order's fault: every order would fail the same way.
@@ -437,10 +441,7 @@ impl AlpacaClient {
             }
             std::thread::sleep(LEG_CANCEL_PAUSE);
         }
-        Err(AlpacaError::Http {
-            status: 0,
-            message: format!("the exit orders of {symbol} are still open after cancelling them"),
-        })
+        Err(AlpacaError::LegsStillOpen(symbol.to_string()))
     }
 }
 
@@ -478,57 +479,11 @@ impl Broker for AlpacaClient {
         client_order_id: &str,
         entry_order: &str,
     ) -> Result<Order, BrokerError> {
-        // Sent before? Then that order is the close, whatever happened since.
-        if let Some(order) = AlpacaClient::order_by_client_id(self, client_order_id)? {
-            return Ok(order);
-        }
+        // The caller has looked `client_order_id` up and found nothing (see `place`).
         self.release_shares(symbol, entry_order)?;
         Ok(self.submit_order(&OrderRequest::market_sell(client_order_id, symbol, qty))?)
     }
     fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<Order>, BrokerError> {
         Ok(AlpacaClient::order_by_client_id(self, client_order_id)?)
-    }
-}
-
-/// What the ledger and the broker disagree on, symbol by symbol (quantities).
-pub fn reconcile(ledger: &[(String, i64)], broker: &[Position]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (symbol, qty) in ledger {
-        match broker.iter().find(|p| &p.symbol == symbol) {
-            Some(p) if p.qty == Decimal::from(*qty) => {}
-            Some(p) => out.push(format!("{symbol}: ledger {qty}, broker {}", p.qty)),
-            None => out.push(format!("{symbol}: ledger {qty}, broker none")),
-        }
-    }
-    for p in broker {
-        if !ledger.iter().any(|(s, _)| s == &p.symbol) {
-            out.push(format!("{}: ledger none, broker {}", p.symbol, p.qty));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconciliation_names_every_difference() {
-        let pos = |s: &str, q: i64| Position {
-            symbol: s.into(),
-            qty: Decimal::from(q),
-            entry_price: Decimal::ONE,
-        };
-        let ledger = [("AAPL".to_string(), 10), ("MSFT".to_string(), 5)];
-        assert!(reconcile(&ledger, &[pos("AAPL", 10), pos("MSFT", 5)]).is_empty());
-        let diff = reconcile(&ledger, &[pos("AAPL", 7), pos("XOM", 3)]);
-        assert_eq!(
-            diff,
-            [
-                "AAPL: ledger 10, broker 7",
-                "MSFT: ledger 5, broker none",
-                "XOM: ledger none, broker 3"
-            ]
-        );
     }
 }

@@ -80,6 +80,16 @@ pub struct OrderRequest {
 }
 
 impl OrderRequest {
+    pub fn kind(&self) -> OrderKind {
+        if self.trigger.is_some() {
+            OrderKind::Stop
+        } else if self.limit.is_some() {
+            OrderKind::Limit
+        } else {
+            OrderKind::Market
+        }
+    }
+
     /// A plain market sell (closing a position).
     pub fn market_sell(client_order_id: &str, symbol: &str, qty: i64) -> Self {
         Self {
@@ -123,11 +133,17 @@ impl Order {
 }
 
 /// Statuses after which an order never fills (more).
+pub const TERMINAL: [&str; 6] = [
+    "filled",
+    "canceled",
+    "expired",
+    "rejected",
+    "replaced",
+    "done_for_day",
+];
+
 pub fn is_terminal(status: &str) -> bool {
-    matches!(
-        status,
-        "filled" | "canceled" | "expired" | "rejected" | "replaced" | "done_for_day"
-    )
+    TERMINAL.contains(&status)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -152,8 +168,6 @@ pub struct Account {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("broker: no price for {0} to fill at")]
-    NoPrice(String),
     /// The broker answered no to this order: sending it again gets the same answer.
     #[error("broker refused: {0}")]
     Refused(String),
@@ -173,7 +187,8 @@ pub trait Broker {
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError>;
     /// Sells `qty` of the position at market under our client order id, first cancelling the
     /// exit orders that hold its shares (the legs of the bracket entered by `entry_order`, and
-    /// any other open sell of the symbol).
+    /// any other open sell of the symbol). Callers look the id up first: a close already sent
+    /// is adopted, not sent again.
     fn close_position(
         &self,
         symbol: &str,
@@ -196,4 +211,47 @@ pub fn cents(price: f64) -> Decimal {
 /// A broker amount for the ledger's arithmetic (a SQLite REAL).
 pub fn to_f64(amount: Decimal) -> f64 {
     amount.to_f64().unwrap_or(f64::NAN)
+}
+
+/// What the ledger and the broker disagree on, symbol by symbol (quantities).
+pub fn reconcile(ledger: &[(String, i64)], broker: &[Position]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (symbol, qty) in ledger {
+        match broker.iter().find(|p| &p.symbol == symbol) {
+            Some(p) if p.qty == Decimal::from(*qty) => {}
+            Some(p) => out.push(format!("{symbol}: ledger {qty}, broker {}", p.qty)),
+            None => out.push(format!("{symbol}: ledger {qty}, broker none")),
+        }
+    }
+    for p in broker {
+        if !ledger.iter().any(|(s, _)| s == &p.symbol) {
+            out.push(format!("{}: ledger none, broker {}", p.symbol, p.qty));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciliation_names_every_difference() {
+        let pos = |s: &str, q: i64| Position {
+            symbol: s.into(),
+            qty: Decimal::from(q),
+            entry_price: Decimal::ONE,
+        };
+        let ledger = [("AAPL".to_string(), 10), ("MSFT".to_string(), 5)];
+        assert!(reconcile(&ledger, &[pos("AAPL", 10), pos("MSFT", 5)]).is_empty());
+        let diff = reconcile(&ledger, &[pos("AAPL", 7), pos("XOM", 3)]);
+        assert_eq!(
+            diff,
+            [
+                "AAPL: ledger 10, broker 7",
+                "MSFT: ledger 5, broker none",
+                "XOM: ledger none, broker 3"
+            ]
+        );
+    }
 }

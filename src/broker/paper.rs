@@ -28,19 +28,21 @@ impl<'a> PaperBroker<'a> {
         Self { ledger, at }
     }
 
+    /// Orders accepted and not yet filled (only a crashed run leaves any).
+    fn new_order_ids(&self) -> Result<Vec<String>, BrokerError> {
+        let mut stmt = self.ledger.conn.prepare_cached(
+            "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Fills (or expires) every order a crashed run left unfilled.
-    pub fn settle_pending(&self) -> Result<usize, BrokerError> {
-        let pending: Vec<String> = {
-            let mut stmt = self.ledger.conn.prepare_cached(
-                "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for id in &pending {
-            self.fill(id)?;
+    pub fn settle_pending(&self) -> Result<(), BrokerError> {
+        for id in self.new_order_ids()? {
+            self.fill(&id)?;
         }
-        Ok(pending.len())
+        Ok(())
     }
 
     /// Fills one order at its decision's price, unless it is a limit order that price does
@@ -138,17 +140,11 @@ impl Broker for PaperBroker<'_> {
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
-        let ids: Vec<String> = {
-            let mut stmt = self.ledger.conn.prepare_cached(
-                "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.order(id).ok().flatten())
-            .collect())
+        let mut orders = Vec::new();
+        for id in self.new_order_ids()? {
+            orders.extend(self.order(&id)?);
+        }
+        Ok(orders)
     }
 
     fn submit(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
@@ -180,11 +176,7 @@ impl Broker for PaperBroker<'_> {
             broker_id: None,
             symbol: request.symbol.clone(),
             side: request.side,
-            kind: if request.limit.is_some() {
-                OrderKind::Limit
-            } else {
-                OrderKind::Market
-            },
+            kind: request.kind(),
             qty: request.qty,
             filled_qty: 0,
             status: "new".into(),

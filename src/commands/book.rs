@@ -37,8 +37,7 @@ pub fn positions(ledger: &TradingLedger) -> Result<String, LedgerError> {
 }
 
 pub fn trades(ledger: &TradingLedger) -> Result<String, LedgerError> {
-    let export = ledger.export()?;
-    let trades = export["trades"].as_array().cloned().unwrap_or_default();
+    let trades = ledger.trades_json()?;
     let mut out = format!("{} closed trades\n", trades.len());
     if trades.is_empty() {
         return Ok(out);

@@ -26,7 +26,6 @@ use crate::broker::Broker;
 use crate::config::BrokerKind;
 use crate::data::bars::Bar;
 use crate::trading::TradingLedger;
-pub use broker_sync::request;
 use cycle::{Cycle, Series};
 
 /// One session's bars by symbol.
@@ -96,7 +95,7 @@ impl PositionManager {
         let paper = PaperBroker::new(ledger, at.clone());
         let alpaca: Option<AlpacaClient> = match kind {
             BrokerKind::Paper => None,
-            BrokerKind::Alpaca => Some(app.alpaca().map_err(JobError::Recoverable)?),
+            BrokerKind::Alpaca => Some(app.alpaca().map_err(fail)?),
         };
         let broker: &dyn Broker = match &alpaca {
             Some(client) => client,
@@ -118,7 +117,7 @@ impl PositionManager {
             ctx,
             ledger,
             broker,
-            alpaca: alpaca.as_ref(),
+            external: alpaca.is_some(),
             at,
             live,
             notes: Vec::new(),

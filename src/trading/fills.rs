@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{Decision, LedgerError, PendingOrder, TradingLedger};
-use crate::broker::{to_f64, Order, OrderRequest};
+use crate::broker::{to_f64, Order, OrderRequest, TERMINAL};
 
 impl TradingLedger {
     /// Records an order the broker accepted (or already knew): once, then only its status and
@@ -26,13 +26,7 @@ impl TradingLedger {
             )
             .optional()?
             .unwrap_or((request.stop.map(to_f64), request.target.map(to_f64)));
-        let kind = if request.trigger.is_some() {
-            "stop"
-        } else if request.limit.is_some() {
-            "limit"
-        } else {
-            "market"
-        };
+        let kind = request.kind().as_str();
         self.conn.execute(
             "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, broker_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -70,18 +64,18 @@ impl TradingLedger {
             "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
-                if d.trigger.is_some() { "stop" } else if d.limit.is_some() { "limit" } else { "market" }, d.limit],
+                OrderRequest::from(d).kind().as_str(), d.limit],
         )?;
         Ok(())
     }
 
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
+        let finished = TERMINAL.map(|s| format!("'{s}'")).join(", ");
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
-             WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'done_for_day')
-             ORDER BY submitted_at, client_order_id",
-        )?;
+             WHERE status NOT IN ({finished}) ORDER BY submitted_at, client_order_id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(PendingOrder {
                 client_order_id: r.get(0)?,
@@ -205,7 +199,7 @@ impl TradingLedger {
         at: &str,
         exit_reason: &str,
     ) -> Result<bool, LedgerError> {
-        let filled = order.filled_qty > 0 && (order.status == "filled" || order.is_done());
+        let filled = order.filled_qty > 0 && order.is_done();
         match (filled, order.fill_price) {
             (true, Some(price)) => self.apply_fill(
                 &order.client_order_id,

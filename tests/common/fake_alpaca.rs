@@ -10,7 +10,11 @@ use serde_json::{json, Value};
 
 use super::http_server::{Request, Response, TestServer};
 
-const API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/api/alpaca");
+/// A documented Alpaca body from ../shared/data/api/alpaca.
+pub fn fixture(name: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/api/alpaca");
+    std::fs::read_to_string(format!("{dir}/{name}")).unwrap()
+}
 
 #[derive(Default)]
 struct Book {
@@ -38,7 +42,7 @@ fn not_found() -> Response {
 }
 
 fn order_template() -> Value {
-    let text = std::fs::read_to_string(format!("{API}/order_response_bracket.json")).unwrap();
+    let text = fixture("order_response_bracket.json");
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v["legs"] = Value::Null;
     v
@@ -381,7 +385,7 @@ fn answer(book: &mut Book, r: &Request) -> Response {
             Response::json(200, Value::from(list).to_string())
         }
         ("GET", "/v2/account") => {
-            let text = std::fs::read_to_string(format!("{API}/account.json")).unwrap();
+            let text = fixture("account.json");
             let mut v: Value = serde_json::from_str(&text).unwrap();
             let held: f64 = book.positions.values().map(|(q, p)| *q as f64 * p).sum();
             v["cash"] = json!(format!("{:.2}", book.cash));

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use kobe_actors::calendar::EXCHANGE_TZ;
 
-use crate::broker::{cents, Broker, BrokerError, Order, OrderKind, OrderRequest, Side};
+use crate::broker::{Broker, BrokerError, Order, OrderKind, OrderRequest, Side};
 use crate::trading::{Decision, LedgerError, TradingLedger};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,20 +15,6 @@ pub enum SyncError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-}
-
-/// The order a decision stands for.
-pub fn request(d: &Decision) -> OrderRequest {
-    OrderRequest {
-        client_order_id: d.client_order_id.clone(),
-        symbol: d.symbol.clone(),
-        side: Side::parse(&d.side),
-        qty: d.qty,
-        limit: d.limit.map(cents),
-        stop: d.stop.map(cents),
-        target: d.target.map(cents),
-        trigger: d.trigger.map(cents),
-    }
 }
 
 /// What happened to one decision's order.
@@ -50,9 +36,9 @@ pub fn place(
     d: &Decision,
     at: &str,
 ) -> Result<Placed, SyncError> {
-    let req = request(d);
-    let order = match broker.order_by_client_id(&d.client_order_id)? {
-        Some(order) => order,
+    let req = OrderRequest::from(d);
+    let sent = match broker.order_by_client_id(&d.client_order_id)? {
+        Some(order) => Ok(order),
         None if d.side == "sell" => {
             let held = broker
                 .positions()?
@@ -64,42 +50,27 @@ pub fn place(
                 return Ok(Placed::NothingToClose);
             }
             if d.trigger.is_some() {
-                return match broker.submit(&req) {
-                    Ok(order) => {
-                        ledger.record_order(&d.session.to_string(), &req, &order, at)?;
-                        ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
-                        Ok(Placed::Sent(order))
-                    }
-                    Err(BrokerError::Refused(why)) => {
-                        ledger.record_not_placed(d, "rejected", at)?;
-                        Ok(Placed::Refused(why))
-                    }
-                    Err(e) => Err(e.into()),
-                };
-            }
-            let entry = ledger
-                .positions()?
-                .into_iter()
-                .find(|p| p.symbol == d.symbol)
-                .map(|p| p.entry_order)
-                .unwrap_or_default();
-            match broker.close_position(&d.symbol, d.qty.min(held), &d.client_order_id, &entry) {
-                Ok(order) => order,
-                Err(BrokerError::Refused(why)) => {
-                    ledger.record_not_placed(d, "rejected", at)?;
-                    return Ok(Placed::Refused(why));
-                }
-                Err(e) => return Err(e.into()),
+                // A resting stop: it holds the shares itself.
+                broker.submit(&req)
+            } else {
+                let entry = ledger
+                    .positions()?
+                    .into_iter()
+                    .find(|p| p.symbol == d.symbol)
+                    .map(|p| p.entry_order)
+                    .unwrap_or_default();
+                broker.close_position(&d.symbol, d.qty.min(held), &d.client_order_id, &entry)
             }
         }
-        None => match broker.submit(&req) {
-            Ok(order) => order,
-            Err(BrokerError::Refused(why)) => {
-                ledger.record_not_placed(d, "rejected", at)?;
-                return Ok(Placed::Refused(why));
-            }
-            Err(e) => return Err(e.into()),
-        },
+        None => broker.submit(&req),
+    };
+    let order = match sent {
+        Ok(order) => order,
+        Err(BrokerError::Refused(why)) => {
+            ledger.record_not_placed(d, "rejected", at)?;
+            return Ok(Placed::Refused(why));
+        }
+        Err(e) => return Err(e.into()),
     };
     ledger.record_order(&d.session.to_string(), &req, &order, at)?;
     ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
@@ -158,7 +129,12 @@ pub fn catch_up(
         if stale || (d.side == "buy" && !entries_allowed) {
             match broker.order_by_client_id(&d.client_order_id)? {
                 Some(order) => {
-                    ledger.record_order(&d.session.to_string(), &request(&d), &order, at)?;
+                    ledger.record_order(
+                        &d.session.to_string(),
+                        &OrderRequest::from(&d),
+                        &order,
+                        at,
+                    )?;
                     ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
                 }
                 None => {
@@ -202,6 +178,8 @@ pub fn catch_up(
     }
     if legs {
         let pending = ledger.pending_orders()?;
+        // The broker's open orders, asked for once and only when a stop seems gone.
+        let mut open_orders: Option<Vec<Order>> = None;
         for pos in ledger.positions()? {
             let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
@@ -216,7 +194,10 @@ pub fn catch_up(
             });
             if pos.stop.is_some() && !stop_leg_alive && !resting_or_closing {
                 // A stop someone placed by hand protects the position as well.
-                let other_stop = broker.open_orders()?.iter().any(|o| {
+                if open_orders.is_none() {
+                    open_orders = Some(broker.open_orders()?);
+                }
+                let other_stop = open_orders.iter().flatten().any(|o| {
                     std::iter::once(o).chain(o.legs.iter()).any(|o| {
                         o.symbol == pos.symbol
                             && o.side == Side::Sell
@@ -279,5 +260,5 @@ pub fn differences(
         .into_iter()
         .filter(|p| !in_flight.contains(&p.symbol))
         .collect();
-    Ok(crate::broker::alpaca::reconcile(&held, &at_broker))
+    Ok(crate::broker::reconcile(&held, &at_broker))
 }

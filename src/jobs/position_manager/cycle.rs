@@ -10,7 +10,6 @@ use kobe_actors::kill_switch;
 use super::broker_sync::{self, CatchUp, Placed};
 use super::prices::marked_equity;
 use super::{exits, fail, PositionManager};
-use crate::broker::alpaca::AlpacaClient;
 use crate::broker::{to_f64, Account, Broker};
 use crate::data::bars::Bar;
 use crate::trading::{client_order_id, Decision, TradingLedger};
@@ -23,8 +22,9 @@ pub(super) struct Cycle<'a> {
     pub ctx: &'a JobContext,
     pub ledger: &'a TradingLedger,
     pub broker: &'a dyn Broker,
-    /// Alpaca's client when it is the broker: its account, legs and reconciliation matter.
-    pub alpaca: Option<&'a AlpacaClient>,
+    /// The broker keeps its own book (Alpaca): its account, bracket legs and positions are
+    /// read back and reconciled. The paper broker's book is the ledger itself.
+    pub external: bool,
     /// When this cycle's orders and fills happen, on the runtime's clock.
     pub at: String,
     /// Not a replay: today's prices come from Polygon, not from the store.
@@ -67,7 +67,7 @@ impl Cycle<'_> {
     /// the reconciliation: what the ledger holds must be what the broker holds, or nothing
     /// more is traded until a person looks. `day_over`: cancel entries still open.
     pub fn reconcile(&mut self, day_over: bool) -> Result<CatchUp, JobError> {
-        let legs = self.alpaca.is_some();
+        let legs = self.external;
         let (ledger, broker, ctx, at) = (self.ledger, self.broker, self.ctx, self.at.clone());
         let catch_up = || {
             let allowed = ctx.entries_allowed();
@@ -121,10 +121,10 @@ impl Cycle<'_> {
     /// Alpaca's account, its cash mirrored into the ledger (fees, dividends and transfers
     /// happen there); `None` on the paper broker.
     pub fn account(&self) -> Result<Option<Account>, JobError> {
-        let Some(client) = self.alpaca else {
+        if !self.external {
             return Ok(None);
-        };
-        let account = client.account_balances().map_err(fail)?;
+        }
+        let account = self.broker.account().map_err(fail)?;
         self.ledger.set_cash(to_f64(account.cash)).map_err(fail)?;
         Ok(Some(account))
     }
@@ -133,17 +133,13 @@ impl Cycle<'_> {
     /// protecting what is open is managing it. Once a session; if the broker refuses and the
     /// price is already through the stop, the stop has been hit: close at market.
     pub fn protect(&mut self, unprotected: &[String]) -> Result<(), JobError> {
+        if unprotected.is_empty() {
+            return Ok(());
+        }
         let session = self.session();
-        for symbol in unprotected {
-            let Some(pos) = self
-                .ledger
-                .positions()
-                .map_err(fail)?
-                .into_iter()
-                .find(|p| &p.symbol == symbol)
-            else {
-                continue;
-            };
+        let positions = self.ledger.positions().map_err(fail)?;
+        for pos in positions.iter().filter(|p| unprotected.contains(&p.symbol)) {
+            let symbol = &pos.symbol;
             let Some(stop) = pos.stop else { continue };
             let id = client_order_id(session, &pos.strategy, &pos.symbol, "stop");
             if self.ledger.has_decision(&id).map_err(fail)? {
@@ -154,7 +150,7 @@ impl Cycle<'_> {
                 continue;
             }
             // The position's exit, resting at the broker until the price trades at its stop.
-            let close = Decision::exit(&pos, session, stop, "stop");
+            let close = Decision::exit(pos, session, stop, "stop");
             let rearm = Decision {
                 client_order_id: id,
                 trigger: Some(stop),
@@ -248,7 +244,11 @@ impl Cycle<'_> {
                 continue;
             };
             let exit = Decision::exit(&pos, session, price, reason);
-            if !self.ledger.has_decision(&exit.client_order_id).map_err(fail)? {
+            if !self
+                .ledger
+                .has_decision(&exit.client_order_id)
+                .map_err(fail)?
+            {
                 self.decide(exit)?;
             }
         }
@@ -374,7 +374,12 @@ impl Cycle<'_> {
             self.notes.push(format!("{why}: no entries, managing only"));
             return Ok(self.finish());
         }
-        let mut entered_today = ledger.entries_on(session).map_err(fail)?;
+        let mut entered_today: Vec<String> = ledger
+            .decisions_on(session, "buy")
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, ..)| symbol)
+            .collect();
         // A symbol exited today is not entered again today (its exit's order id is taken).
         let exited_today = ledger.exited_on(session).map_err(fail)?;
         // Held, or being bought: an entry accepted but not yet filled counts as open.
