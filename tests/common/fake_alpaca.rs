@@ -168,13 +168,8 @@ impl Book {
     /// Cancels an order; cancelling one exit of a bracket cancels the others (Alpaca's rule
     /// for order groups). A filled order stays filled.
     fn cancel(&mut self, id: &str) {
-        let group: Vec<String> = match self.parent.get(id).cloned() {
-            Some(parent) => self
-                .parent
-                .iter()
-                .filter(|(_, p)| **p == parent)
-                .map(|(l, _)| l.clone())
-                .collect(),
+        let group = match self.parent.get(id) {
+            Some(parent) => self.legs_of(parent),
             None => vec![id.to_string()],
         };
         for order in group {
@@ -182,6 +177,24 @@ impl Book {
                 self.set_status(&order, "canceled");
             }
         }
+    }
+
+    /// The legs of the order `parent` (by id).
+    fn legs_of(&self, parent: &str) -> Vec<String> {
+        self.parent
+            .iter()
+            .filter(|(_, p)| p.as_str() == parent)
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+
+    /// The leg of type `kind` (`stop` or `limit`) of the entry `client_id`.
+    fn leg(&self, client_id: &str, kind: &str) -> String {
+        let parent = self.by_client(client_id).expect("no such order");
+        self.legs_of(&parent)
+            .into_iter()
+            .find(|l| self.orders[l]["type"] == kind)
+            .expect("no such leg")
     }
 
     fn set_status(&mut self, id: &str, status: &str) {
@@ -224,12 +237,7 @@ impl FakeAlpaca {
         let mut book = self.book.lock().unwrap();
         let id = book.by_client(client_id).expect("no such order");
         book.fill(&id, price);
-        let legs: Vec<String> = book
-            .parent
-            .iter()
-            .filter(|(_, p)| **p == id)
-            .map(|(l, _)| l.clone())
-            .collect();
+        let legs = book.legs_of(&id);
         for leg in legs {
             let status = if book.orders[&leg]["type"] == "stop" {
                 "held"
@@ -245,12 +253,7 @@ impl FakeAlpaca {
     pub fn fill_leg(&self, client_id: &str, kind: &str, price: &str) {
         let mut book = self.book.lock().unwrap();
         let parent = book.by_client(client_id).expect("no such order");
-        let legs: Vec<String> = book
-            .parent
-            .iter()
-            .filter(|(_, p)| **p == parent)
-            .map(|(l, _)| l.clone())
-            .collect();
+        let legs = book.legs_of(&parent);
         for leg in legs {
             if book.orders[&leg]["type"] == kind {
                 book.fill(&leg, price);
@@ -263,13 +266,7 @@ impl FakeAlpaca {
     /// Part of a bracket leg fills: the leg stays open, the position shrinks.
     pub fn fill_leg_partly(&self, client_id: &str, kind: &str, qty: i64, price: &str) {
         let mut book = self.book.lock().unwrap();
-        let parent = book.by_client(client_id).expect("no such order");
-        let leg = book
-            .parent
-            .iter()
-            .find(|(l, p)| **p == parent && book.orders[*l]["type"] == kind)
-            .map(|(l, _)| l.clone())
-            .expect("no such leg");
+        let leg = book.leg(client_id, kind);
         let order = book.orders.get_mut(&leg).unwrap();
         order["status"] = json!("partially_filled");
         order["filled_qty"] = json!(qty.to_string());
@@ -283,13 +280,7 @@ impl FakeAlpaca {
     /// A bracket leg cancelled by hand on the broker's site (which cancels its group).
     pub fn cancel_leg(&self, client_id: &str, kind: &str) {
         let mut book = self.book.lock().unwrap();
-        let parent = book.by_client(client_id).expect("no such order");
-        let leg = book
-            .parent
-            .iter()
-            .find(|(l, p)| **p == parent && book.orders[*l]["type"] == kind)
-            .map(|(l, _)| l.clone())
-            .expect("no such leg");
+        let leg = book.leg(client_id, kind);
         book.cancel(&leg);
     }
 
