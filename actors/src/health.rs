@@ -140,7 +140,7 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
-    if view.snapshot().ready {
+    if view.is_ready() {
         HttpResponse::Ok().body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable().body("starting\n")

@@ -294,25 +294,39 @@ impl RuntimeView {
         self.lock().stopping = true;
     }
 
-    /// The next slot of `tag` after the runtime's now, looking a few weeks ahead.
-    fn next_slot_of(&self, tag: &str, now: DateTime<Utc>) -> Option<DateTime<chrono::FixedOffset>> {
+    /// Whether the runtime has finished starting: `/ready` without building a snapshot.
+    pub fn is_ready(&self) -> bool {
+        self.lock().ready
+    }
+
+    /// The next slot of each of `tags` after the runtime's now, looking a few weeks ahead:
+    /// walks the days once and stops as soon as every tag has one.
+    fn next_slots(
+        &self,
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, DateTime<chrono::FixedOffset>> {
+        let mut next = BTreeMap::new();
         let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
-        today
-            .iter_days()
-            .take(21)
-            .flat_map(|d| self.schedule.slots_on(d))
-            .find(|s| s.tag == tag && s.at.with_timezone(&Utc) > now && s.skip.is_none())
-            .map(|s| s.at.fixed_offset())
+        for day in today.iter_days().take(21) {
+            if next.len() == tags.len() {
+                break;
+            }
+            for slot in self.schedule.slots_on(day) {
+                if slot.skip.is_none() && slot.at.with_timezone(&Utc) > now {
+                    next.entry(slot.tag)
+                        .or_insert_with(|| slot.at.fixed_offset());
+                }
+            }
+        }
+        next
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let wall_now = self.wall.now();
         let now = self.clock.now();
         let tags: Vec<String> = self.schedule.plans().map(|p| p.tag.clone()).collect();
-        let next_slots: BTreeMap<String, _> = tags
-            .iter()
-            .map(|t| (t.clone(), self.next_slot_of(t, now)))
-            .collect();
+        let next_slots = self.next_slots(&tags, now);
         let s = self.lock();
         let heartbeat_age = s.heartbeat.map(|(_, at)| (wall_now - at).num_seconds());
         let mut problems = Vec::new();
@@ -347,7 +361,7 @@ impl RuntimeView {
                 let view = JobView {
                     last_slot: last.map(|l| l.0),
                     last_status: last.map(|l| l.1),
-                    next_slot: next_slots.get(tag).copied().flatten(),
+                    next_slot: next_slots.get(tag).copied(),
                     failures: s.failures.get(tag).copied().unwrap_or(0),
                     restarts: s.restarts.get(tag).copied().unwrap_or(0),
                     gave_up: s.gave_up.contains(tag),
