@@ -18,7 +18,7 @@ use crate::clock_actor::{ClockActor, StopClock};
 use crate::heartbeat::{FinalBeat, HeartbeatActor};
 use crate::job::JobFactory;
 use crate::job_actor::{Drain, JobActor, JobActorSetup};
-use crate::kill_switch::{self, KillSwitchActor};
+use crate::kill_switch::{self, KillSwitchActor, KillSwitchSetup};
 use crate::ledger::RunLedger;
 use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
 use crate::schedule::Schedule;
@@ -237,17 +237,16 @@ impl Supervisor {
         if initial.active {
             tracing::warn!(reason = ?initial.reason, "kill switch active at start: starting halted");
         }
-        self.view.set_kill_switch(initial.clone());
         flag.store(initial.active, Ordering::SeqCst);
-        let switch = KillSwitchActor::new(
-            ops.state_dir.clone(),
-            vec![ctx.address().recipient()],
-            self.view.clone(),
-            ops.wall.clone(),
-            initial,
-            flag.clone(),
-            ops.on_event.clone(),
-        );
+        self.view.set_kill_switch(initial);
+        let switch = KillSwitchActor::new(KillSwitchSetup {
+            state_dir: ops.state_dir.clone(),
+            subscribers: vec![ctx.address().recipient()],
+            view: self.view.clone(),
+            wall: ops.wall.clone(),
+            flag: flag.clone(),
+            on_event: ops.on_event.clone(),
+        });
         self.kill_switch = Some(switch.start());
         let health_addr = ops
             .health
