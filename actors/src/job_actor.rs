@@ -39,7 +39,7 @@ pub struct JobActor {
     plan: JobPlan,
     factory: JobFactory,
     job: Arc<dyn Job>,
-    /// True while a body runs; shared with the supervisor, which waits on it at shutdown.
+    /// True while a body runs; `Drain` waits on it at shutdown.
     running: Arc<AtomicBool>,
     ledger: Arc<RunLedger>,
     clock: Arc<dyn Clock>,

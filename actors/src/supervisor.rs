@@ -107,7 +107,6 @@ pub struct GetStatus;
 pub struct Supervisor {
     config: RuntimeConfig,
     jobs: BTreeMap<String, Addr<JobActor>>,
-    running: BTreeMap<String, Arc<AtomicBool>>,
     clock: Option<Addr<ClockActor>>,
     heartbeat: Option<Addr<HeartbeatActor>>,
     kill_switch: Option<Addr<KillSwitchActor>>,
@@ -146,7 +145,6 @@ impl Supervisor {
         Ok(Self {
             config,
             jobs: BTreeMap::new(),
-            running: BTreeMap::new(),
             clock: None,
             heartbeat: None,
             kill_switch: None,
@@ -177,11 +175,10 @@ impl Actor for Supervisor {
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();
-            let running = Arc::new(AtomicBool::new(false));
             let factory = self.config.jobs[&tag].clone();
             let plan = plan.clone();
             let setup = JobActorSetup {
-                running: running.clone(),
+                running: Arc::new(AtomicBool::new(false)),
                 ledger: self.config.ledger.clone(),
                 clock: self.config.clock.clone(),
                 crashes: crashes.clone(),
@@ -190,8 +187,7 @@ impl Actor for Supervisor {
             };
             let addr = actix::Supervisor::start(move |_| JobActor::new(plan, factory, setup));
             ticks.insert(tag.clone(), addr.clone().recipient());
-            self.jobs.insert(tag.clone(), addr);
-            self.running.insert(tag, running);
+            self.jobs.insert(tag, addr);
         }
         let clock = ClockActor::new(
             self.config.clock.clone(),
