@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::job::{Job, JobContext, JobError, JobFactory, JobOutput, Outcome, RunEnd};
 use crate::ledger::{RunLedger, RunRecord, Status};
 use crate::lock::JobLock;
-use crate::messages::{Disable, JobCrashed, KillSwitchChanged, Tick};
+use crate::messages::{Disable, JobCrashed, Tick};
 use crate::schedule::{JobPlan, KillSwitchPolicy};
 
 /// Clears the job's running flag when its body really ends, even after a timeout gave up
@@ -159,14 +159,6 @@ impl Handler<Disable> for JobActor {
     fn handle(&mut self, _: Disable, _ctx: &mut Context<Self>) {
         tracing::error!(tag = %self.plan.tag, "job past its restart limit: its slots are skipped until the runner restarts");
         self.disabled = true;
-    }
-}
-
-impl Handler<KillSwitchChanged> for JobActor {
-    type Result = ();
-    fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
-        // The decision reads the shared flag; the message is for the record.
-        tracing::info!(tag = %self.plan.tag, active = msg.active, policy = ?self.plan.kill_switch, "kill switch changed");
     }
 }
 

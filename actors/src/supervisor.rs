@@ -20,7 +20,7 @@ use crate::job::JobFactory;
 use crate::job_actor::{Drain, JobActor, JobActorSetup};
 use crate::kill_switch::{self, KillSwitchActor, KillSwitchSetup};
 use crate::ledger::RunLedger;
-use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
+use crate::messages::{ClockFinished, Disable, JobCrashed, Shutdown, Tick};
 use crate::schedule::Schedule;
 use crate::view::RuntimeView;
 
@@ -169,7 +169,7 @@ impl Actor for Supervisor {
     /// Start order (DESIGN §2): kill switch, heartbeat, job actors, clock, health server.
     fn started(&mut self, ctx: &mut Context<Self>) {
         let kill_switch = Arc::new(AtomicBool::new(false));
-        self.start_operations(ctx, &kill_switch);
+        self.start_operations(&kill_switch);
         let crashes = ctx.address().recipient::<JobCrashed>();
         let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
@@ -217,7 +217,7 @@ impl Actor for Supervisor {
 
 impl Supervisor {
     /// Starts the kill switch (setting `flag` to its state at start) and the heartbeat.
-    fn start_operations(&mut self, ctx: &mut Context<Self>, flag: &Arc<AtomicBool>) {
+    fn start_operations(&mut self, flag: &Arc<AtomicBool>) {
         let Some(ops) = &self.config.ops else {
             return;
         };
@@ -237,7 +237,8 @@ impl Supervisor {
         self.view.set_kill_switch(initial);
         let switch = KillSwitchActor::new(KillSwitchSetup {
             state_dir: ops.state_dir.clone(),
-            subscribers: vec![ctx.address().recipient()],
+            // Job actors read the shared flag at every tick: no one needs the broadcast.
+            subscribers: Vec::new(),
             view: self.view.clone(),
             wall: ops.wall.clone(),
             flag: flag.clone(),
@@ -285,15 +286,6 @@ impl Handler<JobCrashed> for Supervisor {
             }
         }
         self.view.job_restarted(&msg.tag, past_limit);
-    }
-}
-
-impl Handler<KillSwitchChanged> for Supervisor {
-    type Result = ();
-    fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
-        for addr in self.jobs.values() {
-            addr.do_send(msg.clone());
-        }
     }
 }
 
