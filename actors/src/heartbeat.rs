@@ -148,14 +148,8 @@ impl HeartbeatActor {
             seq: self.seq,
             pid: snap.pid,
             mode: snap.mode,
-            clock: serde_json::to_value(snap.clock)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            status: serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            clock: snap.clock.as_str().into(),
+            status: status.as_str().into(),
             uptime_s: snap.uptime_s,
             kill_switch: snap.kill_switch.into(),
             next_job: snap.next_job.map(Into::into),

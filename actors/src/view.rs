@@ -37,6 +37,18 @@ pub enum Health {
     Stopping,
 }
 
+impl Health {
+    /// The serialised name (`ok`, `degraded`, `halted`, `stopping`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Halted => "halted",
+            Health::Stopping => "stopping",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct KillSwitchStatus {
     pub active: bool,
@@ -398,5 +410,32 @@ impl RuntimeView {
         prometheus_client::encoding::text::encode(&mut out, &self.metrics.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialised_form() {
+        let json = |v: serde_json::Value| v.as_str().map(String::from);
+        for h in [
+            Health::Ok,
+            Health::Degraded,
+            Health::Halted,
+            Health::Stopping,
+        ] {
+            assert_eq!(
+                json(serde_json::to_value(h).unwrap()).as_deref(),
+                Some(h.as_str())
+            );
+        }
+        for c in [ClockKind::Live, ClockKind::Simulated] {
+            assert_eq!(
+                json(serde_json::to_value(c).unwrap()).as_deref(),
+                Some(c.as_str())
+            );
+        }
     }
 }
