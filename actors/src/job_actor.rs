@@ -16,6 +16,9 @@ use crate::lock::JobLock;
 use crate::messages::{Disable, JobCrashed, Tick};
 use crate::schedule::{JobPlan, KillSwitchPolicy};
 
+/// The skip reason of a slot that found its job still running (here, or in `kobe run-job`).
+pub const OVERLAP: &str = "overlap";
+
 /// Clears the job's running flag when its body really ends, even after a timeout gave up
 /// waiting for it or a panic unwound through it.
 struct RunningGuard(Arc<AtomicBool>);
@@ -207,7 +210,7 @@ impl Handler<Tick> for JobActor {
         if self.running.load(Ordering::SeqCst) {
             return ready(Some(self.skip(
                 &tick,
-                "overlap",
+                OVERLAP,
                 "the previous run is still going",
             )));
         }
@@ -273,7 +276,7 @@ impl Handler<Tick> for JobActor {
                 Ok(Err(join)) => RunEnd::Returned(Err(JobError::Recoverable(join.to_string()))),
                 Ok(Ok(Gated::AlreadyDone)) => return None,
                 Ok(Ok(Gated::Busy)) => RunEnd::Returned(Ok(JobOutput::skipped(
-                    "overlap",
+                    OVERLAP,
                     "another process (kobe run-job) is running this job",
                 ))),
                 Ok(Ok(Gated::Ran(result))) => RunEnd::Returned(result),

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
+use crate::job_actor::OVERLAP;
 use crate::ledger::{RunRecord, Status};
 use crate::schedule::Schedule;
 
@@ -248,7 +249,7 @@ impl RuntimeView {
             (Status::Failed, _) => *failures += 1,
             // The previous run is still going (a body hung past its timeout): the job is not
             // getting its work done, whatever the skip says.
-            (Status::Skipped, Some("overlap")) => *failures += 1,
+            (Status::Skipped, Some(OVERLAP)) => *failures += 1,
             (Status::Ok, _) => *failures = 0,
             // Other skips say nothing about whether the job works.
             (Status::Skipped, _) => {}
