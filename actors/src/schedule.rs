@@ -14,9 +14,7 @@ use serde::Deserialize;
 /// A wall-clock time on an ET date as an instant (the calendar's conversion, under the name the
 /// schedule's users know).
 pub use crate::calendar::exchange_datetime as et_instant;
-use crate::calendar::{
-    is_weekend, NyseCalendar, Session, EARLY_CLOSE, REGULAR_CLOSE, REGULAR_OPEN,
-};
+use crate::calendar::{is_weekend, NyseCalendar, EARLY_CLOSE, REGULAR_CLOSE, REGULAR_OPEN};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScheduleError {
@@ -373,10 +371,10 @@ impl JobPlan {
         })
     }
 
-    /// Whether this job runs on `date` at all, and the session's hours if it is one.
-    fn runs_on(&self, date: NaiveDate, session: Option<&Session>) -> bool {
+    /// Whether this job runs on `date` at all (`is_session`: the exchange trades that day).
+    fn runs_on(&self, date: NaiveDate, is_session: bool) -> bool {
         match self.days {
-            Days::Sessions => session.is_some(),
+            Days::Sessions => is_session,
             Days::Weekdays => !is_weekend(date),
             Days::Daily => true,
         }
@@ -462,7 +460,7 @@ impl Schedule {
         let close_at = session.map(|s| s.close_at());
         let mut slots = Vec::new();
         for plan in self.plans.values() {
-            if !plan.runs_on(date, session.as_ref()) {
+            if !plan.runs_on(date, session.is_some()) {
                 continue;
             }
             for (time, fixed) in plan.times_on(open, close) {
