@@ -200,3 +200,59 @@ impl Handler<FinalBeat> for HeartbeatActor {
         ctx.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The beat's JSON shape, field by field, which `kobe status` and operators' scripts read.
+    #[test]
+    fn beat_json_shape() {
+        let ts = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
+        let et = ts.with_timezone(&EXCHANGE_TZ).fixed_offset();
+        let beat = Beat {
+            ts,
+            ts_et: et,
+            seq: 7,
+            pid: 42,
+            mode: "paper".into(),
+            clock: "live".into(),
+            status: "halted".into(),
+            uptime_s: 60,
+            kill_switch: KillSwitchStatus {
+                active: true,
+                reason: Some("daily_loss".into()),
+                since: Some(ts),
+            }
+            .into(),
+            next_job: Some(
+                NextJob {
+                    tag: "SCAN".into(),
+                    at_et: et,
+                }
+                .into(),
+            ),
+            last_job: Some(
+                LastJob {
+                    tag: "PM".into(),
+                    slot_et: et,
+                    status: crate::ledger::Status::Skipped,
+                }
+                .into(),
+            ),
+            rss_bytes: 1024,
+            cpu_pct: 0.5,
+            interval_s: 30,
+            health_addr: None,
+            sim_now_et: None,
+        };
+        let json = serde_json::to_string(&beat).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ts":"2024-11-29T15:00:00Z","ts_et":"2024-11-29T10:00:00-05:00","seq":7,"pid":42,"mode":"paper","clock":"live","status":"halted","uptime_s":60,"kill_switch":{"active":true,"reason":"daily_loss","since":"2024-11-29T15:00:00Z"},"next_job":{"tag":"SCAN","at_et":"2024-11-29T10:00:00-05:00"},"last_job":{"tag":"PM","slot_et":"2024-11-29T10:00:00-05:00","status":"skipped"},"rss_bytes":1024,"cpu_pct":0.5,"interval_s":30,"health_addr":null,"sim_now_et":null}"#
+        );
+        let back: Beat = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+}
