@@ -28,9 +28,9 @@ pub struct Beat {
     pub clock: String,
     pub status: String,
     pub uptime_s: i64,
-    pub kill_switch: BeatKillSwitch,
-    pub next_job: Option<BeatNext>,
-    pub last_job: Option<BeatLast>,
+    pub kill_switch: KillSwitchStatus,
+    pub next_job: Option<NextJob>,
+    pub last_job: Option<LastJob>,
     pub rss_bytes: u64,
     pub cpu_pct: f32,
     /// Seconds between beats: a reader judges staleness by it.
@@ -39,53 +39,6 @@ pub struct Beat {
     pub health_addr: Option<String>,
     /// The simulated instant, in a replay.
     pub sim_now_et: Option<DateTime<FixedOffset>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatKillSwitch {
-    pub active: bool,
-    pub reason: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatNext {
-    pub tag: String,
-    pub at_et: DateTime<FixedOffset>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatLast {
-    pub tag: String,
-    pub slot_et: DateTime<FixedOffset>,
-    pub status: String,
-}
-
-impl From<KillSwitchStatus> for BeatKillSwitch {
-    fn from(k: KillSwitchStatus) -> Self {
-        Self {
-            active: k.active,
-            reason: k.reason,
-            since: k.since,
-        }
-    }
-}
-impl From<NextJob> for BeatNext {
-    fn from(n: NextJob) -> Self {
-        Self {
-            tag: n.tag,
-            at_et: n.at_et,
-        }
-    }
-}
-impl From<LastJob> for BeatLast {
-    fn from(l: LastJob) -> Self {
-        Self {
-            tag: l.tag,
-            slot_et: l.slot_et,
-            status: l.status.as_str().into(),
-        }
-    }
 }
 
 pub struct HeartbeatActor {
@@ -151,9 +104,9 @@ impl HeartbeatActor {
             clock: snap.clock.as_str().into(),
             status: status.as_str().into(),
             uptime_s: snap.uptime_s,
-            kill_switch: snap.kill_switch.into(),
-            next_job: snap.next_job.map(Into::into),
-            last_job: snap.last_job.map(Into::into),
+            kill_switch: snap.kill_switch,
+            next_job: snap.next_job,
+            last_job: snap.last_job,
             rss_bytes,
             cpu_pct,
             interval_s: self.every.as_secs() as i64,
@@ -224,23 +177,16 @@ mod tests {
                 active: true,
                 reason: Some("daily_loss".into()),
                 since: Some(ts),
-            }
-            .into(),
-            next_job: Some(
-                NextJob {
-                    tag: "SCAN".into(),
-                    at_et: et,
-                }
-                .into(),
-            ),
-            last_job: Some(
-                LastJob {
-                    tag: "PM".into(),
-                    slot_et: et,
-                    status: crate::ledger::Status::Skipped,
-                }
-                .into(),
-            ),
+            },
+            next_job: Some(NextJob {
+                tag: "SCAN".into(),
+                at_et: et,
+            }),
+            last_job: Some(LastJob {
+                tag: "PM".into(),
+                slot_et: et,
+                status: crate::ledger::Status::Skipped,
+            }),
             rss_bytes: 1024,
             cpu_pct: 0.5,
             interval_s: 30,

@@ -235,13 +235,8 @@ impl KillSwitchActor {
         if let Some(hook) = &self.on_event {
             hook(crate::messages::RuntimeEvent::KillSwitch(status.clone()));
         }
-        let msg = KillSwitchChanged {
-            active: status.active,
-            reason: status.reason,
-            since: status.since,
-        };
         for s in &self.subscribers {
-            s.do_send(msg.clone());
+            s.do_send(status.clone());
         }
     }
 }

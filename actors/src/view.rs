@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
@@ -50,7 +50,7 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillSwitchStatus {
     pub active: bool,
     pub reason: Option<String>,
@@ -69,14 +69,14 @@ pub struct JobView {
     pub gave_up: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastJob {
     pub tag: String,
     pub slot_et: DateTime<chrono::FixedOffset>,
     pub status: Status,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextJob {
     pub tag: String,
     pub at_et: DateTime<chrono::FixedOffset>,
