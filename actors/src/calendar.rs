@@ -23,9 +23,11 @@ pub const EXCHANGE_TZ: Tz = chrono_tz::America::New_York;
 /// First and last year the rules are known to be right for.
 pub const VALID_YEARS: std::ops::RangeInclusive<i32> = 2000..=2035;
 
-const REGULAR_OPEN: NaiveTime = hm(9, 30);
-const REGULAR_CLOSE: NaiveTime = hm(16, 0);
-const EARLY_CLOSE: NaiveTime = hm(13, 0);
+/// Regular hours and the early close; the schedule also places open/close-relative times on
+/// days that are not sessions with them.
+pub(crate) const REGULAR_OPEN: NaiveTime = hm(9, 30);
+pub(crate) const REGULAR_CLOSE: NaiveTime = hm(16, 0);
+pub(crate) const EARLY_CLOSE: NaiveTime = hm(13, 0);
 
 /// The pre-2013 rule moved a Thursday-July-4 early close to the Friday after; 2013 is the first year the
 /// Wednesday before closed early instead.
@@ -172,7 +174,10 @@ impl NyseCalendar {
     }
 }
 
-fn exchange_datetime(date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
+/// A New York wall-clock time on a date as an instant. A time that does not exist (the
+/// spring-forward gap) moves forward by the gap; an ambiguous one (fall-back) takes the first
+/// occurrence.
+pub fn exchange_datetime(date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
     let naive = date.and_time(time);
     match EXCHANGE_TZ.from_local_datetime(&naive) {
         LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at,
@@ -186,7 +191,7 @@ fn exchange_datetime(date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
     }
 }
 
-fn is_weekend(date: NaiveDate) -> bool {
+pub(crate) fn is_weekend(date: NaiveDate) -> bool {
     matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
 }
 

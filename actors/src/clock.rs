@@ -21,6 +21,16 @@ pub enum ClockKind {
     Simulated,
 }
 
+impl ClockKind {
+    /// The serialised name (`live`, `simulated`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockKind::Live => "live",
+            ClockKind::Simulated => "simulated",
+        }
+    }
+}
+
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;

@@ -60,10 +60,7 @@ async fn status_page(
     extra: web::Data<Option<PageFragment>>,
 ) -> HttpResponse {
     let s = view.snapshot();
-    let status = serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = s.status.as_str();
     let ks = if s.kill_switch.active {
         format!(
             "<strong class=\"alarm\">ON</strong> since {} — {}",
@@ -125,7 +122,7 @@ td,th{{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left}}</style><
 <table><tr><th>job</th><th>last slot</th><th>status</th><th>next slot</th><th>failures</th></tr>{rows}</table></section>\
 {fragment}</body></html>",
         mode = esc(&s.mode),
-        clock = serde_json::to_value(s.clock).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        clock = s.clock.as_str(),
         pid = s.pid,
         up = s.uptime_s,
         now = s.now_et.format("%Y-%m-%d %H:%M:%S %:z"),
@@ -140,7 +137,7 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
-    if view.snapshot().ready {
+    if view.is_ready() {
         HttpResponse::Ok().body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable().body("starting\n")

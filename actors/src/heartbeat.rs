@@ -28,9 +28,9 @@ pub struct Beat {
     pub clock: String,
     pub status: String,
     pub uptime_s: i64,
-    pub kill_switch: BeatKillSwitch,
-    pub next_job: Option<BeatNext>,
-    pub last_job: Option<BeatLast>,
+    pub kill_switch: KillSwitchStatus,
+    pub next_job: Option<NextJob>,
+    pub last_job: Option<LastJob>,
     pub rss_bytes: u64,
     pub cpu_pct: f32,
     /// Seconds between beats: a reader judges staleness by it.
@@ -39,53 +39,6 @@ pub struct Beat {
     pub health_addr: Option<String>,
     /// The simulated instant, in a replay.
     pub sim_now_et: Option<DateTime<FixedOffset>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatKillSwitch {
-    pub active: bool,
-    pub reason: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatNext {
-    pub tag: String,
-    pub at_et: DateTime<FixedOffset>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BeatLast {
-    pub tag: String,
-    pub slot_et: DateTime<FixedOffset>,
-    pub status: String,
-}
-
-impl From<KillSwitchStatus> for BeatKillSwitch {
-    fn from(k: KillSwitchStatus) -> Self {
-        Self {
-            active: k.active,
-            reason: k.reason,
-            since: k.since,
-        }
-    }
-}
-impl From<NextJob> for BeatNext {
-    fn from(n: NextJob) -> Self {
-        Self {
-            tag: n.tag,
-            at_et: n.at_et,
-        }
-    }
-}
-impl From<LastJob> for BeatLast {
-    fn from(l: LastJob) -> Self {
-        Self {
-            tag: l.tag,
-            slot_et: l.slot_et,
-            status: l.status.as_str().into(),
-        }
-    }
 }
 
 pub struct HeartbeatActor {
@@ -148,18 +101,12 @@ impl HeartbeatActor {
             seq: self.seq,
             pid: snap.pid,
             mode: snap.mode,
-            clock: serde_json::to_value(snap.clock)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            status: serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            clock: snap.clock.as_str().into(),
+            status: status.as_str().into(),
             uptime_s: snap.uptime_s,
-            kill_switch: snap.kill_switch.into(),
-            next_job: snap.next_job.map(Into::into),
-            last_job: snap.last_job.map(Into::into),
+            kill_switch: snap.kill_switch,
+            next_job: snap.next_job,
+            last_job: snap.last_job,
             rss_bytes,
             cpu_pct,
             interval_s: self.every.as_secs() as i64,
@@ -204,5 +151,54 @@ impl Handler<FinalBeat> for HeartbeatActor {
     fn handle(&mut self, _: FinalBeat, ctx: &mut Context<Self>) {
         self.beat(true);
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The beat's JSON shape, field by field, which `kobe status` and operators' scripts read.
+    #[test]
+    fn beat_json_shape() {
+        let ts = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
+        let et = ts.with_timezone(&EXCHANGE_TZ).fixed_offset();
+        let beat = Beat {
+            ts,
+            ts_et: et,
+            seq: 7,
+            pid: 42,
+            mode: "paper".into(),
+            clock: "live".into(),
+            status: "halted".into(),
+            uptime_s: 60,
+            kill_switch: KillSwitchStatus {
+                active: true,
+                reason: Some("daily_loss".into()),
+                since: Some(ts),
+            },
+            next_job: Some(NextJob {
+                tag: "SCAN".into(),
+                at_et: et,
+            }),
+            last_job: Some(LastJob {
+                tag: "PM".into(),
+                slot_et: et,
+                status: crate::ledger::Status::Skipped,
+            }),
+            rss_bytes: 1024,
+            cpu_pct: 0.5,
+            interval_s: 30,
+            health_addr: None,
+            sim_now_et: None,
+        };
+        let json = serde_json::to_string(&beat).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ts":"2024-11-29T15:00:00Z","ts_et":"2024-11-29T10:00:00-05:00","seq":7,"pid":42,"mode":"paper","clock":"live","status":"halted","uptime_s":60,"kill_switch":{"active":true,"reason":"daily_loss","since":"2024-11-29T15:00:00Z"},"next_job":{"tag":"SCAN","at_et":"2024-11-29T10:00:00-05:00"},"last_job":{"tag":"PM","slot_et":"2024-11-29T10:00:00-05:00","status":"skipped"},"rss_bytes":1024,"cpu_pct":0.5,"interval_s":30,"health_addr":null,"sim_now_et":null}"#
+        );
+        let back: Beat = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
     }
 }

@@ -13,8 +13,11 @@ use crate::clock::Clock;
 use crate::job::{Job, JobContext, JobError, JobFactory, JobOutput, Outcome, RunEnd};
 use crate::ledger::{RunLedger, RunRecord, Status};
 use crate::lock::JobLock;
-use crate::messages::{Disable, JobCrashed, KillSwitchChanged, Tick};
+use crate::messages::{Disable, JobCrashed, Tick};
 use crate::schedule::{JobPlan, KillSwitchPolicy};
+
+/// The skip reason of a slot that found its job still running (here, or in `kobe run-job`).
+pub const OVERLAP: &str = "overlap";
 
 /// Clears the job's running flag when its body really ends, even after a timeout gave up
 /// waiting for it or a panic unwound through it.
@@ -39,7 +42,7 @@ pub struct JobActor {
     plan: JobPlan,
     factory: JobFactory,
     job: Arc<dyn Job>,
-    /// True while a body runs; shared with the supervisor, which waits on it at shutdown.
+    /// True while a body runs; `Drain` waits on it at shutdown.
     running: Arc<AtomicBool>,
     ledger: Arc<RunLedger>,
     clock: Arc<dyn Clock>,
@@ -162,14 +165,6 @@ impl Handler<Disable> for JobActor {
     }
 }
 
-impl Handler<KillSwitchChanged> for JobActor {
-    type Result = ();
-    fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
-        // The decision reads the shared flag; the message is for the record.
-        tracing::info!(tag = %self.plan.tag, active = msg.active, policy = ?self.plan.kill_switch, "kill switch changed");
-    }
-}
-
 /// Supervisor → job actor at shutdown: answers once every tick queued before it has its
 /// outcome recorded (or the body is still running past the caller's patience).
 #[derive(Message)]
@@ -215,7 +210,7 @@ impl Handler<Tick> for JobActor {
         if self.running.load(Ordering::SeqCst) {
             return ready(Some(self.skip(
                 &tick,
-                "overlap",
+                OVERLAP,
                 "the previous run is still going",
             )));
         }
@@ -281,7 +276,7 @@ impl Handler<Tick> for JobActor {
                 Ok(Err(join)) => RunEnd::Returned(Err(JobError::Recoverable(join.to_string()))),
                 Ok(Ok(Gated::AlreadyDone)) => return None,
                 Ok(Ok(Gated::Busy)) => RunEnd::Returned(Ok(JobOutput::skipped(
-                    "overlap",
+                    OVERLAP,
                     "another process (kobe run-job) is running this job",
                 ))),
                 Ok(Ok(Gated::Ran(result))) => RunEnd::Returned(result),

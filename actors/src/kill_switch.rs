@@ -150,9 +150,9 @@ fn last_history_action(state_dir: &Path) -> Option<String> {
 pub struct KillSwitchActor {
     state_dir: PathBuf,
     subscribers: Vec<Recipient<KillSwitchChanged>>,
+    /// Holds the switch's last known state (set by the supervisor at start, then only here).
     view: Arc<RuntimeView>,
     wall: Arc<dyn Clock>,
-    current: KillSwitchStatus,
     /// Read by job actors at every tick and by job bodies before every entry: set here first,
     /// before any message goes out.
     flag: Arc<AtomicBool>,
@@ -161,24 +161,25 @@ pub struct KillSwitchActor {
     watcher: Option<notify::RecommendedWatcher>,
 }
 
+/// What the kill-switch actor starts from. The state at start is the view's.
+pub struct KillSwitchSetup {
+    pub state_dir: PathBuf,
+    pub subscribers: Vec<Recipient<KillSwitchChanged>>,
+    pub view: Arc<RuntimeView>,
+    pub wall: Arc<dyn Clock>,
+    pub flag: Arc<AtomicBool>,
+    pub on_event: Option<crate::messages::EventHook>,
+}
+
 impl KillSwitchActor {
-    pub fn new(
-        state_dir: PathBuf,
-        subscribers: Vec<Recipient<KillSwitchChanged>>,
-        view: Arc<RuntimeView>,
-        wall: Arc<dyn Clock>,
-        current: KillSwitchStatus,
-        flag: Arc<AtomicBool>,
-        on_event: Option<crate::messages::EventHook>,
-    ) -> Self {
+    pub fn new(setup: KillSwitchSetup) -> Self {
         Self {
-            state_dir,
-            subscribers,
-            view,
-            wall,
-            current,
-            flag,
-            on_event,
+            state_dir: setup.state_dir,
+            subscribers: setup.subscribers,
+            view: setup.view,
+            wall: setup.wall,
+            flag: setup.flag,
+            on_event: setup.on_event,
             watcher: None,
         }
     }
@@ -192,7 +193,8 @@ impl KillSwitchActor {
                 return;
             }
         };
-        if status == self.current {
+        let previous = self.view.kill_switch();
+        if status == previous {
             return;
         }
         self.flag.store(status.active, Ordering::SeqCst);
@@ -220,8 +222,8 @@ impl KillSwitchActor {
                     action: "release".into(),
                     at: self.wall.now(),
                     by: "unknown (file removed by hand)".into(),
-                    reason: self.current.reason.clone(),
-                    activated_at: self.current.since,
+                    reason: previous.reason,
+                    activated_at: previous.since,
                 };
                 if let Err(e) = append_history(&self.state_dir, &entry) {
                     tracing::error!(error = %e, "cannot write the kill switch history");
@@ -229,18 +231,12 @@ impl KillSwitchActor {
             }
             tracing::warn!("kill switch released");
         }
-        self.current = status.clone();
         self.view.set_kill_switch(status.clone());
         if let Some(hook) = &self.on_event {
             hook(crate::messages::RuntimeEvent::KillSwitch(status.clone()));
         }
-        let msg = KillSwitchChanged {
-            active: status.active,
-            reason: status.reason,
-            since: status.since,
-        };
         for s in &self.subscribers {
-            s.do_send(msg.clone());
+            s.do_send(status.clone());
         }
     }
 }

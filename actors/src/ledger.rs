@@ -276,22 +276,6 @@ impl RunLedger {
             .query_row("SELECT MAX(slot_utc) FROM runs", [], |r| r.get(0))?;
         Ok(last.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
     }
-
-    /// The latest record of each tag.
-    pub fn last_per_tag(&self) -> Result<Vec<RunRecord>, LedgerError> {
-        let inner = self.lock();
-        let mut stmt = inner.db.prepare(
-            "SELECT record FROM runs r WHERE slot_utc = (SELECT MAX(slot_utc) FROM runs WHERE tag = r.tag) ORDER BY tag",
-        )?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let Ok(record) = serde_json::from_str(&row?) {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
 }
 
 fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
@@ -444,6 +428,5 @@ mod tests {
             .map(|r| r.tag)
             .collect();
         assert_eq!(tags, ["C", "A", "B"]);
-        assert_eq!(ledger.last_per_tag().unwrap().len(), 3);
     }
 }

@@ -126,31 +126,38 @@ pub struct JobLock {
 }
 
 impl JobLock {
-    /// `Ok(None)` if another process runs this job right now.
-    pub fn try_acquire(locks_dir: &Path, tag: &str) -> io::Result<Option<Self>> {
+    /// Opens (creating it and its folder if need be) the job's lock file, unlocked.
+    fn open(locks_dir: &Path, tag: &str) -> io::Result<File> {
         std::fs::create_dir_all(locks_dir)?;
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(locks_dir.join(format!("{tag}.lock")))?;
+            .open(locks_dir.join(format!("{tag}.lock")))
+    }
+
+    /// `Ok(None)` if another process runs this job right now.
+    pub fn try_acquire(locks_dir: &Path, tag: &str) -> io::Result<Option<Self>> {
+        let file = Self::open(locks_dir, tag)?;
         match file.try_lock_exclusive() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(_) => Ok(None),
         }
     }
 
-    /// Like `try_acquire`, but waits up to `limit` for the other holder to finish.
+    /// Like `try_acquire`, but waits up to `limit` for the other holder to finish: the file is
+    /// opened once, only the lock is retried.
     pub fn acquire_within(
         locks_dir: &Path,
         tag: &str,
         limit: std::time::Duration,
     ) -> io::Result<Option<Self>> {
         let started = std::time::Instant::now();
+        let file = Self::open(locks_dir, tag)?;
         loop {
-            if let Some(lock) = Self::try_acquire(locks_dir, tag)? {
-                return Ok(Some(lock));
+            if file.try_lock_exclusive().is_ok() {
+                return Ok(Some(Self { _file: file }));
             }
             if started.elapsed() >= limit {
                 return Ok(None);
@@ -204,5 +211,22 @@ mod tests {
             .is_some());
         drop(first);
         assert!(JobLock::try_acquire(dir.path(), "SCAN").unwrap().is_some());
+    }
+
+    #[test]
+    fn acquire_within_waits_for_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = std::time::Duration::from_millis(120);
+        let first = JobLock::try_acquire(dir.path(), "SCAN").unwrap().unwrap();
+        assert!(JobLock::acquire_within(dir.path(), "SCAN", limit)
+            .unwrap()
+            .is_none());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            drop(first);
+        });
+        let waited = JobLock::acquire_within(dir.path(), "SCAN", limit * 10).unwrap();
+        assert!(waited.is_some());
+        release.join().unwrap();
     }
 }

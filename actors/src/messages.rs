@@ -16,13 +16,11 @@ pub struct Tick {
     pub slot: DateTime<Tz>,
 }
 
-/// Kill switch → every subscriber: the switch changed.
-#[derive(Debug, Clone, Message, PartialEq, Eq)]
-#[rtype(result = "()")]
-pub struct KillSwitchChanged {
-    pub active: bool,
-    pub reason: Option<String>,
-    pub since: Option<DateTime<Utc>>,
+/// Kill switch → every subscriber: the switch changed (its new state).
+pub type KillSwitchChanged = crate::view::KillSwitchStatus;
+
+impl Message for crate::view::KillSwitchStatus {
+    type Result = ();
 }
 
 /// Job actor → supervisor: the job panicked or failed unrecoverably and is restarting.

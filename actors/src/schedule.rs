@@ -7,16 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Weekday};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::calendar::{NyseCalendar, Session, EXCHANGE_TZ};
-
-/// Regular hours, used to place open/close-relative times on days that are not sessions
-/// (for jobs that run on weekdays or daily).
-const REGULAR_OPEN: (u32, u32) = (9, 30);
-const REGULAR_CLOSE: (u32, u32) = (16, 0);
+/// A wall-clock time on an ET date as an instant (the calendar's conversion, under the name the
+/// schedule's users know).
+pub use crate::calendar::exchange_datetime as et_instant;
+use crate::calendar::{is_weekend, NyseCalendar, EARLY_CLOSE, REGULAR_CLOSE, REGULAR_OPEN};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScheduleError {
@@ -319,8 +317,7 @@ impl JobPlan {
             }
         };
         // Relative times must stay inside the day on regular and early-close sessions alike.
-        let hours = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("constant time");
-        let days = [(hours(9, 30), hours(16, 0)), (hours(9, 30), hours(13, 0))];
+        let days = [(REGULAR_OPEN, REGULAR_CLOSE), (REGULAR_OPEN, EARLY_CLOSE)];
         let all_times = times
             .iter()
             .map(|t| ("at", *t))
@@ -374,11 +371,11 @@ impl JobPlan {
         })
     }
 
-    /// Whether this job runs on `date` at all, and the session's hours if it is one.
-    fn runs_on(&self, date: NaiveDate, session: Option<&Session>) -> bool {
+    /// Whether this job runs on `date` at all (`is_session`: the exchange trades that day).
+    fn runs_on(&self, date: NaiveDate, is_session: bool) -> bool {
         match self.days {
-            Days::Sessions => session.is_some(),
-            Days::Weekdays => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
+            Days::Sessions => is_session,
+            Days::Weekdays => !is_weekend(date),
             Days::Daily => true,
         }
     }
@@ -455,14 +452,15 @@ impl Schedule {
     /// The slots of `date`, in time order (ties by tag).
     pub fn slots_on(&self, date: NaiveDate) -> Vec<Slot> {
         let session = self.calendar.session(date);
-        let hm = |(h, m)| NaiveTime::from_hms_opt(h, m, 0).expect("constant time");
+        // Regular hours place open/close-relative times on days that are not sessions (for jobs
+        // that run on weekdays or daily).
         let (open, close) = session
             .map(|s| (s.open, s.close))
-            .unwrap_or((hm(REGULAR_OPEN), hm(REGULAR_CLOSE)));
+            .unwrap_or((REGULAR_OPEN, REGULAR_CLOSE));
         let close_at = session.map(|s| s.close_at());
         let mut slots = Vec::new();
         for plan in self.plans.values() {
-            if !plan.runs_on(date, session.as_ref()) {
+            if !plan.runs_on(date, session.is_some()) {
                 continue;
             }
             for (time, fixed) in plan.times_on(open, close) {
@@ -484,20 +482,6 @@ impl Schedule {
         slots.sort_by(|a, b| (a.at, &a.tag).cmp(&(b.at, &b.tag)));
         slots.dedup_by(|a, b| a.at == b.at && a.tag == b.tag);
         slots
-    }
-}
-
-/// A wall-clock time on an ET date as an instant. A time that does not exist (the spring-forward
-/// gap) moves forward by the gap; an ambiguous one (fall-back) takes the first occurrence.
-pub fn et_instant(date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
-    let local = date.and_time(time);
-    match EXCHANGE_TZ.from_local_datetime(&local) {
-        chrono::LocalResult::Single(t) => t,
-        chrono::LocalResult::Ambiguous(first, _) => first,
-        chrono::LocalResult::None => EXCHANGE_TZ
-            .from_local_datetime(&(local + TimeDelta::hours(1)))
-            .earliest()
-            .expect("one hour past a DST gap exists"),
     }
 }
 

@@ -18,9 +18,9 @@ use crate::clock_actor::{ClockActor, StopClock};
 use crate::heartbeat::{FinalBeat, HeartbeatActor};
 use crate::job::JobFactory;
 use crate::job_actor::{Drain, JobActor, JobActorSetup};
-use crate::kill_switch::{self, KillSwitchActor};
+use crate::kill_switch::{self, KillSwitchActor, KillSwitchSetup};
 use crate::ledger::RunLedger;
-use crate::messages::{ClockFinished, Disable, JobCrashed, KillSwitchChanged, Shutdown, Tick};
+use crate::messages::{ClockFinished, Disable, JobCrashed, Shutdown, Tick};
 use crate::schedule::Schedule;
 use crate::view::RuntimeView;
 
@@ -107,7 +107,6 @@ pub struct GetStatus;
 pub struct Supervisor {
     config: RuntimeConfig,
     jobs: BTreeMap<String, Addr<JobActor>>,
-    running: BTreeMap<String, Arc<AtomicBool>>,
     clock: Option<Addr<ClockActor>>,
     heartbeat: Option<Addr<HeartbeatActor>>,
     kill_switch: Option<Addr<KillSwitchActor>>,
@@ -146,7 +145,6 @@ impl Supervisor {
         Ok(Self {
             config,
             jobs: BTreeMap::new(),
-            running: BTreeMap::new(),
             clock: None,
             heartbeat: None,
             kill_switch: None,
@@ -171,17 +169,16 @@ impl Actor for Supervisor {
     /// Start order (DESIGN §2): kill switch, heartbeat, job actors, clock, health server.
     fn started(&mut self, ctx: &mut Context<Self>) {
         let kill_switch = Arc::new(AtomicBool::new(false));
-        self.start_operations(ctx, &kill_switch);
+        self.start_operations(&kill_switch);
         let crashes = ctx.address().recipient::<JobCrashed>();
         let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();
-            let running = Arc::new(AtomicBool::new(false));
             let factory = self.config.jobs[&tag].clone();
             let plan = plan.clone();
             let setup = JobActorSetup {
-                running: running.clone(),
+                running: Arc::new(AtomicBool::new(false)),
                 ledger: self.config.ledger.clone(),
                 clock: self.config.clock.clone(),
                 crashes: crashes.clone(),
@@ -190,8 +187,7 @@ impl Actor for Supervisor {
             };
             let addr = actix::Supervisor::start(move |_| JobActor::new(plan, factory, setup));
             ticks.insert(tag.clone(), addr.clone().recipient());
-            self.jobs.insert(tag.clone(), addr);
-            self.running.insert(tag, running);
+            self.jobs.insert(tag, addr);
         }
         let clock = ClockActor::new(
             self.config.clock.clone(),
@@ -221,7 +217,7 @@ impl Actor for Supervisor {
 
 impl Supervisor {
     /// Starts the kill switch (setting `flag` to its state at start) and the heartbeat.
-    fn start_operations(&mut self, ctx: &mut Context<Self>, flag: &Arc<AtomicBool>) {
+    fn start_operations(&mut self, flag: &Arc<AtomicBool>) {
         let Some(ops) = &self.config.ops else {
             return;
         };
@@ -237,17 +233,17 @@ impl Supervisor {
         if initial.active {
             tracing::warn!(reason = ?initial.reason, "kill switch active at start: starting halted");
         }
-        self.view.set_kill_switch(initial.clone());
         flag.store(initial.active, Ordering::SeqCst);
-        let switch = KillSwitchActor::new(
-            ops.state_dir.clone(),
-            vec![ctx.address().recipient()],
-            self.view.clone(),
-            ops.wall.clone(),
-            initial,
-            flag.clone(),
-            ops.on_event.clone(),
-        );
+        self.view.set_kill_switch(initial);
+        let switch = KillSwitchActor::new(KillSwitchSetup {
+            state_dir: ops.state_dir.clone(),
+            // Job actors read the shared flag at every tick: no one needs the broadcast.
+            subscribers: Vec::new(),
+            view: self.view.clone(),
+            wall: ops.wall.clone(),
+            flag: flag.clone(),
+            on_event: ops.on_event.clone(),
+        });
         self.kill_switch = Some(switch.start());
         let health_addr = ops
             .health
@@ -290,15 +286,6 @@ impl Handler<JobCrashed> for Supervisor {
             }
         }
         self.view.job_restarted(&msg.tag, past_limit);
-    }
-}
-
-impl Handler<KillSwitchChanged> for Supervisor {
-    type Result = ();
-    fn handle(&mut self, msg: KillSwitchChanged, _ctx: &mut Context<Self>) {
-        for addr in self.jobs.values() {
-            addr.do_send(msg.clone());
-        }
     }
 }
 

@@ -14,10 +14,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
+use crate::job_actor::OVERLAP;
 use crate::ledger::{RunRecord, Status};
 use crate::schedule::Schedule;
 
@@ -37,7 +38,19 @@ pub enum Health {
     Stopping,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+impl Health {
+    /// The serialised name (`ok`, `degraded`, `halted`, `stopping`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Halted => "halted",
+            Health::Stopping => "stopping",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillSwitchStatus {
     pub active: bool,
     pub reason: Option<String>,
@@ -56,14 +69,14 @@ pub struct JobView {
     pub gave_up: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastJob {
     pub tag: String,
     pub slot_et: DateTime<chrono::FixedOffset>,
     pub status: Status,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextJob {
     pub tag: String,
     pub at_et: DateTime<chrono::FixedOffset>,
@@ -236,7 +249,7 @@ impl RuntimeView {
             (Status::Failed, _) => *failures += 1,
             // The previous run is still going (a body hung past its timeout): the job is not
             // getting its work done, whatever the skip says.
-            (Status::Skipped, Some("overlap")) => *failures += 1,
+            (Status::Skipped, Some(OVERLAP)) => *failures += 1,
             (Status::Ok, _) => *failures = 0,
             // Other skips say nothing about whether the job works.
             (Status::Skipped, _) => {}
@@ -294,25 +307,39 @@ impl RuntimeView {
         self.lock().stopping = true;
     }
 
-    /// The next slot of `tag` after the runtime's now, looking a few weeks ahead.
-    fn next_slot_of(&self, tag: &str, now: DateTime<Utc>) -> Option<DateTime<chrono::FixedOffset>> {
+    /// Whether the runtime has finished starting: `/ready` without building a snapshot.
+    pub fn is_ready(&self) -> bool {
+        self.lock().ready
+    }
+
+    /// The next slot of each of `tags` after the runtime's now, looking a few weeks ahead:
+    /// walks the days once and stops as soon as every tag has one.
+    fn next_slots(
+        &self,
+        tags: &[String],
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, DateTime<chrono::FixedOffset>> {
+        let mut next = BTreeMap::new();
         let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
-        today
-            .iter_days()
-            .take(21)
-            .flat_map(|d| self.schedule.slots_on(d))
-            .find(|s| s.tag == tag && s.at.with_timezone(&Utc) > now && s.skip.is_none())
-            .map(|s| s.at.fixed_offset())
+        for day in today.iter_days().take(21) {
+            if next.len() == tags.len() {
+                break;
+            }
+            for slot in self.schedule.slots_on(day) {
+                if slot.skip.is_none() && slot.at.with_timezone(&Utc) > now {
+                    next.entry(slot.tag)
+                        .or_insert_with(|| slot.at.fixed_offset());
+                }
+            }
+        }
+        next
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let wall_now = self.wall.now();
         let now = self.clock.now();
         let tags: Vec<String> = self.schedule.plans().map(|p| p.tag.clone()).collect();
-        let next_slots: BTreeMap<String, _> = tags
-            .iter()
-            .map(|t| (t.clone(), self.next_slot_of(t, now)))
-            .collect();
+        let next_slots = self.next_slots(&tags, now);
         let s = self.lock();
         let heartbeat_age = s.heartbeat.map(|(_, at)| (wall_now - at).num_seconds());
         let mut problems = Vec::new();
@@ -347,7 +374,7 @@ impl RuntimeView {
                 let view = JobView {
                     last_slot: last.map(|l| l.0),
                     last_status: last.map(|l| l.1),
-                    next_slot: next_slots.get(tag).copied().flatten(),
+                    next_slot: next_slots.get(tag).copied(),
                     failures: s.failures.get(tag).copied().unwrap_or(0),
                     restarts: s.restarts.get(tag).copied().unwrap_or(0),
                     gave_up: s.gave_up.contains(tag),
@@ -384,5 +411,32 @@ impl RuntimeView {
         prometheus_client::encoding::text::encode(&mut out, &self.metrics.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialised_form() {
+        let json = |v: serde_json::Value| v.as_str().map(String::from);
+        for h in [
+            Health::Ok,
+            Health::Degraded,
+            Health::Halted,
+            Health::Stopping,
+        ] {
+            assert_eq!(
+                json(serde_json::to_value(h).unwrap()).as_deref(),
+                Some(h.as_str())
+            );
+        }
+        for c in [ClockKind::Live, ClockKind::Simulated] {
+            assert_eq!(
+                json(serde_json::to_value(c).unwrap()).as_deref(),
+                Some(c.as_str())
+            );
+        }
     }
 }

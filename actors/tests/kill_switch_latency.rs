@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::clock::LiveClock;
-use kobe_actors::kill_switch::{KillSwitchActor, KILL_SWITCH_FILE};
+use kobe_actors::kill_switch::{KillSwitchActor, KillSwitchSetup, KILL_SWITCH_FILE};
 use kobe_actors::messages::KillSwitchChanged;
 use kobe_actors::schedule::Schedule;
-use kobe_actors::view::{KillSwitchStatus, RuntimeView};
+use kobe_actors::view::RuntimeView;
 
 struct Probe(Arc<Mutex<Vec<(bool, Instant)>>>);
 impl Actor for Probe {
@@ -37,15 +37,14 @@ async fn kill_switch_latency() {
         Arc::new(Schedule::new(vec![], NyseCalendar)),
         chrono::TimeDelta::seconds(30),
     );
-    let _switch = KillSwitchActor::new(
-        dir.path().to_path_buf(),
-        vec![probe.recipient()],
+    let _switch = KillSwitchActor::new(KillSwitchSetup {
+        state_dir: dir.path().to_path_buf(),
+        subscribers: vec![probe.recipient()],
         view,
-        Arc::new(LiveClock),
-        KillSwitchStatus::default(),
-        Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        None,
-    )
+        wall: Arc::new(LiveClock),
+        flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        on_event: None,
+    })
     .start();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let path = dir.path().join(KILL_SWITCH_FILE);
