@@ -129,19 +129,22 @@ impl Job for PregameBlueprint {
                 ),
             };
         let trading = &app.config.trading;
-        let store = app.store();
+        let picks: Vec<(Pick, Option<GapStatus>)> =
+            picks.into_iter().take(trading.blueprint_top).collect();
+        // Every bar up to `as_of` of the picks, read once for all of them.
+        let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
+        let window = crate::data::snapshot::Window {
+            until: next.as_of,
+            keep: usize::MAX,
+        };
+        let series = app.store().load_window(Some(&symbols), Some(window)).series;
         let mut lines = Vec::new();
-        for (i, (pick, status)) in picks.into_iter().take(trading.blueprint_top).enumerate() {
-            let bars: Vec<Bar> = store
-                .load_symbol(&pick.symbol)
-                .ok()
-                .flatten()
-                .map(|(b, _)| b.into_iter().filter(|b| b.date <= next.as_of).collect())
-                .unwrap_or_default();
+        for (i, (pick, status)) in picks.into_iter().enumerate() {
+            let bars: &[Bar] = series.get(&pick.symbol).map_or(&[], |b| b.as_slice());
             let recent = &bars[bars.len().saturating_sub(20)..];
             let low_20d = recent.iter().map(|b| b.low).reduce(f64::min);
             let high_20d = recent.iter().map(|b| b.high).reduce(f64::max);
-            let sma200 = crate::strategy::indicators::sma200(&bars);
+            let sma200 = crate::strategy::indicators::sma200(bars);
             let risk = pick.entry_ref - pick.stop;
             let bull_case = match pick.target {
                 Some(t) => format!("reaches the target {t:.2} ({:+.1}%, {:.2}R) within 3 sessions", (t / pick.entry_ref - 1.0) * 100.0, (t - pick.entry_ref) / risk),
@@ -162,7 +165,7 @@ impl Job for PregameBlueprint {
             lines.push(PlanLine {
                 rank: i + 1,
                 execute: i < trading.blueprint_execute,
-                history: history(&pick.symbol, &bars, &pick.strategy),
+                history: history(&pick.symbol, bars, &pick.strategy),
                 symbol: pick.symbol.clone(),
                 strategy: pick.strategy.clone(),
                 confidence: pick.confidence,
