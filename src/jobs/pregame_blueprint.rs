@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use kobe_actors::atomic_file::write_atomic;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::data::bars::Bar;
+use crate::report::{num_or_dash, write_pair};
 use crate::strategy::exits::simulate;
 use crate::strategy::signals::signal;
 use crate::watchlist::{self, GapStatus, NextDay, Pick, Validated};
@@ -197,15 +197,11 @@ impl Job for PregameBlueprint {
         let stamp = ctx.session.format("%Y%m%d");
         let reports = app.home.root().join("reports");
         let io = |e: std::io::Error| JobError::Recoverable(format!("reports/pregame_{stamp}: {e}"));
-        let json = serde_json::to_string_pretty(&blueprint).expect("serialises") + "\n";
-        write_atomic(
-            &reports.join(format!("pregame_{stamp}.json")),
-            json.as_bytes(),
-        )
-        .map_err(io)?;
-        write_atomic(
-            &reports.join(format!("pregame_{stamp}.md")),
-            markdown(&blueprint).as_bytes(),
+        write_pair(
+            &reports,
+            &format!("pregame_{stamp}"),
+            &blueprint,
+            &markdown(&blueprint),
         )
         .map_err(io)?;
         let execute: Vec<&str> = blueprint
@@ -252,7 +248,7 @@ fn markdown(b: &Blueprint) -> String {
             p.confidence,
             p.entry_ref,
             p.stop,
-            p.target.map_or("-".into(), |t| format!("{t:.2}")),
+            num_or_dash(p.target),
             p.expected_move.atr14,
             p.expected_move.pct,
             p.history.trades,
@@ -276,7 +272,7 @@ fn markdown(b: &Blueprint) -> String {
         let _ = writeln!(md, "- Bull case: {}.", p.bull_case);
         let _ = writeln!(md, "- Bear case: {}.", p.bear_case);
         let lv = &p.support;
-        let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
+        let f = num_or_dash;
         let _ = writeln!(
             md,
             "- Levels: 20-day low {}, 20-day high {}, 200-day average {}.",
