@@ -93,63 +93,32 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
         let file = File::create(&partial).map_err(io(&partial))?;
         let mut tar =
             tar::Builder::new(GzEncoder::new(BufWriter::new(file), Compression::default()));
-        let add = |tar: &mut tar::Builder<_>, path: &Path, name: &str| -> Result<(), BackupError> {
-            tar.append_path_with_name(path, name).map_err(io(&partial))
-        };
-        for copy in files(staging.path(), |n| n.ends_with(".sqlite")) {
-            let n = copy
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            add(&mut tar, &copy, &format!("state/{n}"))?;
-        }
-        let plain = |n: &str| {
+        type Keep = fn(&str) -> bool;
+        let plain: Keep = |n| {
             !n.starts_with('.')
                 && (n.ends_with(".json") || n.ends_with(".jsonl") || n == "KILL_SWITCH")
         };
-        for f in files(&state, plain) {
-            add(
-                &mut tar,
-                &f,
-                &format!(
-                    "state/{}",
-                    f.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                ),
-            )?;
-        }
-        for f in files(&state.join("watchlist"), |n| !n.starts_with('.')) {
-            add(
-                &mut tar,
-                &f,
-                &format!(
-                    "state/watchlist/{}",
-                    f.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                ),
-            )?;
-        }
-        for f in files(&home.join("logs"), |n| n.ends_with(".jsonl")) {
-            add(
-                &mut tar,
-                &f,
-                &format!(
-                    "logs/{}",
-                    f.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                ),
-            )?;
-        }
-        // Configuration, never secrets (a .env kept in config/ by mistake stays out too).
-        for f in files(&home.join("config"), |n| {
-            !n.starts_with('.') && !n.ends_with(".env")
-        }) {
-            add(
-                &mut tar,
-                &f,
-                &format!(
-                    "config/{}",
-                    f.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                ),
-            )?;
+        // Each folder, which of its files go in, and under which folder of the archive.
+        let watchlist = state.join("watchlist");
+        let (logs, config) = (home.join("logs"), home.join("config"));
+        let table: [(&Path, Keep, &str); 5] = [
+            (staging.path(), |n| n.ends_with(".sqlite"), "state"),
+            (&state, plain, "state"),
+            (&watchlist, |n| !n.starts_with('.'), "state/watchlist"),
+            (&logs, |n| n.ends_with(".jsonl"), "logs"),
+            // Configuration, never secrets (a .env kept in config/ by mistake stays out too).
+            (
+                &config,
+                |n| !n.starts_with('.') && !n.ends_with(".env"),
+                "config",
+            ),
+        ];
+        for (dir, keep, prefix) in table {
+            for f in files(dir, keep) {
+                let n = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                tar.append_path_with_name(&f, format!("{prefix}/{n}"))
+                    .map_err(io(&partial))?;
+            }
         }
         let gz = tar.into_inner().map_err(io(&partial))?;
         let mut writer = gz.finish().map_err(io(&partial))?;

@@ -160,7 +160,7 @@ pub fn markdown(r: &PnlReport) -> String {
         r.trades_total,
         r.realized_total,
         r.win_rate.map_or("-".into(), |w| format!("{:.0}%", w * 100.0)),
-        r.profit_factor.map_or("-".into(), |p| format!("{p:.2}")),
+        num_or_dash(r.profit_factor),
         r.max_drawdown * 100.0
     );
     md
@@ -224,18 +224,29 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
     Ok(svg)
 }
 
+/// `v` with two decimals, or `-` when there is none.
+pub fn num_or_dash(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.2}"))
+}
+
+/// Writes `dir/{name}.json` (pretty, with a final newline) and `dir/{name}.md`, each atomically.
+pub fn write_pair(
+    dir: &Path,
+    name: &str,
+    value: &impl Serialize,
+    md: &str,
+) -> Result<(), std::io::Error> {
+    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";
+    write_atomic(&dir.join(format!("{name}.json")), json.as_bytes())?;
+    write_atomic(&dir.join(format!("{name}.md")), md.as_bytes())
+}
+
 /// Writes the report's three files under `reports/`.
 pub fn write(home: &Path, report: &PnlReport, curve: &[(NaiveDate, f64)]) -> Result<(), String> {
     let dir = home.join("reports");
     let stamp = report.session.format("%Y%m%d");
-    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())? + "\n";
     let io = |e: std::io::Error| format!("reports/: {e}");
-    write_atomic(&dir.join(format!("pnl_{stamp}.json")), json.as_bytes()).map_err(io)?;
-    write_atomic(
-        &dir.join(format!("pnl_{stamp}.md")),
-        markdown(report).as_bytes(),
-    )
-    .map_err(io)?;
+    write_pair(&dir, &format!("pnl_{stamp}"), report, &markdown(report)).map_err(io)?;
     write_atomic(&dir.join("equity.svg"), equity_svg(curve)?.as_bytes()).map_err(io)?;
     Ok(())
 }

@@ -91,7 +91,7 @@ pub fn to_table(as_of: NaiveDate, signals: &[Signal]) -> String {
             s.confidence,
             s.close,
             s.stop,
-            s.target.map_or("-".into(), |t| format!("{t:.2}")),
+            crate::report::num_or_dash(s.target),
             s.ibs,
             s.rsi2
         );

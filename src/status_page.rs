@@ -26,7 +26,7 @@ pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
                 if !positions.is_empty() {
                     html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>qty</th><th>entry</th><th>stop</th><th>target</th><th>since</th></tr>");
                     for p in positions {
-                        let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
+                        let f = crate::report::num_or_dash;
                         let _ = write!(
                             html,
                             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

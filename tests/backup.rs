@@ -6,6 +6,7 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use common::TempHome;
 
@@ -22,12 +23,7 @@ fn traded_home() -> TempHome {
         kobe::config::EMBEDDED_DEFAULT,
     )
     .unwrap();
-    let out = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2016-01-04..2016-02-12"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    home.replay("2016-01-04..2016-02-12", &[]);
     home
 }
 
@@ -35,6 +31,24 @@ fn backup(home: &TempHome) -> PathBuf {
     let out = home.kobe().arg("backup").output().unwrap();
     assert!(out.status.success(), "{}", common::stderr(&out));
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn verify(home: &TempHome, archive: &Path) -> Output {
+    home.kobe()
+        .args(["backup", "verify"])
+        .arg(archive)
+        .output()
+        .unwrap()
+}
+
+fn restore(home: &TempHome, archive: &Path, target: &Path) -> Output {
+    home.kobe()
+        .arg("restore")
+        .arg(archive)
+        .arg("--to")
+        .arg(target)
+        .output()
+        .unwrap()
 }
 
 fn rows(db: &Path, table: &str) -> Vec<String> {
@@ -64,23 +78,11 @@ fn backup_then_restore_gives_back_the_ledger_row_for_row() {
         .to_str()
         .unwrap()
         .starts_with("backup_"));
-    let verify = home
-        .kobe()
-        .args(["backup", "verify"])
-        .arg(&archive)
-        .output()
-        .unwrap();
+    let verify = verify(&home, &archive);
     assert!(verify.status.success(), "{}", common::stderr(&verify));
 
     let target = tempfile::tempdir().unwrap().path().join("restored");
-    let out = home
-        .kobe()
-        .arg("restore")
-        .arg(&archive)
-        .arg("--to")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let out = restore(&home, &archive, &target);
     assert!(out.status.success(), "{}", common::stderr(&out));
     for table in [
         "decisions",
@@ -122,14 +124,7 @@ fn backup_then_restore_gives_back_the_ledger_row_for_row() {
     assert!(!names.iter().any(|n| n.ends_with(".env")), "{names:?}");
 
     // A non-empty target is refused, and left as it was.
-    let again = home
-        .kobe()
-        .arg("restore")
-        .arg(&archive)
-        .arg("--to")
-        .arg(&target)
-        .output()
-        .unwrap();
+    let again = restore(&home, &archive, &target);
     assert_eq!(again.status.code(), Some(2));
     assert!(common::stderr(&again).contains("not empty"));
 }
@@ -141,12 +136,7 @@ fn verify_fails_on_a_truncated_archive_and_a_corrupted_database() {
     let bytes = std::fs::read(&archive).unwrap();
     let truncated = home.path().join("truncated.tar.gz");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let out = home
-        .kobe()
-        .args(["backup", "verify"])
-        .arg(&truncated)
-        .output()
-        .unwrap();
+    let out = verify(&home, &truncated);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         common::stderr(&out).lines().count(),
@@ -176,12 +166,7 @@ fn verify_fails_on_a_truncated_archive_and_a_corrupted_database() {
     ));
     builder.append_dir_all(".", scratch.path()).unwrap();
     builder.into_inner().unwrap().finish().unwrap();
-    let out = home
-        .kobe()
-        .args(["backup", "verify"])
-        .arg(&corrupted)
-        .output()
-        .unwrap();
+    let out = verify(&home, &corrupted);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         common::stderr(&out).contains("ledger.sqlite failed its check"),

@@ -58,19 +58,7 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
-    config.polygon.base_url = server.base_url.clone();
-    config.polygon.calls_per_minute = 0;
-    config.polygon.max_retries = 0;
-    let app = Arc::new(App {
-        home: Home::resolve(Some(dir.path())),
-        config,
-        secrets: Secrets::from_pairs(&[("POLYGON_API_KEY", "pk_live_test_9999")]),
-        replay: false,
-        live: false,
-        universe: None,
-        cap: None,
-    });
+    let app = live_app(dir.path(), Some(&server));
     let session = NaiveDate::from_ymd_opt(2018, 2, 8).unwrap();
     let next = NextDay {
         generated_at: Utc.with_ymd_and_hms(2018, 2, 7, 20, 45, 0).unwrap(),
@@ -83,6 +71,7 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
             pick(2, "MSFT", 89.61),
             pick(3, "JPM", 112.87),
             pick(4, "XOM", 76.94),
+            pick(5, "GOOG", 1100.0),
         ],
     };
     let wl = watchlist::dir(&app.home.state());
@@ -114,6 +103,17 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
         "{}",
         e[3]["news"]
     );
+    // A trade from the evening before is yesterday's price: UNCHECKED, with the reason.
+    assert_eq!(row(4), ("GOOG", "UNCHECKED"));
+    assert!(
+        e[4]["news"]
+            .as_str()
+            .unwrap()
+            .contains("is before the pre-market"),
+        "{}",
+        e[4]["news"]
+    );
+    assert!(e[4]["premarket"].is_null(), "{}", e[4]);
     assert!(e[0]["news"]
         .as_str()
         .unwrap()

@@ -39,12 +39,7 @@ fn the_webhook_hears_the_kill_switch_and_the_eod_summary() {
     let server = TestServer::start(|_| Response::json(200, "ok"));
     let home = TempHome::with_sample();
     with_webhook(&home, &server.base_url);
-    let out = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2016-01-04..2016-01-08"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    home.replay("2016-01-04..2016-01-08", &[]);
     let eod: Vec<String> = texts(&server)
         .into_iter()
         .filter(|t| t.starts_with("kobe EOD"))
@@ -75,12 +70,7 @@ fn a_dead_webhook_slows_nothing() {
     let home = TempHome::with_sample();
     with_webhook(&home, &server.base_url);
     let started = std::time::Instant::now();
-    let out = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2016-01-04..2016-01-08"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    home.replay("2016-01-04..2016-01-08", &[]);
     // Every slot ran and was recorded as usual; the process did not wait out the webhook.
     let log = home.jobs_log();
     assert!(log.iter().all(|r| r["status"] != "failed"), "a job failed");

@@ -46,17 +46,6 @@ fn expected_slots(date: &str, offset: &str) -> Vec<String> {
     slots
 }
 
-fn replay(home: &TempHome, range: &str, extra: &[&str]) -> Vec<Value> {
-    let out = home
-        .runner()
-        .args(["--mode", "paper", "--replay", range])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    home.jobs_log()
-}
-
 fn slot_key(r: &Value) -> String {
     format!(
         "{} {}",
@@ -69,7 +58,7 @@ fn slot_key(r: &Value) -> String {
 fn dst_every_slot_at_its_et_wall_time_with_the_right_offset_exactly_once() {
     for range in ["2024-03-07..2024-03-12", "2024-10-31..2024-11-05"] {
         let home = TempHome::with_sample();
-        let records = replay(&home, range, &[]);
+        let records = home.replay(range, &[]);
         let (from, to) = range.split_once("..").unwrap();
         let mut want: Vec<String> = DST_TABLE
             .iter()
@@ -93,11 +82,7 @@ fn dst_every_slot_at_its_et_wall_time_with_the_right_offset_exactly_once() {
 #[test]
 fn thanksgiving_and_the_early_close() {
     let home = TempHome::with_sample();
-    let records = replay(
-        &home,
-        "2024-11-27..2024-11-29",
-        &["--scan-times", "09:35,15:55"],
-    );
+    let records = home.replay("2024-11-27..2024-11-29", &["--scan-times", "09:35,15:55"]);
     assert!(
         records.iter().all(|r| r["session"] != "2024-11-28"),
         "no slot on Thanksgiving"
@@ -155,8 +140,8 @@ fn two_replays_of_a_range_give_the_same_jobs_log() {
     let (a, b) = (TempHome::with_sample(), TempHome::with_sample());
     let range = "2024-06-17..2024-07-05";
     let args = ["--scan-times", "09:35,10:30,15:55"];
-    let first = replay(&a, range, &args);
-    let second = replay(&b, range, &args);
+    let first = a.replay(range, &args);
+    let second = b.replay(range, &args);
     assert!(first.len() > 300);
     assert_eq!(without_wall_clock(&first), without_wall_clock(&second));
     // Juneteenth and Independence Day have no slots; July 3 closes at 13:00.
@@ -172,7 +157,7 @@ fn two_replays_of_a_range_give_the_same_jobs_log() {
 fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
     let range = "2016-01-01..2016-12-31";
     let reference = TempHome::with_sample();
-    let whole = replay(&reference, range, &[]);
+    let whole = reference.replay(range, &[]);
 
     let home = TempHome::with_sample();
     let binary = assert_cmd::cargo::cargo_bin("runner");
@@ -203,7 +188,7 @@ fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
         }
     }
     assert!(interrupted >= 1, "no kill landed mid-replay");
-    let resumed = replay(&home, range, &[]);
+    let resumed = home.replay(range, &[]);
     assert_eq!(without_wall_clock(&resumed), without_wall_clock(&whole));
 }
 

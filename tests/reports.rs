@@ -3,22 +3,13 @@
 
 mod common;
 
-use common::TempHome;
+use common::{json, TempHome};
 use serde_json::Value;
-
-fn json(path: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn the_eod_report_of_a_replayed_session_shows_the_ledgers_numbers() {
     let home = TempHome::with_sample();
-    let out = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2016-01-04..2016-03-31"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    home.replay("2016-01-04..2016-03-31", &[]);
     let ledger = {
         let out = home.kobe().args(["ledger", "export"]).output().unwrap();
         serde_json::from_slice::<Value>(&out.stdout).unwrap()

@@ -4,14 +4,27 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::OnceLock;
 
-use common::TempHome;
+use common::{json, TempHome};
 use serde_json::Value;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+/// A signal's fields, in the contract's order.
+const SIGNAL_FIELDS: [&str; 11] = [
+    "symbol",
+    "strategy",
+    "confidence",
+    "score",
+    "close",
+    "stop",
+    "target",
+    "ibs",
+    "rsi2",
+    "atr14",
+    "sma200",
+];
 
 /// A home holding the whole shared set, imported once for all tests here.
 fn imported() -> &'static TempHome {
@@ -59,19 +72,7 @@ fn kobe_scan_agrees_with_the_pandas_reference() {
         assert_eq!(a.len(), b.len(), "{as_of}: signal counts");
         assert!(!a.is_empty());
         for (x, y) in a.iter().zip(b) {
-            for field in [
-                "symbol",
-                "strategy",
-                "confidence",
-                "score",
-                "close",
-                "stop",
-                "target",
-                "ibs",
-                "rsi2",
-                "atr14",
-                "sma200",
-            ] {
+            for field in SIGNAL_FIELDS {
                 assert!(
                     close(&x[field], &y[field]),
                     "{as_of} {}: {field} {} vs {}",
@@ -106,19 +107,7 @@ fn scan_output_shapes_and_limits() {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     // Fields in the contract's order (the raw text: a JSON map would sort them).
     let first = &text[text.find("{\"symbol\"").unwrap()..text.find('}').unwrap()];
-    let keys = [
-        "symbol",
-        "strategy",
-        "confidence",
-        "score",
-        "close",
-        "stop",
-        "target",
-        "ibs",
-        "rsi2",
-        "atr14",
-        "sma200",
-    ];
+    let keys = SIGNAL_FIELDS;
     let positions: Vec<usize> = keys
         .iter()
         .map(|k| first.find(&format!("\"{k}\":")).unwrap())
@@ -179,30 +168,11 @@ fn bad_scan_flags_exit_2_with_one_line() {
     }
 }
 
-fn json(path: &Path) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
-
 #[test]
 fn a_replay_builds_watchlists_checks_gaps_and_writes_blueprints() {
     let home = TempHome::new();
     common::copy_sample(home.path());
-    let out = home
-        .runner()
-        .args([
-            "--mode",
-            "paper",
-            "--replay",
-            "2016-06-24..2016-06-28",
-            "--scan-times",
-            "10:30,15:55",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    home.replay("2016-06-24..2016-06-28", &["--scan-times", "10:30,15:55"]);
     let state = home.path().join("state");
 
     // The 06-27 watchlist was made at 15:45 on the provisional bar of the day, for the 28th.

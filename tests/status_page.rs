@@ -44,12 +44,7 @@ fn headless(profile: &Path) -> Command {
 #[test]
 fn the_status_page_shows_the_runner_and_the_book() {
     let home = TempHome::with_sample();
-    let replay = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2016-01-04..2016-02-26"])
-        .output()
-        .unwrap();
-    assert!(replay.status.success(), "{}", common::stderr(&replay));
+    home.replay("2016-01-04..2016-02-26", &[]);
     let runner = RunningRunner::start(home.path(), &[]);
     std::fs::write(home.path().join("state/KILL_SWITCH"), "page test\n").unwrap();
     assert!(common::eventually(

@@ -2,9 +2,7 @@
 //! at instant T on session S, bars dated before S, and bar S once T is at or after S's close.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kobe_actors::calendar::NyseCalendar;
-
-use super::bars::Bar;
+use kobe_actors::calendar::{NyseCalendar, EXCHANGE_TZ};
 
 /// The last bar date visible at `now` on `session`.
 pub fn last_visible_date(session: NaiveDate, now: DateTime<Utc>) -> Option<NaiveDate> {
@@ -14,36 +12,32 @@ pub fn last_visible_date(session: NaiveDate, now: DateTime<Utc>) -> Option<Naive
     }
 }
 
-/// The visible prefix of a date-sorted series.
-pub fn visible(bars: &[Bar], session: NaiveDate, now: DateTime<Utc>) -> &[Bar] {
-    let Some(last) = last_visible_date(session, now) else {
-        return &[];
-    };
-    let end = bars.partition_point(|b| b.date <= last);
-    &bars[..end]
+/// The latest session whose bar is visible at `now` on `session`.
+pub fn last_visible_session(session: NaiveDate, now: DateTime<Utc>) -> Option<NaiveDate> {
+    let last = last_visible_date(session, now)?;
+    Some(if NyseCalendar.is_session(last) {
+        last
+    } else {
+        NyseCalendar.previous_session(last).date
+    })
+}
+
+/// The latest session whose close is at or before `now`: the last session visible on the
+/// exchange's calendar day of `now`.
+pub fn last_completed_session(now: DateTime<Utc>) -> NaiveDate {
+    let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
+    last_visible_session(today, now).unwrap_or_else(|| NyseCalendar.previous_session(today).date)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use kobe_actors::calendar::EXCHANGE_TZ;
-
-    fn bar(date: &str) -> Bar {
-        Bar {
-            date: date.parse().unwrap(),
-            open: 1.0,
-            high: 1.0,
-            low: 1.0,
-            close: 1.0,
-            volume: 1.0,
-        }
-    }
 
     #[test]
     fn bars_appear_at_the_close() {
-        let bars = [bar("2024-11-26"), bar("2024-11-27"), bar("2024-11-29")];
-        let friday = "2024-11-29".parse().unwrap();
+        let friday: NaiveDate = "2024-11-29".parse().unwrap();
+        let wednesday: NaiveDate = "2024-11-27".parse().unwrap();
         let at = |h, m| {
             EXCHANGE_TZ
                 .with_ymd_and_hms(2024, 11, 29, h, m, 0)
@@ -51,10 +45,14 @@ mod tests {
                 .with_timezone(&Utc)
         };
         // Early close at 13:00: before it, Friday's bar is hidden; from it on, visible.
-        assert_eq!(visible(&bars, friday, at(12, 59)).len(), 2);
-        assert_eq!(visible(&bars, friday, at(13, 0)).len(), 3);
+        assert_eq!(
+            last_visible_date(friday, at(12, 59)),
+            Some("2024-11-28".parse().unwrap())
+        );
+        assert_eq!(last_visible_session(friday, at(12, 59)), Some(wednesday));
+        assert_eq!(last_visible_date(friday, at(13, 0)), Some(friday));
         // On a holiday everything before it is visible.
         let thanksgiving = "2024-11-28".parse().unwrap();
-        assert_eq!(visible(&bars, thanksgiving, at(20, 0)).len(), 2);
+        assert_eq!(last_visible_date(thanksgiving, at(20, 0)), Some(wednesday));
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use kobe_actors::calendar::{NyseCalendar, EXCHANGE_TZ};
+use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
@@ -26,13 +26,9 @@ pub struct DataUpdate {
     pub app: Arc<App>,
 }
 
-/// The latest session whose close is at or before `now`.
+/// The latest session whose close is at or before `now` (DESIGN §7).
 pub fn last_completed_session(now: chrono::DateTime<Utc>) -> NaiveDate {
-    let today = now.with_timezone(&EXCHANGE_TZ).date_naive();
-    match NyseCalendar.session(today) {
-        Some(s) if s.close_at().with_timezone(&Utc) <= now => today,
-        _ => NyseCalendar.previous_session(today).date,
-    }
+    crate::data::visibility::last_completed_session(now)
 }
 
 impl Job for DataUpdate {
@@ -159,6 +155,7 @@ impl Job for DataUpdate {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use kobe_actors::calendar::EXCHANGE_TZ;
 
     #[test]
     fn a_new_symbol_gets_its_full_history() {

@@ -39,14 +39,8 @@ impl Job for EodReport {
             }
             _ => Default::default(),
         };
-        let mark = |symbol: &str| -> Option<f64> {
-            series
-                .get(symbol)?
-                .iter()
-                .rev()
-                .find(|b| visible.is_some_and(|v| b.date <= v))
-                .map(|b| b.close)
-        };
+        // Loaded with `until` = the visible date: the last bar is the latest visible close.
+        let mark = |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
         let report = crate::report::pnl(&ledger, ctx.session, now, starting, mark)
             .map_err(|e| fail(e.to_string()))?;
         let curve = ledger.equity_curve().map_err(|e| fail(e.to_string()))?;

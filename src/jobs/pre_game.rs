@@ -10,6 +10,7 @@ use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
 use crate::data::polygon::PolygonClient;
+use crate::data::snapshot::Window;
 use crate::watchlist::{self, classify, GapStatus, NextDay, Validated, ValidatedPick};
 
 pub struct PreGame {
@@ -49,15 +50,25 @@ impl Job for PreGame {
             _ => None,
         };
         let since = ctx.clock.now() - TimeDelta::hours(24);
+        // In a replay, each pick's bar of the session, read once for all the picks.
+        let session_bars = if simulated {
+            let symbols: Vec<String> = next.top5.iter().map(|p| p.symbol.clone()).collect();
+            let window = Window {
+                until: ctx.session,
+                keep: 1,
+            };
+            store.load_window(Some(&symbols), Some(window)).series
+        } else {
+            Default::default()
+        };
         let mut entries = Vec::new();
         for pick in next.top5 {
             let mut price_note = None;
             let premarket = if simulated {
-                store
-                    .load_symbol(&pick.symbol)
-                    .ok()
-                    .flatten()
-                    .and_then(|(bars, _)| bars.into_iter().find(|b| b.date == ctx.session))
+                session_bars
+                    .get(&pick.symbol)
+                    .and_then(|bars| bars.last())
+                    .filter(|b| b.date == ctx.session)
                     .map(|b| b.open)
             } else {
                 // A trade from before today's pre-market (04:00 ET) is yesterday's price:

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use kobe_actors::atomic_file::write_atomic;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 use serde::Serialize;
 
 use crate::app::App;
 use crate::data::bars::Bar;
+use crate::report::{num_or_dash, write_pair};
 use crate::strategy::exits::simulate;
 use crate::strategy::signals::signal;
 use crate::watchlist::{self, GapStatus, NextDay, Pick, Validated};
@@ -129,19 +129,22 @@ impl Job for PregameBlueprint {
                 ),
             };
         let trading = &app.config.trading;
-        let store = app.store();
+        let picks: Vec<(Pick, Option<GapStatus>)> =
+            picks.into_iter().take(trading.blueprint_top).collect();
+        // Every bar up to `as_of` of the picks, read once for all of them.
+        let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
+        let window = crate::data::snapshot::Window {
+            until: next.as_of,
+            keep: usize::MAX,
+        };
+        let series = app.store().load_window(Some(&symbols), Some(window)).series;
         let mut lines = Vec::new();
-        for (i, (pick, status)) in picks.into_iter().take(trading.blueprint_top).enumerate() {
-            let bars: Vec<Bar> = store
-                .load_symbol(&pick.symbol)
-                .ok()
-                .flatten()
-                .map(|(b, _)| b.into_iter().filter(|b| b.date <= next.as_of).collect())
-                .unwrap_or_default();
+        for (i, (pick, status)) in picks.into_iter().enumerate() {
+            let bars: &[Bar] = series.get(&pick.symbol).map_or(&[], |b| b.as_slice());
             let recent = &bars[bars.len().saturating_sub(20)..];
             let low_20d = recent.iter().map(|b| b.low).reduce(f64::min);
             let high_20d = recent.iter().map(|b| b.high).reduce(f64::max);
-            let sma200 = crate::strategy::indicators::sma200(&bars);
+            let sma200 = crate::strategy::indicators::sma200(bars);
             let risk = pick.entry_ref - pick.stop;
             let bull_case = match pick.target {
                 Some(t) => format!("reaches the target {t:.2} ({:+.1}%, {:.2}R) within 3 sessions", (t / pick.entry_ref - 1.0) * 100.0, (t - pick.entry_ref) / risk),
@@ -162,7 +165,7 @@ impl Job for PregameBlueprint {
             lines.push(PlanLine {
                 rank: i + 1,
                 execute: i < trading.blueprint_execute,
-                history: history(&pick.symbol, &bars, &pick.strategy),
+                history: history(&pick.symbol, bars, &pick.strategy),
                 symbol: pick.symbol.clone(),
                 strategy: pick.strategy.clone(),
                 confidence: pick.confidence,
@@ -194,15 +197,11 @@ impl Job for PregameBlueprint {
         let stamp = ctx.session.format("%Y%m%d");
         let reports = app.home.root().join("reports");
         let io = |e: std::io::Error| JobError::Recoverable(format!("reports/pregame_{stamp}: {e}"));
-        let json = serde_json::to_string_pretty(&blueprint).expect("serialises") + "\n";
-        write_atomic(
-            &reports.join(format!("pregame_{stamp}.json")),
-            json.as_bytes(),
-        )
-        .map_err(io)?;
-        write_atomic(
-            &reports.join(format!("pregame_{stamp}.md")),
-            markdown(&blueprint).as_bytes(),
+        write_pair(
+            &reports,
+            &format!("pregame_{stamp}"),
+            &blueprint,
+            &markdown(&blueprint),
         )
         .map_err(io)?;
         let execute: Vec<&str> = blueprint
@@ -249,7 +248,7 @@ fn markdown(b: &Blueprint) -> String {
             p.confidence,
             p.entry_ref,
             p.stop,
-            p.target.map_or("-".into(), |t| format!("{t:.2}")),
+            num_or_dash(p.target),
             p.expected_move.atr14,
             p.expected_move.pct,
             p.history.trades,
@@ -273,7 +272,7 @@ fn markdown(b: &Blueprint) -> String {
         let _ = writeln!(md, "- Bull case: {}.", p.bull_case);
         let _ = writeln!(md, "- Bear case: {}.", p.bear_case);
         let lv = &p.support;
-        let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
+        let f = num_or_dash;
         let _ = writeln!(
             md,
             "- Levels: 20-day low {}, 20-day high {}, 200-day average {}.",

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 use kobe_actors::jsonl::JsonlWriter;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::data::visibility::last_visible_date;
+use crate::data::visibility::last_visible_session;
 use crate::scan::{scan, window};
 use crate::strategy::signals::Signal;
 use crate::watchlist::write_json;
@@ -20,12 +19,7 @@ use crate::watchlist::write_json;
 /// The session whose bar a scan at `now` on `session` uses: the latest visible session bar
 /// (DESIGN §7).
 pub fn as_of(session: NaiveDate, now: DateTime<Utc>) -> Option<NaiveDate> {
-    let last = last_visible_date(session, now)?;
-    Some(if NyseCalendar.is_session(last) {
-        last
-    } else {
-        NyseCalendar.previous_session(last).date
-    })
+    last_visible_session(session, now)
 }
 
 /// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.

@@ -61,6 +61,18 @@ impl TempHome {
             .collect()
     }
 
+    /// Replays `range` in paper mode with `extra` arguments, which must succeed; the jobs log.
+    pub fn replay(&self, range: &str, extra: &[&str]) -> Vec<Value> {
+        let out = self
+            .runner()
+            .args(["--mode", "paper", "--replay", range])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        self.jobs_log()
+    }
+
     /// Every file under the home, relative paths, sorted.
     pub fn files(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -91,6 +103,14 @@ pub fn without_wall_clock(records: &[Value]) -> Vec<Value> {
             r
         })
         .collect()
+}
+
+/// A JSON file, parsed.
+pub fn json(path: &Path) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 pub fn stderr(output: &Output) -> String {
