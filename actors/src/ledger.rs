@@ -25,6 +25,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every outcome, so a counter per outcome can exist before its first slot.
+    pub const ALL: [Status; 3] = [Status::Ok, Status::Failed, Status::Skipped];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",

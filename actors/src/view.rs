@@ -119,7 +119,9 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn new() -> Self {
+    /// Every counter and histogram for every scheduled tag exists from the first scrape, at 0:
+    /// a series that appears only at its first increment breaks alerts and `rate()`.
+    fn new(schedule: &Schedule) -> Self {
         let mut registry = Registry::with_prefix("kobe");
         let runs = Family::<RunLabels, Counter>::default();
         let duration = Family::<TagLabel, Histogram>::new_with_constructor(
@@ -144,6 +146,17 @@ impl Metrics {
             "Seconds since the runner started",
             uptime.clone(),
         );
+        for plan in schedule.plans() {
+            for status in Status::ALL {
+                let _ = runs.get_or_create(&RunLabels {
+                    tag: plan.tag.clone(),
+                    status: status.as_str().into(),
+                });
+            }
+            let _ = duration.get_or_create(&TagLabel {
+                tag: plan.tag.clone(),
+            });
+        }
         Self {
             registry,
             runs,
@@ -216,9 +229,9 @@ impl RuntimeView {
             clock,
             wall,
             heartbeat_every,
+            metrics: Metrics::new(&schedule),
             schedule,
             state: Mutex::new(State::default()),
-            metrics: Metrics::new(),
         })
     }
 
@@ -417,6 +430,44 @@ impl RuntimeView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::NyseCalendar;
+    use crate::clock::{SimClock, Speed};
+    use crate::schedule::{JobPlan, JobSpec, OneOrMany};
+
+    #[test]
+    fn every_job_counter_exists_at_zero_before_any_slot() {
+        let plan = |tag: &str| {
+            let spec = JobSpec {
+                at: OneOrMany::One("09:45".into()),
+                ..JobSpec::default()
+            };
+            JobPlan::compile(tag, &spec).unwrap()
+        };
+        let schedule = Schedule::new(vec![plan("FIRST_SCAN"), plan("EOD_REPORT")], NyseCalendar);
+        let start = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let clock: Arc<dyn Clock> = Arc::new(SimClock::new(start, Speed::Max));
+        let view = RuntimeView::new(
+            "paper",
+            clock.clone(),
+            clock,
+            Arc::new(schedule),
+            TimeDelta::seconds(30),
+        );
+        let text = view.metrics_text();
+        for tag in ["FIRST_SCAN", "EOD_REPORT"] {
+            for status in Status::ALL {
+                let series = format!(
+                    "kobe_job_runs_total{{tag=\"{tag}\",status=\"{}\"}} 0",
+                    status.as_str()
+                );
+                assert!(text.contains(&series), "{series} missing:\n{text}");
+            }
+            let count = format!("kobe_job_duration_seconds_count{{tag=\"{tag}\"}} 0");
+            assert!(text.contains(&count), "{count} missing:\n{text}");
+        }
+    }
 
     #[test]
     fn names_match_the_serialised_form() {
