@@ -1,14 +1,20 @@
-//! What every job of the application shares: the home, the config, the secrets, the universe.
+//! What every job and command of the application shares: the run's mode, the home, the config,
+//! the secrets, the universe, and where notifications go — one value, built by a constructor.
 
 use std::path::PathBuf;
 
 use std::time::Duration;
 
+use kobe_actors::atomic_file::Durability;
+pub use kobe_actors::mode::RunMode;
+
 use crate::broker::alpaca::AlpacaClient;
 use crate::config::{BrokerKind, Config};
+use crate::data::market::{History, MarketData, Polygon};
 use crate::data::store::BarStore;
 use crate::data::universe::{self, UniverseError};
 use crate::home::Home;
+use crate::notify::Notifier;
 use crate::secrets::Secrets;
 
 /// What keeps a run from reaching Alpaca.
@@ -26,20 +32,84 @@ pub enum AlpacaSetupError {
 const ALPACA_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct App {
+    /// Replay, paper or live (live only past the live gate): decided once, read everywhere.
+    pub mode: RunMode,
     pub home: Home,
     pub config: Config,
     pub secrets: Secrets,
-    /// A replay reveals bars by the visibility rule instead of fetching them.
-    pub replay: bool,
-    /// `--mode live` (passed the live gate): orders go to Alpaca's live account.
-    pub live: bool,
     /// `--universe CSV` (else the config's `data.universe`).
     pub universe: Option<PathBuf>,
     /// `--cap N`: the universe's first N symbols.
     pub cap: Option<usize>,
+    /// Where entries, exits, refusals and the EOD summary are announced (off by default).
+    pub notifier: Notifier,
+    /// Where the jobs' prices come from.
+    pub market: MarketSource,
+}
+
+/// Which `MarketData` the jobs ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarketSource {
+    /// The past, by the daily-bar market model: a replay, or a slot of a past session.
+    History,
+    /// Now: the store and Polygon's snapshots.
+    Now,
 }
 
 impl App {
+    /// A run in `mode` on the config's universe, notifications off.
+    pub fn new(mode: RunMode, home: Home, config: Config, secrets: Secrets) -> Self {
+        Self {
+            mode,
+            home,
+            config,
+            secrets,
+            universe: None,
+            cap: None,
+            notifier: Notifier::off(),
+            market: match mode {
+                RunMode::Replay => MarketSource::History,
+                RunMode::Paper | RunMode::Live => MarketSource::Now,
+            },
+        }
+    }
+
+    /// A slot of a past session (`kobe run-job --session D`) sees the market as it was then.
+    pub fn with_market(mut self, market: MarketSource) -> Self {
+        self.market = market;
+        self
+    }
+
+    /// The market data this run's jobs ask.
+    pub fn market(&self) -> Box<dyn MarketData> {
+        match self.market {
+            MarketSource::History => Box::new(History {
+                store: self.store(),
+            }),
+            MarketSource::Now => Box::new(Polygon {
+                key: self.secrets.get("POLYGON_API_KEY").map(str::to_string),
+                settings: self.config.polygon.clone(),
+            }),
+        }
+    }
+
+    /// `--universe CSV` and `--cap N`, as given.
+    pub fn with_universe(mut self, universe: Option<PathBuf>, cap: Option<usize>) -> Self {
+        self.universe = universe;
+        self.cap = cap;
+        self
+    }
+
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// How hard this run's state is pushed to disk (see `RunMode::durability`).
+    pub fn durability(&self) -> Durability {
+        self.mode.durability()
+    }
+
     /// `--universe` as given (relative to where the command runs); the config's value
     /// relative to the home folder.
     pub fn universe_path(&self) -> PathBuf {
@@ -55,12 +125,10 @@ impl App {
 
     /// Who executes this run's orders (see `[trading] broker`).
     pub fn broker_kind(&self) -> BrokerKind {
-        if self.replay {
-            BrokerKind::Paper
-        } else if self.live {
-            BrokerKind::Alpaca
-        } else {
-            self.config.trading.broker
+        match self.mode {
+            RunMode::Replay => BrokerKind::Paper,
+            RunMode::Live => BrokerKind::Alpaca,
+            RunMode::Paper => self.config.trading.broker,
         }
     }
 
@@ -85,30 +153,23 @@ mod tests {
     use super::*;
     use crate::config::EMBEDDED_DEFAULT;
 
-    fn app(live: bool, replay: bool, broker: BrokerKind) -> App {
+    fn app(mode: RunMode, broker: BrokerKind) -> App {
         let mut config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
         config.trading.broker = broker;
-        App {
-            home: Home::resolve(Some(std::path::Path::new("/nonexistent"))),
-            config,
-            secrets: Secrets::default(),
-            replay,
-            live,
-            universe: None,
-            cap: None,
-        }
+        let home = Home::resolve(Some(std::path::Path::new("/nonexistent")));
+        App::new(mode, home, config, Secrets::default())
     }
 
     #[test]
     fn who_executes_the_orders() {
         use BrokerKind::{Alpaca, Paper};
         // A replay always trades the embedded broker; live always Alpaca; paper as configured.
-        assert_eq!(app(false, true, Alpaca).broker_kind(), Paper);
-        assert_eq!(app(true, false, Paper).broker_kind(), Alpaca);
-        assert_eq!(app(false, false, Paper).broker_kind(), Paper);
-        assert_eq!(app(false, false, Alpaca).broker_kind(), Alpaca);
+        assert_eq!(app(RunMode::Replay, Alpaca).broker_kind(), Paper);
+        assert_eq!(app(RunMode::Live, Paper).broker_kind(), Alpaca);
+        assert_eq!(app(RunMode::Paper, Paper).broker_kind(), Paper);
+        assert_eq!(app(RunMode::Paper, Alpaca).broker_kind(), Alpaca);
         // Without keys the Alpaca client is a one-line refusal naming the key.
-        let err = app(false, false, Alpaca)
+        let err = app(RunMode::Paper, Alpaca)
             .alpaca()
             .err()
             .unwrap()

@@ -239,11 +239,11 @@ impl Config {
         })?;
         config.origin = origin.to_string();
         for tag in config.jobs.keys() {
-            if !jobs::TAGS.contains(&tag.as_str()) {
+            if tag.parse::<jobs::JobTag>().is_err() {
                 return Err(ConfigError::UnknownJob {
                     origin: origin.to_string(),
                     tag: tag.clone(),
-                    known: jobs::TAGS.join(", "),
+                    known: jobs::tag_names().join(", "),
                 });
             }
         }
@@ -253,7 +253,7 @@ impl Config {
     /// `--scan-times 09:35,10:30` replaces the SCAN job's `at` list.
     pub fn set_scan_times(&mut self, list: &str) -> Result<(), ConfigError> {
         let times = parse_scan_times(list)?;
-        let spec = self.jobs.entry("SCAN".to_string()).or_default();
+        let spec = self.jobs.entry(jobs::JobTag::Scan.to_string()).or_default();
         spec.at = OneOrMany::Many(
             times
                 .iter()
@@ -300,7 +300,7 @@ mod tests {
         let config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
         let schedule = config.schedule().unwrap();
         let tags: Vec<_> = schedule.plans().map(|p| p.tag.as_str()).collect();
-        let mut want = jobs::TAGS.to_vec();
+        let mut want = jobs::tag_names();
         want.sort();
         assert_eq!(tags, want);
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod domain;
 pub mod failpoint;
 pub mod home;
 pub mod jobs;

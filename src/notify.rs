@@ -6,8 +6,8 @@
 //! log line, nothing more.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -35,81 +35,109 @@ impl Default for NotifySettings {
 /// Messages waiting beyond this are dropped (and logged) rather than queued without bound.
 const QUEUE: usize = 256;
 
-static SENDER: OnceLock<SyncSender<String>> = OnceLock::new();
-/// Messages queued and not yet dealt with (delivered or given up).
-static PENDING: AtomicUsize = AtomicUsize::new(0);
+/// A handle on this run's notification channel: cheap to clone, shared by the jobs and the
+/// runtime's event hook. `off()` sends nothing.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    inner: Option<Arc<Channel>>,
+}
 
-/// Starts the sender thread for this process, if a webhook is configured.
-pub fn init(settings: &NotifySettings) {
-    if settings.webhook_url.trim().is_empty() || SENDER.get().is_some() {
-        return;
+struct Channel {
+    tx: SyncSender<String>,
+    /// Messages queued and not yet dealt with (delivered or given up).
+    pending: AtomicUsize,
+}
+
+impl Notifier {
+    /// Sends nothing (no webhook configured, tests, operator commands).
+    pub fn off() -> Self {
+        Self::default()
     }
-    let (tx, rx) = sync_channel::<String>(QUEUE);
-    let settings = settings.clone();
-    let spawned = std::thread::Builder::new()
-        .name("notify".into())
-        .spawn(move || {
-            let Ok(http) = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(settings.timeout_secs.max(1)))
-                .build()
-            else {
-                tracing::error!("notifications off: no HTTP client");
-                return;
-            };
-            for text in rx {
-                let body = serde_json::json!({ "text": text, "content": text });
-                let mut delivered = false;
-                for attempt in 1..=settings.attempts.max(1) {
-                    match http.post(&settings.webhook_url).json(&body).send() {
-                        Ok(r) if r.status().is_success() => {
-                            delivered = true;
-                            break;
-                        }
-                        Ok(r) => tracing::warn!(
-                            attempt,
-                            status = r.status().as_u16(),
-                            "webhook refused a notification"
-                        ),
-                        Err(e) => {
-                            tracing::warn!(attempt, error = %e.without_url(), "webhook unreachable")
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
-                }
-                if !delivered {
-                    tracing::error!(message = %text, "notification not delivered");
-                }
-                PENDING.fetch_sub(1, Ordering::SeqCst);
-            }
+
+    /// Starts a sender thread posting to the configured webhook; off if none is configured.
+    pub fn start(settings: &NotifySettings) -> Self {
+        if settings.webhook_url.trim().is_empty() {
+            return Self::off();
+        }
+        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let channel = Arc::new(Channel {
+            tx,
+            pending: AtomicUsize::new(0),
         });
-    match spawned {
-        Ok(_) => {
-            let _ = SENDER.set(tx);
+        let settings = settings.clone();
+        let shared = channel.clone();
+        let spawned = std::thread::Builder::new()
+            .name("notify".into())
+            .spawn(move || deliver_all(&settings, rx, &shared.pending));
+        match spawned {
+            Ok(_) => Self {
+                inner: Some(channel),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "notifications off: no sender thread");
+                Self::off()
+            }
         }
-        Err(e) => tracing::error!(error = %e, "notifications off: no sender thread"),
+    }
+
+    /// Queues a message; returns at once whatever the webhook does.
+    pub fn send(&self, text: impl Into<String>) {
+        let Some(channel) = &self.inner else { return };
+        channel.pending.fetch_add(1, Ordering::SeqCst);
+        match channel.tx.try_send(text.into()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(text)) => {
+                channel.pending.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(message = %text, "notification queue full: dropped");
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                channel.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// At exit: gives queued messages up to `limit` to go out, then leaves them.
+    pub fn flush(&self, limit: Duration) {
+        let Some(channel) = &self.inner else { return };
+        let started = std::time::Instant::now();
+        while channel.pending.load(Ordering::SeqCst) > 0 && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
-/// Queues a message; returns at once whatever the webhook does.
-pub fn send(text: impl Into<String>) {
-    let Some(tx) = SENDER.get() else { return };
-    PENDING.fetch_add(1, Ordering::SeqCst);
-    match tx.try_send(text.into()) {
-        Ok(()) => {}
-        Err(TrySendError::Full(text)) => {
-            PENDING.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(message = %text, "notification queue full: dropped");
+/// The sender thread: posts each message, retrying a bounded number of times.
+fn deliver_all(settings: &NotifySettings, rx: Receiver<String>, pending: &AtomicUsize) {
+    let Ok(http) = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(settings.timeout_secs.max(1)))
+        .build()
+    else {
+        tracing::error!("notifications off: no HTTP client");
+        return;
+    };
+    for text in rx {
+        let body = serde_json::json!({ "text": text, "content": text });
+        let mut delivered = false;
+        for attempt in 1..=settings.attempts.max(1) {
+            match http.post(&settings.webhook_url).json(&body).send() {
+                Ok(r) if r.status().is_success() => {
+                    delivered = true;
+                    break;
+                }
+                Ok(r) => tracing::warn!(
+                    attempt,
+                    status = r.status().as_u16(),
+                    "webhook refused a notification"
+                ),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e.without_url(), "webhook unreachable")
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
         }
-        Err(TrySendError::Disconnected(_)) => {
-            PENDING.fetch_sub(1, Ordering::SeqCst);
+        if !delivered {
+            tracing::error!(message = %text, "notification not delivered");
         }
-    }
-}
-
-/// At exit: gives queued messages up to `limit` to go out, then leaves them.
-pub fn flush(limit: Duration) {
-    let started = std::time::Instant::now();
-    while PENDING.load(Ordering::SeqCst) > 0 && started.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(20));
+        pending.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kobe_actors::atomic_file::write_atomic;
+use kobe_actors::atomic_file::{write_atomic, Durability};
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ use crate::trading::{LedgerError, TradingLedger};
 #[derive(Debug, Serialize)]
 pub struct OpenLine {
     pub symbol: String,
-    pub strategy: String,
+    pub strategy: crate::strategy::signals::Strategy,
     pub qty: i64,
     pub entry: f64,
     pub mark: f64,
@@ -235,19 +235,31 @@ pub fn write_pair(
     name: &str,
     value: &impl Serialize,
     md: &str,
+    durability: Durability,
 ) -> Result<(), std::io::Error> {
     let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";
-    write_atomic(&dir.join(format!("{name}.json")), json.as_bytes())?;
-    write_atomic(&dir.join(format!("{name}.md")), md.as_bytes())
+    write_atomic(
+        &dir.join(format!("{name}.json")),
+        json.as_bytes(),
+        durability,
+    )?;
+    write_atomic(&dir.join(format!("{name}.md")), md.as_bytes(), durability)
 }
 
 /// Writes the report's three files under `reports/`.
-pub fn write(home: &Path, report: &PnlReport, curve: &[(NaiveDate, f64)]) -> Result<(), String> {
+pub fn write(
+    home: &Path,
+    report: &PnlReport,
+    curve: &[(NaiveDate, f64)],
+    durability: Durability,
+) -> Result<(), String> {
     let dir = home.join("reports");
     let stamp = report.session.format("%Y%m%d");
     let io = |e: std::io::Error| format!("reports/: {e}");
-    write_pair(&dir, &format!("pnl_{stamp}"), report, &markdown(report)).map_err(io)?;
-    write_atomic(&dir.join("equity.svg"), equity_svg(curve)?.as_bytes()).map_err(io)?;
+    let md = markdown(report);
+    write_pair(&dir, &format!("pnl_{stamp}"), report, &md, durability).map_err(io)?;
+    let svg = equity_svg(curve)?;
+    write_atomic(&dir.join("equity.svg"), svg.as_bytes(), durability).map_err(io)?;
     Ok(())
 }
 
@@ -265,5 +277,6 @@ pub fn write_replay_summary(
     ));
     let text =
         format!("# Replay {from} .. {to}\n\n```\n{summary}\n```\n\n![equity curve](equity.svg)\n");
-    write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    write_atomic(&path, text.as_bytes(), Durability::PowerLoss)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -11,18 +11,19 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use clap::{Parser, ValueEnum};
 use kobe_actors::clock::{Clock, LiveClock, SimClock, Speed};
 use kobe_actors::health::{self, HealthError};
-use kobe_actors::ledger::{Durability, LedgerError, RunLedger};
+use kobe_actors::ledger::{LedgerError, RunLedger};
 use kobe_actors::lock::{LockError, LockInfo, PidLock};
 use kobe_actors::schedule::et_instant;
 use kobe_actors::supervisor::{
     Exit, Operations, RestartLimit, Runtime, RuntimeConfig, RuntimeError,
 };
 
-use crate::app::{AlpacaSetupError, App};
+use crate::app::{AlpacaSetupError, App, RunMode};
 use crate::broker::alpaca::AlpacaError;
 use crate::config::{Config, ConfigError};
 use crate::home::Home;
 use crate::jobs;
+use crate::notify::Notifier;
 use crate::replay_summary::ReplaySummary;
 use crate::secrets::{self, Secrets, SecretsError};
 
@@ -275,24 +276,24 @@ impl Plan {
         Ok(plan)
     }
 
-    /// What the jobs share, for this run.
-    fn app(&self) -> App {
-        App {
-            home: self.home.clone(),
-            config: self.config.clone(),
-            secrets: self.secrets.clone(),
-            replay: self.replay.is_some(),
-            live: self.mode == Mode::Live,
-            universe: self.universe.clone(),
-            cap: self.cap,
+    /// The run's mode: `--replay` is a replay (paper only), else `--mode` as passed the gate.
+    pub fn run_mode(&self) -> RunMode {
+        match (&self.replay, self.mode) {
+            (Some(_), _) => RunMode::Replay,
+            (None, Mode::Paper) => RunMode::Paper,
+            (None, Mode::Live) => RunMode::Live,
         }
     }
 
-    fn mode_name(&self) -> &'static str {
-        match self.mode {
-            Mode::Paper => "paper",
-            Mode::Live => "live",
-        }
+    /// What the jobs share, for this run (notifications off until the run starts them).
+    fn app(&self) -> App {
+        App::new(
+            self.run_mode(),
+            self.home.clone(),
+            self.config.clone(),
+            self.secrets.clone(),
+        )
+        .with_universe(self.universe.clone(), self.cap)
     }
 }
 
@@ -330,7 +331,8 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         .map(|addr| health::bind(addr, plan.health_allow_remote))
         .transpose()?;
     let wall: Arc<dyn Clock> = Arc::new(LiveClock);
-    let info = LockInfo::this_process(plan.mode_name(), wall.now());
+    let mode = plan.run_mode();
+    let info = LockInfo::this_process(mode.account(), wall.now());
     let _lock = PidLock::acquire(&plan.home.state(), &info)?;
     // A replay prints thousands of slots: keep the screen for the summary.
     let level = if plan.replay.is_some() {
@@ -339,24 +341,19 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         "info"
     };
     let _log_guard = crate::logging::init(level, Some(&plan.home.logs()));
-    crate::notify::init(&plan.config.notify);
+    let notifier = Notifier::start(&plan.config.notify);
     tracing::info!(
         pid = info.pid,
-        mode = plan.mode_name(),
+        mode = mode.account(),
         health = %listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         home = %plan.home.root().display(),
         "runner starting"
     );
 
-    let durability = match plan.replay {
-        Some(_) => Durability::ProcessCrash,
-        None => Durability::PowerLoss,
-    };
-    kobe_actors::atomic_file::set_durable(durability == Durability::PowerLoss);
     let ledger = Arc::new(RunLedger::open(
         &plan.home.state(),
         &plan.home.logs(),
-        durability,
+        mode.durability(),
     )?);
     let (clock, until): (Arc<dyn Clock>, _) = match plan.replay {
         Some((range, speed)) => (
@@ -366,7 +363,8 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         None => (wall.clone(), None),
     };
     let runtime = plan.config.runtime.clone();
-    let app = Arc::new(plan.app());
+    let app = Arc::new(plan.app().with_notifier(notifier.clone()));
+    let hook = notifier.clone();
     report_universe_gaps(&app);
     let jobs: BTreeMap<_, _> = schedule
         .plans()
@@ -384,13 +382,13 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         },
         grace: Duration::from_secs(runtime.grace_secs),
         ops: Some(Operations {
-            mode: plan.mode_name().to_string(),
+            mode,
             state_dir: plan.home.state(),
             logs_dir: plan.home.logs(),
             heartbeat_every: plan.heartbeat_every,
             health: listener,
             wall,
-            on_event: Some(Arc::new(|event| crate::notify::send(describe(&event)))),
+            on_event: Some(Arc::new(move |event| hook.send(describe(&event)))),
             status_page: Some(crate::status_page::fragment(
                 plan.home.root().to_path_buf(),
                 plan.config.trading.starting_equity,
@@ -414,13 +412,19 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         std::mem::forget(system);
     }
     tracing::info!("runner stopped; lock released");
+    // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
+    notifier.flush(Duration::from_secs(3));
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
-            let trading = crate::trading::TradingLedger::open(&plan.home.state(), starting, false)
-                .ok()
-                .and_then(|l| l.performance(starting).ok());
+            let trading = crate::trading::TradingLedger::open(
+                &plan.home.state(),
+                starting,
+                mode.durability(),
+            )
+            .ok()
+            .and_then(|l| l.performance(starting).ok());
             let mut summary = ReplaySummary::new(range, &records, stopwatch.elapsed());
             summary.trading = trading;
             Ok(Outcome::Replay(summary))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kobe_actors::health::{esc, PageFragment};
 
 use crate::trading::TradingLedger;
+use kobe_actors::atomic_file::Durability;
 
 /// The fragment for a home; read afresh on every page view (a few small files).
 pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
@@ -17,7 +18,7 @@ pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
         let ledger = state
             .join("ledger.sqlite")
             .exists()
-            .then(|| TradingLedger::open(&state, starting_equity, false).ok())
+            .then(|| TradingLedger::open(&state, starting_equity, Durability::ProcessCrash).ok())
             .flatten();
         html.push_str("<section id=\"positions\"><h2>Open positions</h2>");
         match ledger.as_ref().map(|l| (l.positions(), l.cash())) {
@@ -31,7 +32,7 @@ pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
                             html,
                             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                             esc(&p.symbol),
-                            esc(&p.strategy),
+                            esc(p.strategy.as_str()),
                             p.qty,
                             p.entry_price,
                             f(p.stop),

@@ -9,15 +9,87 @@ mod fills;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use rusqlite::{params, Connection, OptionalExtension};
+use kobe_actors::atomic_file::Durability;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
+
+use crate::domain::{DecisionReason, ExitReason, OrderKind, OrderStatus, Side, UnknownValue};
+use crate::strategy::signals::Strategy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("{path}: not a readable trading ledger ({why}); the file is kept as it is", path = .path.display())]
     Corrupt { path: PathBuf, why: String },
+    /// A row holds a value kobe does not know: nothing is guessed, nothing is traded on it.
+    #[error("trading ledger ledger.sqlite: {0}; the file is kept as it is: correct the row or restore a backup")]
+    BadRow(BadRow),
     #[error("trading ledger: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
+}
+
+/// Where an unknown value sits: the table, the row's key, and the value.
+#[derive(Debug, thiserror::Error)]
+#[error("table {table}, row {row:?}: {value}")]
+pub struct BadRow {
+    pub table: &'static str,
+    pub row: String,
+    pub value: UnknownValue,
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    /// A bad row travels through rusqlite as a conversion failure (see `typed`); everything
+    /// else is SQL.
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(i, t, inner) => {
+                match inner.downcast::<BadRow>() {
+                    Ok(bad) => LedgerError::BadRow(*bad),
+                    Err(inner) => {
+                        LedgerError::Sql(rusqlite::Error::FromSqlConversionFailure(i, t, inner))
+                    }
+                }
+            }
+            other => LedgerError::Sql(other),
+        }
+    }
+}
+
+/// Column `idx` of a row of `table` read as a closed set's value; an unknown text is a
+/// `BadRow` naming the row by its key column `key`.
+pub(crate) fn typed<T>(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    key: usize,
+) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = UnknownValue>,
+{
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|value| bad_row(r, table, key, value))
+}
+
+/// Column `idx` as a session date (`YYYY-MM-DD`); anything else is a `BadRow`.
+pub(crate) fn session_at(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    key: usize,
+) -> rusqlite::Result<NaiveDate> {
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|_| {
+        let value = UnknownValue {
+            what: "session date",
+            value: text,
+        };
+        bad_row(r, table, key, value)
+    })
+}
+
+fn bad_row(r: &Row<'_>, table: &'static str, key: usize, value: UnknownValue) -> rusqlite::Error {
+    let row = r.get::<_, String>(key).unwrap_or_default();
+    let bad = Box::new(BadRow { table, row, value });
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, bad)
 }
 
 const SCHEMA: &str = "
@@ -84,7 +156,7 @@ pub struct OpenPosition {
     pub entry_price: f64,
     pub stop: Option<f64>,
     pub target: Option<f64>,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub entry_session: NaiveDate,
     pub entry_order: String,
 }
@@ -94,9 +166,9 @@ pub struct OpenPosition {
 pub struct Decision {
     pub client_order_id: String,
     pub session: NaiveDate,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub symbol: String,
-    pub side: String,
+    pub side: Side,
     pub qty: i64,
     pub price_ref: f64,
     pub stop: Option<f64>,
@@ -106,7 +178,7 @@ pub struct Decision {
     /// A resting stop order's trigger (a position's stop re-armed at the broker); `None` for
     /// orders that trade now.
     pub trigger: Option<f64>,
-    pub reason: String,
+    pub reason: DecisionReason,
 }
 
 /// An order the ledger has sent and the broker has not finished (no fill can be lost: each
@@ -117,10 +189,10 @@ pub struct PendingOrder {
     /// The session of the decision it was sent for.
     pub session: NaiveDate,
     pub symbol: String,
-    pub side: String,
-    pub status: String,
-    /// `market`, `limit`, or `stop` (a resting protective stop, not an order in flight).
-    pub order_type: String,
+    pub side: Side,
+    pub status: OrderStatus,
+    /// A `Stop` is a resting protective stop, not an order in flight.
+    pub order_type: OrderKind,
 }
 
 pub struct TradingLedger {
@@ -129,20 +201,20 @@ pub struct TradingLedger {
 
 impl Decision {
     /// Selling all of `pos` on `session` at market, referenced to `price`, for `reason`.
-    pub fn exit(pos: &OpenPosition, session: NaiveDate, price: f64, reason: &str) -> Self {
+    pub fn exit(pos: &OpenPosition, session: NaiveDate, price: f64, reason: ExitReason) -> Self {
         Self {
-            client_order_id: client_order_id(session, &pos.strategy, &pos.symbol, "sell"),
+            client_order_id: client_order_id(session, pos.strategy, &pos.symbol, "sell"),
             session,
-            strategy: pos.strategy.clone(),
+            strategy: pos.strategy,
             symbol: pos.symbol.clone(),
-            side: "sell".into(),
+            side: Side::Sell,
             qty: pos.qty,
             price_ref: price,
             stop: None,
             target: None,
             limit: None,
             trigger: None,
-            reason: reason.into(),
+            reason: DecisionReason::Exit(reason),
         }
     }
 }
@@ -154,7 +226,7 @@ impl From<&Decision> for crate::broker::OrderRequest {
         Self {
             client_order_id: d.client_order_id.clone(),
             symbol: d.symbol.clone(),
-            side: crate::broker::Side::parse(&d.side),
+            side: d.side,
             qty: d.qty,
             limit: d.limit.map(cents),
             stop: d.stop.map(cents),
@@ -164,9 +236,10 @@ impl From<&Decision> for crate::broker::OrderRequest {
     }
 }
 
-/// The client order id of a decision: the same decision always gets the same id.
-pub fn client_order_id(session: NaiveDate, strategy: &str, symbol: &str, side: &str) -> String {
-    format!("{session}-{strategy}-{symbol}-{side}")
+/// The client order id of a decision: the same decision always gets the same id. `what`:
+/// `buy`, `sell`, or `stop` (a position's stop re-armed at the broker).
+pub fn client_order_id(session: NaiveDate, strategy: Strategy, symbol: &str, what: &str) -> String {
+    format!("{session}-{strategy}-{symbol}-{what}")
 }
 
 impl TradingLedger {
@@ -175,7 +248,7 @@ impl TradingLedger {
     pub fn open(
         state_dir: &Path,
         starting_equity: f64,
-        durable: bool,
+        durability: Durability,
     ) -> Result<Self, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
         std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::Corrupt {
@@ -193,7 +266,11 @@ impl TradingLedger {
         // The position manager asks the same dozen questions every cycle.
         conn.set_prepared_statement_cache_capacity(64);
         // Live money records survive a power cut; a replay's only need survive a kill.
-        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        let synchronous = match durability {
+            Durability::PowerLoss => "FULL",
+            Durability::ProcessCrash => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         let version: i32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(corrupt)?;
@@ -211,7 +288,73 @@ impl TradingLedger {
             "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
             params![starting_equity],
         )?;
-        Ok(Self { conn })
+        let ledger = Self { conn };
+        ledger.check_rows()?;
+        Ok(ledger)
+    }
+
+    /// Every value of a closed set the ledger holds (sides, strategies, statuses, order types,
+    /// reasons, session dates) is one kobe knows: a ledger edited by hand or written by another
+    /// program is refused at open, naming the row, before anything trades on it.
+    fn check_rows(&self) -> Result<(), LedgerError> {
+        fn each(
+            conn: &Connection,
+            sql: &str,
+            check: impl Fn(&Row<'_>) -> rusqlite::Result<()>,
+        ) -> Result<(), LedgerError> {
+            let mut stmt = conn.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                check(row)?;
+            }
+            Ok(())
+        }
+        let c = &self.conn;
+        each(
+            c,
+            "SELECT client_order_id, side, status, order_type, session FROM orders",
+            |r| {
+                typed::<Side>(r, 1, "orders", 0)?;
+                typed::<OrderStatus>(r, 2, "orders", 0)?;
+                typed::<OrderKind>(r, 3, "orders", 0)?;
+                session_at(r, 4, "orders", 0).map(drop)
+            },
+        )?;
+        each(
+            c,
+            "SELECT client_order_id, side, strategy, reason, session FROM decisions",
+            |r| {
+                typed::<Side>(r, 1, "decisions", 0)?;
+                typed::<Strategy>(r, 2, "decisions", 0)?;
+                typed::<DecisionReason>(r, 3, "decisions", 0)?;
+                session_at(r, 4, "decisions", 0).map(drop)
+            },
+        )?;
+        each(c, "SELECT client_order_id, side, session FROM fills", |r| {
+            typed::<Side>(r, 1, "fills", 0)?;
+            session_at(r, 2, "fills", 0).map(drop)
+        })?;
+        each(
+            c,
+            "SELECT symbol, strategy, entry_session FROM positions",
+            |r| {
+                typed::<Strategy>(r, 1, "positions", 0)?;
+                session_at(r, 2, "positions", 0).map(drop)
+            },
+        )?;
+        each(
+            c,
+            "SELECT entry_order || ' -> ' || exit_order, strategy, reason, entry_session, exit_session FROM trades",
+            |r| {
+                typed::<Strategy>(r, 1, "trades", 0)?;
+                typed::<ExitReason>(r, 2, "trades", 0)?;
+                session_at(r, 3, "trades", 0)?;
+                session_at(r, 4, "trades", 0).map(drop)
+            },
+        )?;
+        each(c, "SELECT session FROM equity", |r| {
+            session_at(r, 0, "equity", 0).map(drop)
+        })
     }
 
     /// Records a decision before its order is sent. Recording it again changes nothing.
@@ -234,15 +377,15 @@ impl TradingLedger {
         let rows = stmt.query_map([], |r| {
             Ok(Decision {
                 client_order_id: r.get(0)?,
-                session: r.get::<_, String>(1)?.parse().unwrap_or(NaiveDate::MIN),
-                strategy: r.get(2)?,
+                session: session_at(r, 1, "decisions", 0)?,
+                strategy: typed(r, 2, "decisions", 0)?,
                 symbol: r.get(3)?,
-                side: r.get(4)?,
+                side: typed(r, 4, "decisions", 0)?,
                 qty: r.get(5)?,
                 price_ref: r.get(6)?,
                 stop: r.get(7)?,
                 target: r.get(8)?,
-                reason: r.get(9)?,
+                reason: typed(r, 9, "decisions", 0)?,
                 limit: r.get(10)?,
                 trigger: r.get(11)?,
             })
@@ -261,8 +404,8 @@ impl TradingLedger {
                 entry_price: r.get(2)?,
                 stop: r.get(3)?,
                 target: r.get(4)?,
-                strategy: r.get(5)?,
-                entry_session: r.get::<_, String>(6)?.parse().unwrap_or(NaiveDate::MIN),
+                strategy: typed(r, 5, "positions", 0)?,
+                entry_session: session_at(r, 6, "positions", 0)?,
                 entry_order: r.get(7)?,
             })
         })?;
@@ -281,13 +424,18 @@ impl TradingLedger {
     pub fn decisions_on(
         &self,
         session: NaiveDate,
-        side: &str,
-    ) -> Result<Vec<(String, i64, f64, String)>, LedgerError> {
+        side: Side,
+    ) -> Result<Vec<(String, i64, f64, DecisionReason)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol, qty, price_ref, reason FROM decisions WHERE session = ?1 AND side = ?2 AND trigger_price IS NULL ORDER BY client_order_id",
+            "SELECT symbol, qty, price_ref, reason, client_order_id FROM decisions WHERE session = ?1 AND side = ?2 AND trigger_price IS NULL ORDER BY client_order_id",
         )?;
         let rows = stmt.query_map(params![session.to_string(), side], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                typed(r, 3, "decisions", 4)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -346,15 +494,10 @@ impl TradingLedger {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT session, equity FROM equity ORDER BY session")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (day, equity) = row?;
-            if let Ok(day) = day.parse() {
-                out.push((day, equity));
-            }
-        }
-        Ok(out)
+        let rows = stmt.query_map([], |r| {
+            Ok((session_at(r, 0, "equity", 0)?, r.get::<_, f64>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Rows of a query as JSON objects with the given column names.
@@ -480,7 +623,7 @@ mod tests {
             )
             .unwrap();
         }
-        let ledger = TradingLedger::open(dir.path(), 100_000.0, false).unwrap();
+        let ledger = TradingLedger::open(dir.path(), 100_000.0, Durability::ProcessCrash).unwrap();
         let version: i32 = ledger
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -494,7 +637,7 @@ mod tests {
         assert_eq!(ledger.cash().unwrap(), 5000.0);
         // Opening again changes nothing.
         drop(ledger);
-        let again = TradingLedger::open(dir.path(), 100_000.0, false).unwrap();
+        let again = TradingLedger::open(dir.path(), 100_000.0, Durability::ProcessCrash).unwrap();
         assert_eq!(again.export().unwrap()["orders"], *orders);
     }
 }

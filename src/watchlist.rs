@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use kobe_actors::atomic_file::write_atomic;
+use kobe_actors::atomic_file::{write_atomic, Durability};
 
-use crate::strategy::signals::Signal;
+use crate::strategy::signals::{Signal, Strategy};
 
 pub const NEXT_DAY: &str = "next_day.json";
 pub const VALIDATED: &str = "today_validated.json";
@@ -22,7 +22,7 @@ pub fn dir(state: &Path) -> PathBuf {
 pub struct Pick {
     pub rank: usize,
     pub symbol: String,
-    pub strategy: String,
+    pub strategy: Strategy,
     /// The signal bar's close: the entry reference and the base of the pre-market gap.
     pub entry_ref: f64,
     pub stop: f64,
@@ -35,11 +35,11 @@ pub struct Pick {
 impl Pick {
     pub fn from_signal(rank: usize, s: &Signal) -> Self {
         let reason = match s.strategy {
-            crate::strategy::signals::Strategy::IbsRsi => format!(
+            Strategy::IbsRsi => format!(
                 "closed at the bottom of its range (IBS {:.2}) after a sharp two-day drop (RSI2 {:.1}), above its 200-day average {:.2}",
                 s.ibs, s.rsi2, s.sma200
             ),
-            crate::strategy::signals::Strategy::TurtleSoup => format!(
+            Strategy::TurtleSoup => format!(
                 "swept below its prior 15-day low and closed back above it (score {:.0}), above its 200-day average {:.2}",
                 s.score, s.sma200
             ),
@@ -47,7 +47,7 @@ impl Pick {
         Self {
             rank,
             symbol: s.symbol.clone(),
-            strategy: s.strategy.as_str().to_string(),
+            strategy: s.strategy,
             entry_ref: s.close,
             stop: s.stop,
             target: s.target,
@@ -139,6 +139,7 @@ pub enum WatchlistError {
 pub fn replace<T: Serialize + for<'de> Deserialize<'de>>(
     path: &Path,
     value: &T,
+    durability: Durability,
 ) -> std::io::Result<Option<PathBuf>> {
     let kept = match read::<T>(path) {
         Err(e) => {
@@ -152,13 +153,17 @@ pub fn replace<T: Serialize + for<'de> Deserialize<'de>>(
         }
         Ok(_) => None,
     };
-    write_json(path, value)?;
+    write_json(path, value, durability)?;
     Ok(kept)
 }
 
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+pub fn write_json<T: Serialize>(
+    path: &Path,
+    value: &T,
+    durability: Durability,
+) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).expect("watchlists serialise") + "\n";
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, text.as_bytes(), durability)
 }
 
 /// Reads a watchlist file: `Ok(None)` when there is none; a corrupt one is an error naming it
@@ -199,10 +204,15 @@ mod tests {
             trade_of_the_day: None,
             top5: vec![],
         };
-        let aside = replace(&path, &value).unwrap().expect("moved aside");
+        let aside = replace(&path, &value, Durability::ProcessCrash)
+            .unwrap()
+            .expect("moved aside");
         assert_eq!(std::fs::read_to_string(aside).unwrap(), "{ torn");
         assert_eq!(read::<NextDay>(&path).unwrap(), Some(value.clone()));
-        assert_eq!(replace(&path, &value).unwrap(), None);
+        assert_eq!(
+            replace(&path, &value, Durability::ProcessCrash).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use common::http_server::{Response, TestServer};
-use kobe::app::App;
+use kobe::app::{App, RunMode};
 use kobe::config::{Config, EMBEDDED_DEFAULT};
 use kobe::home::Home;
 use kobe::jobs::pre_game::PreGame;
 use kobe::secrets::Secrets;
+use kobe::strategy::signals::Strategy;
 use kobe::watchlist::{self, NextDay, Pick};
+use kobe_actors::atomic_file::Durability;
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::job::Job;
 use serde_json::Value;
@@ -25,7 +27,7 @@ fn pick(rank: usize, symbol: &str, entry_ref: f64) -> Pick {
     Pick {
         rank,
         symbol: symbol.into(),
-        strategy: "IBS_RSI".into(),
+        strategy: Strategy::IbsRsi,
         entry_ref,
         stop: entry_ref * 0.95,
         target: None,
@@ -75,7 +77,12 @@ fn live_pre_game_uses_snapshot_prices_and_news() {
         ],
     };
     let wl = watchlist::dir(&app.home.state());
-    watchlist::write_json(&wl.join(watchlist::NEXT_DAY), &next).unwrap();
+    watchlist::write_json(
+        &wl.join(watchlist::NEXT_DAY),
+        &next,
+        Durability::ProcessCrash,
+    )
+    .unwrap();
 
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 8, 8, 0, 0).unwrap();
     let ctx = live_context("PRE_GAME", slot);
@@ -138,15 +145,12 @@ fn live_app(dir: &std::path::Path, server: Option<&TestServer>) -> Arc<App> {
         }
         None => Secrets::default(),
     };
-    Arc::new(App {
-        home: Home::resolve(Some(dir)),
+    Arc::new(App::new(
+        RunMode::Paper,
+        Home::resolve(Some(dir)),
         config,
         secrets,
-        replay: false,
-        live: false,
-        universe: None,
-        cap: None,
-    })
+    ))
 }
 
 #[test]

@@ -15,13 +15,16 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use common::fake_alpaca::{fixture, FakeAlpaca};
 use common::http_server::{Response, TestServer};
 use common::live::{live_context, sample_home};
-use kobe::app::App;
+use kobe::app::{App, RunMode};
 use kobe::config::{BrokerKind, Config, EMBEDDED_DEFAULT};
+use kobe::domain::{DecisionReason, EntrySource, Side};
 use kobe::home::Home;
 use kobe::jobs::position_manager::PositionManager;
 use kobe::secrets::Secrets;
+use kobe::strategy::signals::Strategy;
 use kobe::trading::{Decision, TradingLedger};
 use kobe::watchlist::{self, GapStatus, Pick, Validated, ValidatedPick};
+use kobe_actors::atomic_file::Durability;
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::job::{Job, JobOutput};
 use serde_json::Value;
@@ -32,15 +35,12 @@ fn paper_app(dir: &Path, polygon: &TestServer) -> Arc<App> {
     config.polygon.base_url = polygon.base_url.clone();
     config.polygon.calls_per_minute = 0;
     config.polygon.max_retries = 0;
-    Arc::new(App {
-        home: Home::resolve(Some(dir)),
+    Arc::new(App::new(
+        RunMode::Paper,
+        Home::resolve(Some(dir)),
         config,
-        secrets: Secrets::from_pairs(&[("POLYGON_API_KEY", "pk_test_4242")]),
-        replay: false,
-        live: false,
-        universe: None,
-        cap: None,
-    })
+        Secrets::from_pairs(&[("POLYGON_API_KEY", "pk_test_4242")]),
+    ))
 }
 
 #[test]
@@ -100,15 +100,12 @@ fn app_with_polygon(
         config.polygon.max_retries = 0;
         secrets.push(("POLYGON_API_KEY", "pk_test_4242"));
     }
-    Arc::new(App {
-        home: Home::resolve(Some(dir)),
+    Arc::new(App::new(
+        RunMode::Paper,
+        Home::resolve(Some(dir)),
         config,
-        secrets: Secrets::from_pairs(&secrets),
-        replay: false,
-        live: false,
-        universe: None,
-        cap: None,
-    })
+        Secrets::from_pairs(&secrets),
+    ))
 }
 
 /// The validated watchlist of `session`: one Turtle Soup pick on AAPL (stop 155, target 175).
@@ -116,7 +113,7 @@ fn validate(app: &App, session: NaiveDate) {
     let pick = Pick {
         rank: 1,
         symbol: "AAPL".into(),
-        strategy: "TURTLE_SOUP".into(),
+        strategy: Strategy::TurtleSoup,
         entry_ref: 160.0,
         stop: 155.0,
         target: Some(175.0),
@@ -138,7 +135,12 @@ fn validate(app: &App, session: NaiveDate) {
         }],
     };
     let dir = watchlist::dir(&app.home.state());
-    watchlist::write_json(&dir.join(watchlist::VALIDATED), &validated).unwrap();
+    watchlist::write_json(
+        &dir.join(watchlist::VALIDATED),
+        &validated,
+        Durability::ProcessCrash,
+    )
+    .unwrap();
 }
 
 fn manage(app: &Arc<App>, y: i32, m: u32, d: u32, hh: u32, mm: u32) -> Result<JobOutput, String> {
@@ -149,7 +151,7 @@ fn manage(app: &Arc<App>, y: i32, m: u32, d: u32, hh: u32, mm: u32) -> Result<Jo
 }
 
 fn export(app: &App) -> Value {
-    TradingLedger::open(&app.home.state(), 100_000.0, false)
+    TradingLedger::open(&app.home.state(), 100_000.0, Durability::ProcessCrash)
         .unwrap()
         .export()
         .unwrap()
@@ -222,7 +224,8 @@ fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
     assert_eq!(e["positions"][0]["qty"], 61);
     assert_eq!(e["positions"][0]["entry_price"], 163.10);
     // The ledger's cash is the broker's.
-    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    let ledger =
+        TradingLedger::open(&app.home.state(), 100_000.0, Durability::ProcessCrash).unwrap();
     assert!((ledger.cash().unwrap() - fake.cash()).abs() < 0.005);
 
     // The broker's stop leg fills: the next cycle records the exit and the closed trade.
@@ -251,18 +254,19 @@ fn an_order_sent_before_a_crash_is_adopted_not_sent_again() {
     let decision = Decision {
         client_order_id: ENTRY.into(),
         session,
-        strategy: "TURTLE_SOUP".into(),
+        strategy: Strategy::TurtleSoup,
         symbol: "AAPL".into(),
-        side: "buy".into(),
+        side: Side::Buy,
         qty: 61,
         price_ref: 163.03,
         stop: Some(155.0),
         target: Some(175.0),
         limit: None,
         trigger: None,
-        reason: "entry from the watchlist".into(),
+        reason: DecisionReason::Entry(EntrySource::Watchlist),
     };
-    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    let ledger =
+        TradingLedger::open(&app.home.state(), 100_000.0, Durability::ProcessCrash).unwrap();
     ledger
         .record_decision(&decision, "2018-02-07T15:00:00Z")
         .unwrap();
@@ -480,20 +484,21 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
     let fake = FakeAlpaca::start(100_000.0);
     let (dir, _) = sample_home("2018-02-06");
     let app = app(dir.path(), &fake, None);
-    let ledger = TradingLedger::open(&app.home.state(), 100_000.0, false).unwrap();
+    let ledger =
+        TradingLedger::open(&app.home.state(), 100_000.0, Durability::ProcessCrash).unwrap();
     let decision = |session: NaiveDate, symbol: &str| Decision {
         client_order_id: format!("{session}-IBS_RSI-{symbol}-buy"),
         session,
-        strategy: "IBS_RSI".into(),
+        strategy: Strategy::IbsRsi,
         symbol: symbol.into(),
-        side: "buy".into(),
+        side: Side::Buy,
         qty: 10,
         price_ref: 100.0,
         stop: Some(95.0),
         target: None,
         limit: None,
         trigger: None,
-        reason: "entry from the watchlist".into(),
+        reason: DecisionReason::Entry(EntrySource::Watchlist),
     };
     // A run died after deciding, yesterday and today; the kill switch went on meanwhile.
     let (yesterday, today) = (

@@ -5,16 +5,17 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Whether writes are pushed to disk (fsync). A replay turns this off: its files need to survive
-/// the process being killed, which rename alone guarantees, not a power cut.
-static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-pub fn set_durable(durable: bool) {
-    DURABLE.store(durable, std::sync::atomic::Ordering::Relaxed);
+/// How hard a write is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives the process being killed (replays, tests): rename alone guarantees that.
+    ProcessCrash,
+    /// Also survives a power cut: the file and its folder are fsynced.
+    PowerLoss,
 }
 
 /// Replaces `path` with `bytes` atomically (readers see the old or the new file, never a mix).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -26,7 +27,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let result = (|| {
-        let durable = DURABLE.load(std::sync::atomic::Ordering::Relaxed);
+        let durable = durability == Durability::PowerLoss;
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
         if durable {
@@ -52,8 +53,8 @@ mod tests {
     fn replaces_whole_files_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/x.json");
-        write_atomic(&path, b"{\"a\":1}").unwrap();
-        write_atomic(&path, b"{}").unwrap();
+        write_atomic(&path, b"{\"a\":1}", Durability::PowerLoss).unwrap();
+        write_atomic(&path, b"{}", Durability::ProcessCrash).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         let names: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()

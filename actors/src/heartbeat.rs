@@ -114,7 +114,11 @@ impl HeartbeatActor {
             sim_now_et: (snap.clock == crate::clock::ClockKind::Simulated).then_some(snap.now_et),
         };
         let line = serde_json::to_string(&beat).expect("a beat serialises");
-        if let Err(e) = write_atomic(&self.state_dir.join(HEARTBEAT_FILE), line.as_bytes()) {
+        if let Err(e) = write_atomic(
+            &self.state_dir.join(HEARTBEAT_FILE),
+            line.as_bytes(),
+            self.view.durability(),
+        ) {
             tracing::error!(error = %e, "cannot write state/heartbeat.json");
         }
         if self.log.is_none() {

@@ -112,6 +112,8 @@ pub fn engage(state_dir: &Path, reason: &str, by: &str, now: DateTime<Utc>) -> i
         serde_json::to_string_pretty(&file)
             .expect("serialises")
             .as_bytes(),
+        // Rare, and it must outlive a power cut whatever the run.
+        crate::atomic_file::Durability::PowerLoss,
     )
 }
 

@@ -54,14 +54,8 @@ pub struct RunRecord {
     pub detail: String,
 }
 
-/// How hard each record is pushed to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Survives the process being killed (replays, tests).
-    ProcessCrash,
-    /// Also survives a power cut: every record is fsynced (live runs: a few records an hour).
-    PowerLoss,
-}
+/// How hard each record is pushed to disk (live runs fsync every record: a few an hour).
+pub use crate::atomic_file::Durability;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

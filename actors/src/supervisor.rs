@@ -60,7 +60,7 @@ pub struct RuntimeConfig {
 
 /// What an operator touches (DESIGN §2): files under the home, the heartbeat, the health port.
 pub struct Operations {
-    pub mode: String,
+    pub mode: crate::mode::RunMode,
     pub state_dir: PathBuf,
     pub logs_dir: PathBuf,
     pub heartbeat_every: Duration,
@@ -128,8 +128,8 @@ impl Supervisor {
             return Err(RuntimeError::UnknownJob(plan.tag.clone()));
         }
         let (mode, wall, every) = match &config.ops {
-            Some(ops) => (ops.mode.as_str(), ops.wall.clone(), ops.heartbeat_every),
-            None => ("bare", config.clock.clone(), Duration::from_secs(30)),
+            Some(ops) => (Some(ops.mode), ops.wall.clone(), ops.heartbeat_every),
+            None => (None, config.clock.clone(), Duration::from_secs(30)),
         };
         let view = RuntimeView::new(
             mode,

@@ -16,10 +16,12 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::Durability;
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
 use crate::job_actor::OVERLAP;
 use crate::ledger::{RunRecord, Status};
+use crate::mode::RunMode;
 use crate::schedule::Schedule;
 
 /// A job that failed this many runs in a row (or was found still running at its slots) turns
@@ -174,7 +176,8 @@ fn duration_histogram() -> Histogram {
 
 /// Who is running, and the state everyone shares.
 pub struct RuntimeView {
-    pub mode: String,
+    /// `None`: the bare scheduler (tests of the runtime itself), no operator parts.
+    pub mode: Option<RunMode>,
     pub clock_kind: ClockKind,
     pub pid: u32,
     /// The runtime's clock (simulated in a replay): what "now" is for the schedule.
@@ -215,14 +218,14 @@ pub struct HeartbeatAge {
 
 impl RuntimeView {
     pub fn new(
-        mode: &str,
+        mode: Option<RunMode>,
         clock: Arc<dyn Clock>,
         wall: Arc<dyn Clock>,
         schedule: Arc<Schedule>,
         heartbeat_every: TimeDelta,
     ) -> Arc<Self> {
         Arc::new(Self {
-            mode: mode.to_string(),
+            mode,
             clock_kind: clock.kind(),
             pid: std::process::id(),
             started: wall.now(),
@@ -233,6 +236,12 @@ impl RuntimeView {
             schedule,
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// How hard this run's state files are pushed to disk.
+    pub fn durability(&self) -> Durability {
+        self.mode
+            .map_or(Durability::ProcessCrash, RunMode::durability)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -397,7 +406,7 @@ impl RuntimeView {
             .collect();
         Snapshot {
             status,
-            mode: self.mode.clone(),
+            mode: self.mode.map_or("bare", RunMode::account).to_string(),
             clock: self.clock_kind,
             pid: self.pid,
             uptime_s: (wall_now - self.started).num_seconds(),
@@ -449,7 +458,7 @@ mod tests {
             .to_utc();
         let clock: Arc<dyn Clock> = Arc::new(SimClock::new(start, Speed::Max));
         let view = RuntimeView::new(
-            "paper",
+            Some(RunMode::Paper),
             clock.clone(),
             clock,
             Arc::new(schedule),

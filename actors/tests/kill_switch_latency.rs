@@ -31,7 +31,7 @@ async fn kill_switch_latency() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let probe = Probe(seen.clone()).start();
     let view = RuntimeView::new(
-        "paper",
+        Some(kobe_actors::mode::RunMode::Paper),
         Arc::new(LiveClock),
         Arc::new(LiveClock),
         Arc::new(Schedule::new(vec![], NyseCalendar)),

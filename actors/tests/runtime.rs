@@ -656,7 +656,7 @@ async fn the_event_hook_hears_a_job_given_up_on() {
             within: TimeDelta::hours(1),
         },
         ops: Some(kobe_actors::supervisor::Operations {
-            mode: "paper".into(),
+            mode: kobe_actors::mode::RunMode::Paper,
             state_dir: h.dir.path().join("state"),
             logs_dir: h.dir.path().join("logs"),
             heartbeat_every: Duration::from_secs(30),

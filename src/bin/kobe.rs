@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use kobe::app::App;
+use kobe::app::{App, RunMode};
 use kobe::commands;
 use kobe::config::{Config, ET};
 use kobe::home::Home;
@@ -205,7 +205,7 @@ fn open_ledger(
     Ok(kobe::trading::TradingLedger::open(
         &home.state(),
         config.trading.starting_equity,
-        true,
+        kobe_actors::atomic_file::Durability::PowerLoss,
     )?)
 }
 
@@ -237,15 +237,8 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         } => {
             anyhow::ensure!(cap != Some(0), "--cap 0: must be at least 1");
             let config = Config::load(cli.config.as_deref(), home.root())?;
-            let app = App {
-                home,
-                config,
-                secrets: Secrets::default(),
-                replay: false,
-                live: false,
-                universe,
-                cap,
-            };
+            let app = App::new(RunMode::Paper, home, config, Secrets::default())
+                .with_universe(universe, cap);
             let symbols = app
                 .universe()
                 .map_err(|e| anyhow::anyhow!("--universe {e}"))?;
@@ -385,18 +378,13 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
         } => {
             let secrets = Secrets::load(dotenv.as_deref(), home.root())?;
             let config = Config::load(cli.config.as_deref(), home.root())?;
-            kobe::notify::init(&config.notify);
+            let notifier = kobe::notify::Notifier::start(&config.notify);
             let schedule = config.schedule()?;
-            let app = Arc::new(App {
-                home,
-                config,
-                secrets,
-                replay: false,
-                live: false,
-                universe: None,
-                cap: None,
-            });
-            if tag == "POSITION_MANAGER" {
+            // A cron slot is paper trading, never live (see `commands::run_job`).
+            let app = Arc::new(
+                App::new(RunMode::Paper, home, config, secrets).with_notifier(notifier.clone()),
+            );
+            if tag == kobe::jobs::JobTag::PositionManager.as_str() {
                 // Only the runner trades live (behind --approve-live); a cron slot is paper.
                 kobe::secrets::check_mode(false, false, &app.secrets).map_err(|why| {
                     anyhow::anyhow!(
@@ -412,7 +400,9 @@ fn run(cli: Cli) -> anyhow::Result<Done> {
                 session,
                 force,
             };
-            let report = commands::run_job::run(app, &schedule, request, wall)?;
+            let report = commands::run_job::run(app, &schedule, request, wall);
+            notifier.flush(std::time::Duration::from_secs(3));
+            let report = report?;
             let code = u8::from(report.status == kobe_actors::ledger::Status::Failed);
             Ok(Done {
                 text: report.line + "\n",

@@ -17,8 +17,6 @@ fn main() -> ExitCode {
     };
     let plan_home = plan.home.root().to_path_buf();
     let outcome = runner::run(plan);
-    // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
-    kobe::notify::flush(std::time::Duration::from_secs(3));
     match outcome {
         Ok(Outcome::Replay(summary)) => {
             println!("{summary}");

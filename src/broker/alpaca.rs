@@ -141,8 +141,9 @@ impl RawOrder {
                 .as_deref()
                 .map(|p| decimal(p, "filled_avg_price"))
                 .transpose()?,
-            side: Side::parse(&self.side),
-            kind: OrderKind::parse(self.kind.as_deref().unwrap_or("market")),
+            side: self.side.parse().map_err(malformed)?,
+            kind: OrderKind::from_broker(self.kind.as_deref().unwrap_or("market"))
+                .map_err(malformed)?,
             legs: self
                 .legs
                 .unwrap_or_default()
@@ -153,9 +154,14 @@ impl RawOrder {
             filled_at: self.filled_at,
             client_order_id: self.client_order_id,
             symbol: self.symbol,
-            status: self.status,
+            status: self.status.parse().map_err(malformed)?,
         })
     }
+}
+
+/// An answer naming a value outside what Alpaca documents: not guessed at.
+fn malformed(e: crate::domain::UnknownValue) -> AlpacaError {
+    AlpacaError::Malformed(e.to_string())
 }
 
 /// Turns an error answer into its typed error.

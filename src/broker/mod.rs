@@ -9,56 +9,7 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Buy,
-    Sell,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        }
-    }
-
-    pub fn parse(text: &str) -> Side {
-        if text == "buy" {
-            Side::Buy
-        } else {
-            Side::Sell
-        }
-    }
-}
-
-/// How an order is priced. Bracket legs are `Limit` (take profit) and `Stop` (stop loss).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderKind {
-    Market,
-    Limit,
-    Stop,
-}
-
-impl OrderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderKind::Market => "market",
-            OrderKind::Limit => "limit",
-            OrderKind::Stop => "stop",
-        }
-    }
-
-    pub fn parse(text: &str) -> OrderKind {
-        match text {
-            "limit" => OrderKind::Limit,
-            "stop" | "stop_limit" => OrderKind::Stop,
-            _ => OrderKind::Market,
-        }
-    }
-}
+pub use crate::domain::{OrderKind, OrderStatus, Side};
 
 /// A market or limit order, optionally the parent of a bracket (a stop and an optional target
 /// the broker holds once the entry fills).
@@ -116,8 +67,8 @@ pub struct Order {
     pub kind: OrderKind,
     pub qty: i64,
     pub filled_qty: i64,
-    /// The broker's word: `new`, `accepted`, `partially_filled`, `filled`, `canceled`, ...
-    pub status: String,
+    /// The broker's word for where the order stands.
+    pub status: OrderStatus,
     pub fill_price: Option<Decimal>,
     /// A bracket's exit orders (stop loss, take profit), once the broker shows them.
     pub legs: Vec<Order>,
@@ -128,22 +79,8 @@ pub struct Order {
 impl Order {
     /// No fill can come any more.
     pub fn is_done(&self) -> bool {
-        is_terminal(&self.status)
+        self.status.is_terminal()
     }
-}
-
-/// Statuses after which an order never fills (more).
-pub const TERMINAL: [&str; 6] = [
-    "filled",
-    "canceled",
-    "expired",
-    "rejected",
-    "replaced",
-    "done_for_day",
-];
-
-pub fn is_terminal(status: &str) -> bool {
-    TERMINAL.contains(&status)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +113,9 @@ pub enum BrokerError {
     Unavailable(String),
     #[error("broker storage: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// The paper broker's book is the trading ledger: its errors (a bad row) come through.
+    #[error(transparent)]
+    Ledger(crate::trading::LedgerError),
 }
 
 pub trait Broker {

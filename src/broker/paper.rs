@@ -7,8 +7,10 @@
 use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 
-use super::{cents, Account, Broker, BrokerError, Order, OrderKind, OrderRequest, Position, Side};
-use crate::trading::TradingLedger;
+use super::{
+    cents, Account, Broker, BrokerError, Order, OrderRequest, OrderStatus, Position, Side,
+};
+use crate::trading::{typed, TradingLedger};
 
 pub struct PaperBroker<'a> {
     ledger: &'a TradingLedger,
@@ -17,10 +19,7 @@ pub struct PaperBroker<'a> {
 }
 
 fn storage(e: crate::trading::LedgerError) -> BrokerError {
-    match e {
-        crate::trading::LedgerError::Sql(e) => BrokerError::Storage(e),
-        other => BrokerError::Refused(other.to_string()),
-    }
+    BrokerError::Ledger(e)
 }
 
 impl<'a> PaperBroker<'a> {
@@ -48,35 +47,39 @@ impl<'a> PaperBroker<'a> {
     /// Fills one order at its decision's price, unless it is a limit order that price does
     /// not reach: then it expires.
     fn fill(&self, id: &str) -> Result<(), BrokerError> {
-        let (side, qty, limit): (String, i64, Option<f64>) = self.ledger.conn.query_row(
-            "SELECT side, qty, limit_price FROM orders WHERE client_order_id = ?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (side, qty, limit): (Side, i64, Option<f64>) = self
+            .ledger
+            .conn
+            .query_row(
+                "SELECT side, qty, limit_price, client_order_id FROM orders WHERE client_order_id = ?1",
+                params![id],
+                |r| Ok((typed(r, 0, "orders", 3)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| storage(e.into()))?;
         let price: f64 = self.ledger.conn.query_row(
             "SELECT price_ref FROM decisions WHERE client_order_id = ?1",
             params![id],
             |r| r.get(0),
         )?;
-        let reached = match (limit, side.as_str()) {
-            (Some(limit), "buy") => price <= limit,
-            (Some(limit), _) => price >= limit,
+        let reached = match (limit, side) {
+            (Some(limit), Side::Buy) => price <= limit,
+            (Some(limit), Side::Sell) => price >= limit,
             (None, _) => true,
         };
         if reached {
             self.ledger
-                .apply_fill(id, qty, price, &self.at, "")
+                .apply_fill(id, qty, price, &self.at, None)
                 .map_err(storage)?;
         } else {
             self.ledger
-                .set_order_status(id, "expired")
+                .set_order_status(id, OrderStatus::Expired)
                 .map_err(storage)?;
         }
         Ok(())
     }
 
     fn order(&self, id: &str) -> Result<Option<Order>, BrokerError> {
-        Ok(self
+        self
             .ledger
             .conn
             .query_row(
@@ -88,18 +91,19 @@ impl<'a> PaperBroker<'a> {
                         client_order_id: r.get(0)?,
                         broker_id: None,
                         symbol: r.get(1)?,
-                        side: Side::parse(&r.get::<_, String>(2)?),
+                        side: typed(r, 2, "orders", 0)?,
                         qty: r.get(3)?,
-                        status: r.get(4)?,
+                        status: typed(r, 4, "orders", 0)?,
                         fill_price: r.get::<_, Option<f64>>(5)?.map(decimal),
                         filled_qty: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
-                        kind: OrderKind::parse(&r.get::<_, String>(7)?),
+                        kind: typed(r, 7, "orders", 0)?,
                         legs: Vec::new(),
                         filled_at: None,
                     })
                 },
             )
-            .optional()?)
+            .optional()
+            .map_err(|e| storage(e.into()))
     }
 }
 
@@ -179,7 +183,7 @@ impl Broker for PaperBroker<'_> {
             kind: request.kind(),
             qty: request.qty,
             filled_qty: 0,
-            status: "new".into(),
+            status: OrderStatus::New,
             fill_price: None,
             legs: Vec::new(),
             filled_at: None,
@@ -221,23 +225,26 @@ impl Broker for PaperBroker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DecisionReason, EntrySource, ExitReason, OrderKind};
+    use crate::strategy::signals::Strategy;
     use crate::trading::Decision;
     use chrono::NaiveDate;
+    use kobe_actors::atomic_file::Durability;
 
     fn decide(ledger: &TradingLedger, symbol: &str, limit: Option<f64>) -> OrderRequest {
         let d = Decision {
             client_order_id: format!("2018-02-07-IBS_RSI-{symbol}-buy"),
             session: NaiveDate::from_ymd_opt(2018, 2, 7).unwrap(),
-            strategy: "IBS_RSI".into(),
+            strategy: Strategy::IbsRsi,
             symbol: symbol.into(),
-            side: "buy".into(),
+            side: Side::Buy,
             qty: 10,
             price_ref: 100.0,
             stop: Some(95.0),
             target: None,
             limit,
             trigger: None,
-            reason: "test".into(),
+            reason: DecisionReason::Entry(EntrySource::Scan),
         };
         ledger.record_decision(&d, "t").unwrap();
         OrderRequest {
@@ -255,14 +262,14 @@ mod tests {
     #[test]
     fn a_limit_order_fills_only_at_its_price_or_better() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = TradingLedger::open(dir.path(), 10_000.0, false).unwrap();
+        let ledger = TradingLedger::open(dir.path(), 10_000.0, Durability::ProcessCrash).unwrap();
         let broker = PaperBroker::new(&ledger, "t".into());
         // The price (100) is above a 99.50 limit: the day order expires unfilled.
         let low = broker.submit(&decide(&ledger, "AAA", Some(99.5))).unwrap();
-        assert_eq!((low.status.as_str(), low.filled_qty), ("expired", 0));
+        assert_eq!((low.status, low.filled_qty), (OrderStatus::Expired, 0));
         // At or above the price it fills at the price, as a market order would.
         let high = broker.submit(&decide(&ledger, "BBB", Some(100.2))).unwrap();
-        assert_eq!(high.status, "filled");
+        assert_eq!(high.status, OrderStatus::Filled);
         assert_eq!(high.fill_price, Some(Decimal::from(100)));
         assert_eq!(high.kind, OrderKind::Limit);
         let held: Vec<String> = broker
@@ -277,22 +284,22 @@ mod tests {
         let d = Decision {
             client_order_id: "2018-02-08-IBS_RSI-BBB-sell".into(),
             session: NaiveDate::from_ymd_opt(2018, 2, 8).unwrap(),
-            strategy: "IBS_RSI".into(),
+            strategy: Strategy::IbsRsi,
             symbol: "BBB".into(),
-            side: "sell".into(),
+            side: Side::Sell,
             qty: 10,
             price_ref: 103.0,
             stop: None,
             target: None,
             limit: None,
             trigger: None,
-            reason: "strategy_exit".into(),
+            reason: DecisionReason::Exit(ExitReason::StrategyExit),
         };
         ledger.record_decision(&d, "t").unwrap();
         let sold = broker
             .close_position("BBB", 10, &d.client_order_id, "2018-02-07-IBS_RSI-BBB-buy")
             .unwrap();
-        assert_eq!(sold.status, "filled");
+        assert_eq!(sold.status, OrderStatus::Filled);
         assert!(broker.positions().unwrap().is_empty());
         assert_eq!(ledger.cash().unwrap(), 10_030.0);
     }

@@ -116,7 +116,7 @@ pub fn run(
     let home = &app.home.clone();
     let factory = jobs::factory(tag, app).ok_or_else(|| RunJobError::UnknownTag {
         tag: tag.into(),
-        known: jobs::TAGS.join(", "),
+        known: jobs::tag_names().join(", "),
     })?;
     let plan = schedule
         .plan(tag)

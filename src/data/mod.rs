@@ -2,6 +2,7 @@
 
 pub mod bars;
 pub mod import;
+pub mod market;
 pub mod polygon;
 pub mod snapshot;
 pub mod store;

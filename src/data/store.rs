@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kobe_actors::atomic_file::write_atomic;
+use kobe_actors::atomic_file::{write_atomic, Durability};
 
 use super::bars::{self, Bar, Dropped};
 use super::snapshot::{self, Stamp};
@@ -143,7 +143,7 @@ impl BarStore {
             None => {
                 let all = self.parse_all();
                 let bytes = snapshot::encode(&all);
-                if let Err(e) = write_atomic(&snapshot_path, &bytes) {
+                if let Err(e) = write_atomic(&snapshot_path, &bytes, Durability::PowerLoss) {
                     tracing::debug!(error = %e, "bar snapshot not written");
                 }
                 let mut kept: BTreeMap<String, snapshot::Entry> = all
@@ -227,7 +227,7 @@ impl BarStore {
             return Err(StoreError::BadSymbol(symbol.to_string()));
         }
         let path = self.path(symbol);
-        write_atomic(&path, bars::to_csv(bars).as_bytes())
+        write_atomic(&path, bars::to_csv(bars).as_bytes(), Durability::PowerLoss)
             .map_err(|source| StoreError::Io { path, source })
     }
 

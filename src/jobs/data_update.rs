@@ -33,7 +33,7 @@ pub fn last_completed_session(now: chrono::DateTime<Utc>) -> NaiveDate {
 
 impl Job for DataUpdate {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
-        if self.app.replay {
+        if self.app.mode.is_replay() {
             return Ok(JobOutput::ok(
                 "replay: bars are revealed by the visibility rule, not fetched",
             ));

@@ -19,7 +19,7 @@ impl Job for EodReport {
         let app = &self.app;
         let fail = |e: String| JobError::Recoverable(e);
         let starting = app.config.trading.starting_equity;
-        let ledger = TradingLedger::open(&app.home.state(), starting, !app.replay)
+        let ledger = TradingLedger::open(&app.home.state(), starting, app.durability())
             .map_err(|e| fail(e.to_string()))?;
         let now = ctx.clock.now();
         // Positions are marked at the latest close this instant may see (DESIGN §7).
@@ -44,7 +44,7 @@ impl Job for EodReport {
         let report = crate::report::pnl(&ledger, ctx.session, now, starting, mark)
             .map_err(|e| fail(e.to_string()))?;
         let curve = ledger.equity_curve().map_err(|e| fail(e.to_string()))?;
-        crate::report::write(app.home.root(), &report, &curve).map_err(fail)?;
+        crate::report::write(app.home.root(), &report, &curve, app.durability()).map_err(fail)?;
         let summary = format!(
             "equity {:.2} ({:+.2} today), {} open, {} closed today",
             report.equity,
@@ -52,7 +52,8 @@ impl Job for EodReport {
             report.open_positions.len(),
             report.trades_today.len()
         );
-        crate::notify::send(format!("kobe EOD {}: {summary}", ctx.session));
+        app.notifier
+            .send(format!("kobe EOD {}: {summary}", ctx.session));
         Ok(JobOutput::ok(summary))
     }
 }

@@ -15,38 +15,47 @@ use std::sync::Arc;
 use kobe_actors::job::{Job, JobContext, JobError, JobFactory, JobOutput};
 
 use crate::app::App;
+use crate::domain::text_enum;
 
-/// Every job tag the application implements (DESIGN §4).
-pub const TAGS: [&str; 9] = [
-    "DB_BACKUP",
-    "DATA_UPDATE",
-    "PRE_GAME",
-    "PREGAME_BLUEPRINT",
-    "FIRST_SCAN",
-    "SCAN",
-    "POSITION_MANAGER",
-    "EOD_REPORT",
-    "OVERNIGHT_WATCHLIST",
-];
+text_enum!(
+    /// Every job the application implements (DESIGN §4); the runtime knows them as text.
+    JobTag, "job tag" {
+        DbBackup => "DB_BACKUP",
+        DataUpdate => "DATA_UPDATE",
+        PreGame => "PRE_GAME",
+        PregameBlueprint => "PREGAME_BLUEPRINT",
+        FirstScan => "FIRST_SCAN",
+        Scan => "SCAN",
+        PositionManager => "POSITION_MANAGER",
+        EodReport => "EOD_REPORT",
+        OvernightWatchlist => "OVERNIGHT_WATCHLIST",
+    }
+);
+
+/// Every job tag's text, in DESIGN §4's order (for messages that list them).
+pub fn tag_names() -> Vec<&'static str> {
+    JobTag::ALL.iter().map(|t| t.as_str()).collect()
+}
 
 /// The factory for `tag`'s job body, or `None` for a tag the application does not know.
 pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
-    let tag: &'static str = TAGS.iter().copied().find(|t| *t == tag)?;
+    let tag: JobTag = tag.parse().ok()?;
     Some(Arc::new(move || -> Arc<dyn Job> {
         let inner: Arc<dyn Job> = match tag {
-            "DATA_UPDATE" => Arc::new(data_update::DataUpdate { app: app.clone() }),
-            "DB_BACKUP" => Arc::new(db_backup::DbBackup { app: app.clone() }),
-            "EOD_REPORT" => Arc::new(eod_report::EodReport { app: app.clone() }),
-            "FIRST_SCAN" | "SCAN" => Arc::new(scan::Scan { app: app.clone() }),
-            "OVERNIGHT_WATCHLIST" => {
+            JobTag::DataUpdate => Arc::new(data_update::DataUpdate { app: app.clone() }),
+            JobTag::DbBackup => Arc::new(db_backup::DbBackup { app: app.clone() }),
+            JobTag::EodReport => Arc::new(eod_report::EodReport { app: app.clone() }),
+            JobTag::FirstScan | JobTag::Scan => Arc::new(scan::Scan { app: app.clone() }),
+            JobTag::OvernightWatchlist => {
                 Arc::new(overnight_watchlist::OvernightWatchlist { app: app.clone() })
             }
-            "PRE_GAME" => Arc::new(pre_game::PreGame { app: app.clone() }),
-            "PREGAME_BLUEPRINT" => {
+            JobTag::PreGame => Arc::new(pre_game::PreGame { app: app.clone() }),
+            JobTag::PregameBlueprint => {
                 Arc::new(pregame_blueprint::PregameBlueprint { app: app.clone() })
             }
-            "POSITION_MANAGER" => Arc::new(position_manager::PositionManager::new(app.clone())),
-            _ => Arc::new(placeholder::Placeholder { tag }),
+            JobTag::PositionManager => {
+                Arc::new(position_manager::PositionManager::new(app.clone()))
+            }
         };
         Arc::new(Redacted {
             inner,

@@ -8,11 +8,10 @@
 use std::sync::Arc;
 
 use kobe_actors::calendar::NyseCalendar;
-use kobe_actors::clock::ClockKind;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
-use crate::data::polygon::PolygonClient;
+use crate::data::market::Provisional;
 use crate::scan::{scan, window};
 use crate::watchlist::{self, NextDay, Pick};
 
@@ -40,44 +39,24 @@ impl Job for OvernightWatchlist {
         let has_today = series
             .values()
             .any(|b| b.last().is_some_and(|b| b.date == session));
-        let live = ctx.clock.kind() == ClockKind::Live;
         let previous = NyseCalendar.previous_session(session).date;
-        let (as_of, note) = if has_today || !live {
-            (session, None)
+        let provisional = if has_today {
+            Provisional::NotKept
         } else {
-            match app.secrets.get("POLYGON_API_KEY") {
-                None => (
-                    previous,
-                    Some(format!(
-                        "no provisional bar (no POLYGON_API_KEY): scanned {previous}"
-                    )),
-                ),
-                Some(key) => match PolygonClient::new(key, &app.config.polygon)
-                    .and_then(|mut c| c.day_snapshot(session))
-                {
-                    Ok(rows) => {
-                        let mut added = 0;
-                        for (ticker, bar) in rows {
-                            if let Some(bars) = series.get_mut(&ticker) {
-                                if bars.last().is_some_and(|b| b.date < session) {
-                                    bars.push(bar);
-                                    added += 1;
-                                }
-                            }
-                        }
-                        (
-                            session,
-                            Some(format!(
-                                "provisional bars of {added} symbols from Polygon's snapshot"
-                            )),
-                        )
-                    }
-                    Err(e) => (
-                        previous,
-                        Some(format!("no provisional bar ({e}): scanned {previous}")),
-                    ),
-                },
-            }
+            app.market().add_provisional_bars(&mut series, session)
+        };
+        let (as_of, note) = match provisional {
+            Provisional::NotKept => (session, None),
+            Provisional::Added(added) => (
+                session,
+                Some(format!(
+                    "provisional bars of {added} symbols from Polygon's snapshot"
+                )),
+            ),
+            Provisional::Unavailable(why) => (
+                previous,
+                Some(format!("no provisional bar ({why}): scanned {previous}")),
+            ),
         };
         let signals = scan(&series, &universe, as_of);
         let top5: Vec<Pick> = signals
@@ -95,7 +74,7 @@ impl Job for OvernightWatchlist {
             top5,
         };
         let path = watchlist::dir(&app.home.state()).join(watchlist::NEXT_DAY);
-        watchlist::replace(&path, &next)
+        watchlist::replace(&path, &next, app.durability())
             .map_err(|e| JobError::Recoverable(format!("{}: {e}", path.display())))?;
         let names: Vec<&str> = next.top5.iter().map(|p| p.symbol.as_str()).collect();
         Ok(JobOutput::ok(format!(

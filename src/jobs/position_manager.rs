@@ -68,7 +68,7 @@ impl Job for PositionManager {
         let mut cached = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
         if cached.is_none() {
             *cached = Some(
-                TradingLedger::open(&app.home.state(), trading.starting_equity, !app.replay)
+                TradingLedger::open(&app.home.state(), trading.starting_equity, app.durability())
                     .map_err(fail)?,
             );
         }
@@ -111,7 +111,7 @@ impl PositionManager {
         let slot = ctx.slot.with_timezone(&Utc);
         let close_tick = slot >= close;
         let last_cycle = !close_tick && slot + chrono::Duration::minutes(15) >= close;
-        let live = !app.replay;
+        let market = app.market();
         let mut cycle = Cycle {
             manager: self,
             ctx,
@@ -119,7 +119,7 @@ impl PositionManager {
             broker,
             external: alpaca.is_some(),
             at,
-            live,
+            market: market.as_ref(),
             notes: Vec::new(),
         };
         // Entries are good till cancelled on Alpaca (so their legs outlive the day): what has
@@ -128,14 +128,14 @@ impl PositionManager {
         let account = cycle.account()?;
         cycle.protect(&caught.unprotected)?;
 
-        // Who judges what, when. The paper broker holds its brackets: in a replay it triggers
-        // them on the final bar at the close tick (§7); live, every cycle on today's bar so far.
+        // Who judges what, when. The paper broker holds its brackets: on daily bars it triggers
+        // them on the final bar at the close tick (§7); intraday, every cycle on today's bar so far.
         // Strategy exits and time stops need the close: at the close tick on the paper broker,
         // which fills at the price its decision records; on Alpaca, an order sent at 16:00 would
         // wait for tomorrow's open, so they are taken at the last cycle before the close, on
         // today's provisional bar.
         let (bracket, strategy) = match kind {
-            BrokerKind::Paper => (close_tick || live, close_tick),
+            BrokerKind::Paper => (close_tick || market.intraday(), close_tick),
             BrokerKind::Alpaca => (false, last_cycle),
         };
         let series = if bracket || strategy || close_tick {

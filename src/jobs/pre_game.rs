@@ -4,13 +4,10 @@
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
-use kobe_actors::clock::ClockKind;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
-use crate::data::polygon::PolygonClient;
-use crate::data::snapshot::Window;
+use crate::data::market::NEWS_WINDOW;
 use crate::watchlist::{self, classify, GapStatus, NextDay, Validated, ValidatedPick};
 
 pub struct PreGame {
@@ -40,81 +37,23 @@ impl Job for PreGame {
                 ),
             ));
         }
-        // In a replay (a simulated clock) the pre-market price of the session is its open
-        // (DESIGN §7); live, the last trade from Polygon's snapshot. Without either, each pick
-        // says UNCHECKED — never a silent OK.
-        let simulated = ctx.clock.kind() == ClockKind::Simulated;
-        let store = app.store();
-        let mut polygon = match (simulated, app.secrets.get("POLYGON_API_KEY")) {
-            (false, Some(key)) => PolygonClient::new(key, &app.config.polygon).ok(),
-            _ => None,
-        };
-        let since = ctx.clock.now() - TimeDelta::hours(24);
-        // In a replay, each pick's bar of the session, read once for all the picks.
-        let session_bars = if simulated {
-            let symbols: Vec<String> = next.top5.iter().map(|p| p.symbol.clone()).collect();
-            let window = Window {
-                until: ctx.session,
-                keep: 1,
-            };
-            store.load_window(Some(&symbols), Some(window)).series
-        } else {
-            Default::default()
-        };
+        // The pre-market price: the session's open in the past (DESIGN §7), Polygon's last
+        // trade now. Without either, each pick says UNCHECKED — never a silent OK.
+        let market = app.market();
+        let symbols: Vec<String> = next.top5.iter().map(|p| p.symbol.clone()).collect();
+        let since = ctx.clock.now() - NEWS_WINDOW;
+        let quotes = market.premarket(&symbols, ctx.session, since);
         let mut entries = Vec::new();
-        for pick in next.top5 {
-            let mut price_note = None;
-            let premarket = if simulated {
-                session_bars
-                    .get(&pick.symbol)
-                    .and_then(|bars| bars.last())
-                    .filter(|b| b.date == ctx.session)
-                    .map(|b| b.open)
-            } else {
-                // A trade from before today's pre-market (04:00 ET) is yesterday's price:
-                // using it would report a gap of about zero, a silent OK.
-                let premarket_opens = kobe_actors::schedule::et_instant(
-                    ctx.session,
-                    chrono::NaiveTime::from_hms_opt(4, 0, 0).expect("constant time"),
-                );
-                match polygon.as_mut().map(|c| c.last_trade(&pick.symbol)) {
-                    Some(Ok(Some((price, at)))) if at >= premarket_opens => Some(price),
-                    Some(Ok(Some((_, at)))) => {
-                        price_note = Some(format!(
-                            "price unchecked (last trade {at} is before the pre-market)"
-                        ));
-                        None
-                    }
-                    Some(Ok(None)) => None,
-                    Some(Err(e)) => {
-                        price_note = Some(format!("price unchecked ({e})"));
-                        None
-                    }
-                    None => None,
-                }
-            };
-            let gap = premarket.map(|p| p / pick.entry_ref - 1.0);
+        for (pick, quote) in next.top5.into_iter().zip(quotes) {
+            let gap = quote.price.map(|p| p / pick.entry_ref - 1.0);
             let status = gap.map_or(GapStatus::Unchecked, classify);
-            let news = match polygon.as_mut() {
-                None if simulated => "unchecked (replay)".to_string(),
-                None => "unchecked (no POLYGON_API_KEY)".to_string(),
-                Some(client) => match client.news(&pick.symbol, since) {
-                    Ok(titles) if titles.is_empty() => "no news in the last 24 h".to_string(),
-                    Ok(titles) => format!(
-                        "{} articles in the last 24 h; latest: {}",
-                        titles.len(),
-                        titles[0]
-                    ),
-                    Err(e) => format!("unchecked ({e})"),
-                },
-            };
-            let news = match price_note {
-                Some(note) => format!("{news}; {note}"),
-                None => news,
+            let news = match quote.note {
+                Some(note) => format!("{}; {note}", quote.news),
+                None => quote.news,
             };
             entries.push(ValidatedPick {
                 pick,
-                premarket,
+                premarket: quote.price,
                 gap,
                 status,
                 news,
@@ -124,15 +63,11 @@ impl Job for PreGame {
             validated_at: ctx.clock.now(),
             for_session: ctx.session,
             watchlist_generated_at: next.generated_at,
-            price_source: match (simulated, polygon.is_some()) {
-                (true, _) => "replay_open".into(),
-                (false, true) => "polygon_last_trade".into(),
-                (false, false) => "unavailable (no POLYGON_API_KEY)".into(),
-            },
+            price_source: market.price_source().into(),
             entries,
         };
         let path = dir.join(watchlist::VALIDATED);
-        watchlist::replace(&path, &validated)
+        watchlist::replace(&path, &validated, app.durability())
             .map_err(|e| JobError::Recoverable(format!("{}: {e}", path.display())))?;
         let summary: Vec<String> = validated
             .entries

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::data::bars::Bar;
 use crate::report::{num_or_dash, write_pair};
 use crate::strategy::exits::simulate;
-use crate::strategy::signals::signal;
+use crate::strategy::signals::{signal, Strategy};
 use crate::watchlist::{self, GapStatus, NextDay, Pick, Validated};
 
 pub struct PregameBlueprint {
@@ -30,7 +30,7 @@ pub struct History {
     pub avg_r: Option<f64>,
 }
 
-pub fn history(symbol: &str, bars: &[Bar], strategy: &str) -> History {
+pub fn history(symbol: &str, bars: &[Bar], strategy: Strategy) -> History {
     let mut r_values = Vec::new();
     let mut signals = 0;
     let last = bars.len().saturating_sub(1);
@@ -38,7 +38,7 @@ pub fn history(symbol: &str, bars: &[Bar], strategy: &str) -> History {
         let Some(s) = signal(symbol, &bars[..=t], bars[t].date) else {
             continue;
         };
-        if s.strategy.as_str() != strategy {
+        if s.strategy != strategy {
             continue;
         }
         signals += 1;
@@ -61,7 +61,7 @@ struct PlanLine {
     rank: usize,
     execute: bool,
     symbol: String,
-    strategy: String,
+    strategy: Strategy,
     confidence: f64,
     premarket_status: Option<String>,
     entry_ref: f64,
@@ -165,9 +165,9 @@ impl Job for PregameBlueprint {
             lines.push(PlanLine {
                 rank: i + 1,
                 execute: i < trading.blueprint_execute,
-                history: history(&pick.symbol, bars, &pick.strategy),
+                history: history(&pick.symbol, bars, pick.strategy),
                 symbol: pick.symbol.clone(),
-                strategy: pick.strategy.clone(),
+                strategy: pick.strategy,
                 confidence: pick.confidence,
                 premarket_status: status.map(|s| s.as_str().to_string()),
                 entry_ref: pick.entry_ref,
@@ -202,6 +202,7 @@ impl Job for PregameBlueprint {
             &format!("pregame_{stamp}"),
             &blueprint,
             &markdown(&blueprint),
+            app.durability(),
         )
         .map_err(io)?;
         let execute: Vec<&str> = blueprint

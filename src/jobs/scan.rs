@@ -114,8 +114,12 @@ impl Job for Scan {
             signals_found: signals.len(),
             top3,
         };
-        write_json(&scans.join(format!("scan_{stamp}.json")), &file)
-            .map_err(|e| io("state/scans", e))?;
+        write_json(
+            &scans.join(format!("scan_{stamp}.json")),
+            &file,
+            app.durability(),
+        )
+        .map_err(|e| io("state/scans", e))?;
         let names: Vec<&str> = top3.iter().map(|s| s.symbol.as_str()).collect();
         let mut detail = format!(
             "as of {as_of}: {} signals, top {}",
@@ -140,6 +144,7 @@ impl Job for Scan {
             write_json(
                 &scans.join(format!("handoff_{}.json", ctx.session.format("%Y%m%d"))),
                 &handoff,
+                app.durability(),
             )
             .map_err(|e| io("state/scans", e))?;
             detail.push_str(&format!(

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use super::indicators::{ibs, rsi2};
 use super::signals::{Signal, Strategy};
 use crate::data::bars::Bar;
+use crate::domain::ExitReason;
 
 /// Sessions a trade is held at most.
 pub fn max_hold(strategy: Strategy) -> usize {
@@ -24,17 +25,17 @@ pub fn bracket_fill(
     bar: &Bar,
     stop: Option<f64>,
     target: Option<f64>,
-) -> Option<(f64, &'static str)> {
+) -> Option<(f64, ExitReason)> {
     if let Some(stop) = stop.filter(|s| bar.low <= *s) {
-        return Some((bar.open.min(stop), "stop"));
+        return Some((bar.open.min(stop), ExitReason::Stop));
     }
     let target = target.filter(|t| bar.high >= *t)?;
-    Some((bar.open.max(target), "target"))
+    Some((bar.open.max(target), ExitReason::Target))
 }
 
 /// The strategy's own exit at the close of the last bar of `window`, `held` sessions after
 /// entry: IBS > 0.8 or RSI2 > 70 for IBS_RSI, then the time stop.
-pub fn close_exit(strategy: Strategy, window: &[Bar], held: usize) -> Option<(f64, &'static str)> {
+pub fn close_exit(strategy: Strategy, window: &[Bar], held: usize) -> Option<(f64, ExitReason)> {
     let close = window.last()?.close;
     let strong_close = match strategy {
         Strategy::IbsRsi => {
@@ -43,9 +44,9 @@ pub fn close_exit(strategy: Strategy, window: &[Bar], held: usize) -> Option<(f6
         Strategy::TurtleSoup => false,
     };
     if strong_close {
-        return Some((close, "strategy_exit"));
+        return Some((close, ExitReason::StrategyExit));
     }
-    (held >= max_hold(strategy)).then_some((close, "time_stop"))
+    (held >= max_hold(strategy)).then_some((close, ExitReason::TimeStop))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +57,7 @@ pub struct TradeResult {
     pub exit: f64,
     /// (exit − entry) / (entry − stop).
     pub r: f64,
-    pub reason: &'static str,
+    pub reason: ExitReason,
 }
 
 /// The trade of a signal raised on `bars[t]`, using only `bars` (so nothing past their end is
@@ -127,13 +128,13 @@ mod tests {
             bar(3, 10.2, 12.5, 10.0, 12.2),
         ];
         let t = simulate(&bars, 0, &s).unwrap();
-        assert_eq!((t.exit, t.reason, t.r), (12.0, "target", 2.0));
+        assert_eq!((t.exit, t.reason, t.r), (12.0, ExitReason::Target, 2.0));
         // Both in one day: the stop.
         let bars = [
             bar(1, 10.0, 10.0, 10.0, 10.0),
             bar(2, 10.0, 12.5, 8.5, 10.0),
         ];
-        assert_eq!(simulate(&bars, 0, &s).unwrap().reason, "stop");
+        assert_eq!(simulate(&bars, 0, &s).unwrap().reason, ExitReason::Stop);
         // Gap through the stop: filled at the open.
         let bars = [
             bar(1, 10.0, 10.0, 10.0, 10.0),
@@ -146,7 +147,7 @@ mod tests {
         let bars: Vec<Bar> = (1..=5).map(|d| bar(d, 10.0, 10.5, 9.5, 10.1)).collect();
         let t = simulate(&bars, 0, &s).unwrap();
         assert_eq!(
-            (t.exit_date.to_string().as_str(), t.reason),
+            (t.exit_date.to_string().as_str(), t.reason.as_str()),
             ("2020-01-04", "time_stop")
         );
         // Not finished within the bars given: no result.
@@ -162,6 +163,6 @@ mod tests {
             bar(2, 10.0, 11.0, 9.9, 10.95),
         ];
         let t = simulate(&bars, 0, &s).unwrap();
-        assert_eq!((t.exit, t.reason), (10.95, "strategy_exit"));
+        assert_eq!((t.exit, t.reason), (10.95, ExitReason::StrategyExit));
     }
 }

@@ -11,22 +11,13 @@ pub const MIN_BARS: usize = 200;
 pub const MIN_CLOSE: f64 = 15.0;
 pub const MIN_ADV60: f64 = 5_000_000.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Strategy {
-    #[serde(rename = "IBS_RSI")]
-    IbsRsi,
-    #[serde(rename = "TURTLE_SOUP")]
-    TurtleSoup,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::IbsRsi => "IBS_RSI",
-            Strategy::TurtleSoup => "TURTLE_SOUP",
-        }
+crate::domain::text_enum!(
+    /// The two setups of DESIGN §8 (ordered: a tie in confidence goes to IBS_RSI).
+    Strategy, "strategy" {
+        IbsRsi => "IBS_RSI",
+        TurtleSoup => "TURTLE_SOUP",
     }
-}
+);
 
 /// A setup found on the as-of bar (field order is the JSON contract of `kobe scan --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]

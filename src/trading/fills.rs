@@ -4,8 +4,9 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Decision, LedgerError, PendingOrder, TradingLedger};
-use crate::broker::{to_f64, Order, OrderRequest, TERMINAL};
+use super::{session_at, typed, Decision, LedgerError, PendingOrder, TradingLedger};
+use crate::broker::{to_f64, Order, OrderRequest};
+use crate::domain::{ExitReason, OrderStatus, Side};
 
 impl TradingLedger {
     /// Records an order the broker accepted (or already knew): once, then only its status and
@@ -57,7 +58,7 @@ impl TradingLedger {
     pub fn record_not_placed(
         &self,
         d: &Decision,
-        status: &str,
+        status: OrderStatus,
         at: &str,
     ) -> Result<(), LedgerError> {
         self.conn.execute(
@@ -71,7 +72,8 @@ impl TradingLedger {
 
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
-        let finished = TERMINAL.map(|s| format!("'{s}'")).join(", ");
+        let finished: Vec<String> = OrderStatus::terminal().map(|s| format!("'{s}'")).collect();
+        let finished = finished.join(", ");
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
              WHERE status NOT IN ({finished}) ORDER BY submitted_at, client_order_id"
@@ -80,20 +82,21 @@ impl TradingLedger {
             Ok(PendingOrder {
                 client_order_id: r.get(0)?,
                 symbol: r.get(1)?,
-                side: r.get(2)?,
-                status: r.get(3)?,
-                order_type: r.get(4)?,
-                session: r
-                    .get::<_, String>(5)?
-                    .parse()
-                    .unwrap_or(chrono::NaiveDate::MIN),
+                side: typed(r, 2, "orders", 0)?,
+                status: typed(r, 3, "orders", 0)?,
+                order_type: typed(r, 4, "orders", 0)?,
+                session: session_at(r, 5, "orders", 0)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// A status the broker reported for an order that did not fill (yet).
-    pub fn set_order_status(&self, client_order_id: &str, status: &str) -> Result<(), LedgerError> {
+    pub fn set_order_status(
+        &self,
+        client_order_id: &str,
+        status: OrderStatus,
+    ) -> Result<(), LedgerError> {
         self.conn.execute(
             "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status != 'filled'",
             params![client_order_id, status],
@@ -118,14 +121,14 @@ impl TradingLedger {
         qty: i64,
         price: f64,
         at: &str,
-        exit_reason: &str,
+        exit_reason: Option<ExitReason>,
     ) -> Result<bool, LedgerError> {
         let tx = self.conn.unchecked_transaction()?;
         let Some((session, symbol, side, stop, target)) = tx
             .query_row(
-                "SELECT session, symbol, side, stop, target FROM orders WHERE client_order_id = ?1 AND status != 'filled'",
+                "SELECT session, symbol, side, stop, target, client_order_id FROM orders WHERE client_order_id = ?1 AND status != 'filled'",
                 params![id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<f64>>(3)?, r.get::<_, Option<f64>>(4)?)),
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, typed::<Side>(r, 2, "orders", 5)?, r.get::<_, Option<f64>>(3)?, r.get::<_, Option<f64>>(4)?)),
             )
             .optional()?
         else {
@@ -147,7 +150,7 @@ impl TradingLedger {
             params![id],
         )?;
         let notional = qty as f64 * price;
-        if side == "buy" {
+        if side == Side::Buy {
             let strategy = decision.map(|d| d.0).unwrap_or_default();
             tx.execute(
                 "INSERT INTO positions (symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -163,7 +166,10 @@ impl TradingLedger {
                 params![symbol],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )?;
-            let reason = decision.map_or(exit_reason.to_string(), |d| d.1);
+            let reason = decision.map_or(
+                exit_reason.map_or("", ExitReason::as_str).to_string(),
+                |d| d.1,
+            );
             let pnl = (price - entry_price) * qty as f64;
             let r_multiple = pos_stop
                 .filter(|s| entry_price > *s)
@@ -197,7 +203,7 @@ impl TradingLedger {
         &self,
         order: &Order,
         at: &str,
-        exit_reason: &str,
+        exit_reason: Option<ExitReason>,
     ) -> Result<bool, LedgerError> {
         let filled = order.filled_qty > 0 && order.is_done();
         match (filled, order.fill_price) {
@@ -210,9 +216,9 @@ impl TradingLedger {
             ),
             // Filled, but without its price yet: ask again next cycle rather than record a
             // fill nobody can price.
-            _ if order.status == "filled" => Ok(false),
+            _ if order.status == OrderStatus::Filled => Ok(false),
             _ => {
-                self.set_order_status(&order.client_order_id, &order.status)?;
+                self.set_order_status(&order.client_order_id, order.status)?;
                 Ok(false)
             }
         }
@@ -222,13 +228,16 @@ impl TradingLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DecisionReason, EntrySource};
+    use crate::strategy::signals::Strategy;
     use crate::trading::client_order_id;
     use chrono::NaiveDate;
+    use kobe_actors::atomic_file::Durability;
 
     #[test]
     fn a_position_closed_in_two_fills_makes_two_trades() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = TradingLedger::open(dir.path(), 10_000.0, false).unwrap();
+        let ledger = TradingLedger::open(dir.path(), 10_000.0, Durability::ProcessCrash).unwrap();
         let day = NaiveDate::from_ymd_opt(2018, 2, 7).unwrap();
         let order = |id: &str, side: &str, qty: i64| {
             ledger
@@ -240,21 +249,36 @@ mod tests {
                 )
                 .unwrap();
         };
-        let entry = client_order_id(day, "IBS_RSI", "AAPL", "buy");
+        let entry = client_order_id(day, Strategy::IbsRsi, "AAPL", "buy");
+        let decision = Decision {
+            client_order_id: entry.clone(),
+            session: day,
+            strategy: Strategy::IbsRsi,
+            symbol: "AAPL".into(),
+            side: Side::Buy,
+            qty: 100,
+            price_ref: 100.0,
+            stop: Some(95.0),
+            target: None,
+            limit: None,
+            trigger: None,
+            reason: DecisionReason::Entry(EntrySource::Scan),
+        };
+        ledger.record_decision(&decision, "t").unwrap();
         order(&entry, "buy", 100);
-        assert!(ledger.apply_fill(&entry, 100, 100.0, "t", "").unwrap());
+        assert!(ledger.apply_fill(&entry, 100, 100.0, "t", None).unwrap());
         assert!(
-            !ledger.apply_fill(&entry, 100, 100.0, "t", "").unwrap(),
+            !ledger.apply_fill(&entry, 100, 100.0, "t", None).unwrap(),
             "applied twice"
         );
         order("leg-1", "sell", 40);
         ledger
-            .apply_fill("leg-1", 40, 110.0, "t", "target")
+            .apply_fill("leg-1", 40, 110.0, "t", Some(ExitReason::Target))
             .unwrap();
         assert_eq!(ledger.positions().unwrap()[0].qty, 60);
         order("close-1", "sell", 60);
         ledger
-            .apply_fill("close-1", 60, 104.0, "t", "time_stop")
+            .apply_fill("close-1", 60, 104.0, "t", Some(ExitReason::TimeStop))
             .unwrap();
         assert!(ledger.positions().unwrap().is_empty());
         let trades = ledger.trades_json().unwrap();

@@ -6,7 +6,8 @@
 use chrono::NaiveDate;
 use kobe_actors::calendar::EXCHANGE_TZ;
 
-use crate::broker::{Broker, BrokerError, Order, OrderKind, OrderRequest, Side};
+use crate::broker::{Broker, BrokerError, Order, OrderKind, OrderRequest, OrderStatus, Side};
+use crate::domain::ExitReason;
 use crate::trading::{Decision, LedgerError, TradingLedger};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +40,14 @@ pub fn place(
     let req = OrderRequest::from(d);
     let sent = match broker.order_by_client_id(&d.client_order_id)? {
         Some(order) => Ok(order),
-        None if d.side == "sell" => {
+        None if d.side == Side::Sell => {
             let held = broker
                 .positions()?
                 .into_iter()
                 .find(|p| p.symbol == d.symbol)
                 .map_or(0, |p| p.qty.trunc().try_into().unwrap_or(0));
             if held <= 0 {
-                ledger.record_not_placed(d, "canceled", at)?;
+                ledger.record_not_placed(d, OrderStatus::Canceled, at)?;
                 return Ok(Placed::NothingToClose);
             }
             if d.trigger.is_some() {
@@ -67,13 +68,13 @@ pub fn place(
     let order = match sent {
         Ok(order) => order,
         Err(BrokerError::Refused(why)) => {
-            ledger.record_not_placed(d, "rejected", at)?;
+            ledger.record_not_placed(d, OrderStatus::Rejected, at)?;
             return Ok(Placed::Refused(why));
         }
         Err(e) => return Err(e.into()),
     };
     ledger.record_order(&d.session.to_string(), &req, &order, at)?;
-    ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
+    ledger.adopt_broker_order(&order, fill_time(&order, at), None)?;
     Ok(Placed::Sent(order))
 }
 
@@ -126,7 +127,7 @@ pub fn catch_up(
     let mut done = CatchUp::default();
     for d in ledger.unsent_decisions()? {
         let stale = d.session < session;
-        if stale || (d.side == "buy" && !entries_allowed) {
+        if stale || (d.side == Side::Buy && !entries_allowed) {
             match broker.order_by_client_id(&d.client_order_id)? {
                 Some(order) => {
                     ledger.record_order(
@@ -135,10 +136,15 @@ pub fn catch_up(
                         &order,
                         at,
                     )?;
-                    ledger.adopt_broker_order(&order, fill_time(&order, at), "")?;
+                    ledger.adopt_broker_order(&order, fill_time(&order, at), None)?;
                 }
                 None => {
-                    ledger.record_not_placed(&d, if stale { "expired" } else { "canceled" }, at)?;
+                    let status = if stale {
+                        OrderStatus::Expired
+                    } else {
+                        OrderStatus::Canceled
+                    };
+                    ledger.record_not_placed(&d, status, at)?;
                     done.notes.push(format!(
                         "{}: {}, not sent",
                         d.client_order_id,
@@ -162,14 +168,14 @@ pub fn catch_up(
         }
     }
     for pending in ledger.pending_orders()? {
-        let stands =
-            pending.side != "buy" || (pending.session == session && entries_allowed && !day_over);
+        let stands = pending.side != Side::Buy
+            || (pending.session == session && entries_allowed && !day_over);
         if !stands {
             broker.cancel(&pending.client_order_id)?;
         }
         match broker.order_by_client_id(&pending.client_order_id)? {
             Some(order) => {
-                if ledger.adopt_broker_order(&order, fill_time(&order, at), "")? {
+                if ledger.adopt_broker_order(&order, fill_time(&order, at), None)? {
                     done.fills += 1;
                 }
             }
@@ -186,11 +192,11 @@ pub fn catch_up(
             };
             let resting_or_closing = pending
                 .iter()
-                .any(|p| p.symbol == pos.symbol && p.side == "sell");
+                .any(|p| p.symbol == pos.symbol && p.side == Side::Sell);
             // A leg edited by hand is `replaced` by another that carries on.
             let stop_leg_alive = entry.legs.iter().any(|l| {
                 l.kind == OrderKind::Stop
-                    && (!l.is_done() || l.filled_qty > 0 || l.status == "replaced")
+                    && (!l.is_done() || l.filled_qty > 0 || l.status == OrderStatus::Replaced)
             });
             if pos.stop.is_some() && !stop_leg_alive && !resting_or_closing {
                 // A stop someone placed by hand protects the position as well.
@@ -221,11 +227,11 @@ pub fn catch_up(
                 let leg_session = session_of(when, session).to_string();
                 ledger.record_leg(&leg_session, leg, at)?;
                 let reason = if leg.kind == OrderKind::Stop {
-                    "stop"
+                    ExitReason::Stop
                 } else {
-                    "target"
+                    ExitReason::Target
                 };
-                if ledger.adopt_broker_order(leg, when, reason)? {
+                if ledger.adopt_broker_order(leg, when, Some(reason))? {
                     done.leg_exits += 1;
                 }
             }
@@ -245,7 +251,7 @@ pub fn differences(
     let in_flight: Vec<String> = ledger
         .pending_orders()?
         .into_iter()
-        .filter(|p| p.order_type != "stop" || p.status == "partially_filled")
+        .filter(|p| p.order_type != OrderKind::Stop || p.status == OrderStatus::PartiallyFilled)
         .map(|p| p.symbol)
         .chain(legs_filling.iter().cloned())
         .collect();

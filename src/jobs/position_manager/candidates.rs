@@ -5,15 +5,17 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::PositionManager;
+use crate::domain::EntrySource;
+use crate::strategy::signals::Strategy;
 use crate::watchlist::{self, GapStatus, Validated};
 
 /// An entry candidate, from the validated watchlist or a scan's hand-off.
 pub(super) struct Candidate {
     pub symbol: String,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub stop: f64,
     pub target: Option<f64>,
-    pub source: &'static str,
+    pub source: EntrySource,
 }
 
 #[derive(Deserialize)]
@@ -25,7 +27,7 @@ struct Handoff {
 #[derive(Deserialize)]
 struct HandoffEntry {
     symbol: String,
-    strategy: String,
+    strategy: Strategy,
     stop: f64,
     target: Option<f64>,
 }
@@ -54,7 +56,7 @@ impl PositionManager {
                     strategy: e.pick.strategy,
                     stop: e.pick.stop,
                     target: e.pick.target,
-                    source: "watchlist",
+                    source: EntrySource::Watchlist,
                 });
             }
         }
@@ -68,7 +70,7 @@ impl PositionManager {
                     strategy: e.strategy,
                     stop: e.stop,
                     target: e.target,
-                    source: "scan",
+                    source: EntrySource::Scan,
                 });
             }
         }

@@ -12,6 +12,9 @@ use super::prices::marked_equity;
 use super::{exits, fail, PositionManager};
 use crate::broker::{to_f64, Account, Broker};
 use crate::data::bars::Bar;
+use crate::data::market::{MarketData, Provisional};
+use crate::domain::{DecisionReason, ExitReason, Side};
+use crate::jobs::JobTag;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 
 /// Bars by symbol.
@@ -27,8 +30,8 @@ pub(super) struct Cycle<'a> {
     pub external: bool,
     /// When this cycle's orders and fills happen, on the runtime's clock.
     pub at: String,
-    /// Not a replay: today's prices come from Polygon, not from the store.
-    pub live: bool,
+    /// Where today's prices come from (and whether they move during the session).
+    pub market: &'a dyn MarketData,
     /// What the slot's detail will say.
     pub notes: Vec<String>,
 }
@@ -53,10 +56,17 @@ impl Cycle<'_> {
             d.side, d.symbol, d.strategy, d.qty, d.price_ref, d.reason
         );
         match placed {
-            Placed::Sent(order) => crate::notify::send(format!("kobe {what}: {}", order.status)),
+            Placed::Sent(order) => self
+                .manager
+                .app
+                .notifier
+                .send(format!("kobe {what}: {}", order.status)),
             Placed::Refused(why) => {
                 tracing::warn!(order = %d.client_order_id, %why, "order refused");
-                crate::notify::send(format!("kobe {what}: REFUSED: {why}"));
+                self.manager
+                    .app
+                    .notifier
+                    .send(format!("kobe {what}: REFUSED: {why}"));
             }
             Placed::NothingToClose => {}
         }
@@ -109,8 +119,13 @@ impl Cycle<'_> {
         if !differences.is_empty() {
             let reason = format!("reconciliation: {}", differences.join("; "));
             let state = self.manager.app.home.state();
-            kill_switch::engage(&state, &reason, "POSITION_MANAGER", self.ctx.clock.now())
-                .map_err(fail)?;
+            kill_switch::engage(
+                &state,
+                &reason,
+                JobTag::PositionManager.as_str(),
+                self.ctx.clock.now(),
+            )
+            .map_err(fail)?;
             return Err(JobError::Recoverable(format!(
                 "{reason}: kill switch engaged"
             )));
@@ -141,16 +156,19 @@ impl Cycle<'_> {
         for pos in positions.iter().filter(|p| unprotected.contains(&p.symbol)) {
             let symbol = &pos.symbol;
             let Some(stop) = pos.stop else { continue };
-            let id = client_order_id(session, &pos.strategy, &pos.symbol, "stop");
+            let id = client_order_id(session, pos.strategy, &pos.symbol, "stop");
             if self.ledger.has_decision(&id).map_err(fail)? {
                 self.notes.push(format!(
                     "{symbol} has no stop at the broker (re-armed once today already): check it"
                 ));
-                crate::notify::send(format!("kobe: {symbol} has no stop at the broker"));
+                self.manager
+                    .app
+                    .notifier
+                    .send(format!("kobe: {symbol} has no stop at the broker"));
                 continue;
             }
             // The position's exit, resting at the broker until the price trades at its stop.
-            let close = Decision::exit(pos, session, stop, "stop");
+            let close = Decision::exit(pos, session, stop, ExitReason::Stop);
             let rearm = Decision {
                 client_order_id: id,
                 trigger: Some(stop),
@@ -166,7 +184,7 @@ impl Cycle<'_> {
                 Ok(Placed::NothingToClose) => {}
                 Ok(Placed::Refused(why)) => {
                     let through = self
-                        .manager
+                        .market
                         .latest_trade(symbol, session)
                         .is_ok_and(|price| price <= stop);
                     let taken = self
@@ -181,9 +199,10 @@ impl Cycle<'_> {
                     } else {
                         self.notes
                             .push(format!("{symbol}: re-arming its stop was refused ({why})"));
-                        crate::notify::send(format!(
-                            "kobe: {symbol} has no stop at the broker ({why})"
-                        ));
+                        self.manager
+                            .app
+                            .notifier
+                            .send(format!("kobe: {symbol} has no stop at the broker ({why})"));
                     }
                 }
                 Err(e) => self
@@ -194,8 +213,8 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// The open positions' bars up to today: in a replay the final bar, visible at the
-    /// close; live, today's bar so far from Polygon's snapshot while the store has none.
+    /// The open positions' bars up to today: on daily bars the final bar, visible at the
+    /// close; intraday, today's bar so far (Polygon's snapshot) while the store has none.
     pub fn prices(&mut self) -> Result<Series, JobError> {
         let session = self.session();
         let positions = self.ledger.positions().map_err(fail)?;
@@ -203,22 +222,21 @@ impl Cycle<'_> {
             return Ok(Series::new());
         }
         let symbols: Vec<String> = positions.iter().map(|p| p.symbol.clone()).collect();
-        let series = self.manager.bars(&symbols, session);
+        let mut series = self.manager.bars(&symbols, session);
         let has_today = series
             .values()
             .all(|b| b.last().is_some_and(|b| b.date == session));
-        if !self.live || has_today {
+        if has_today {
             return Ok(series);
         }
-        match self.manager.with_provisional_bars(series.clone(), session) {
-            Ok(with_today) => Ok(with_today),
-            Err(why) => {
-                self.notes.push(format!(
-                    "no price for today ({why}): only time stops judged"
-                ));
-                Ok(series)
-            }
+        if let Provisional::Unavailable(why) =
+            self.market.add_provisional_bars(&mut series, session)
+        {
+            self.notes.push(format!(
+                "no price for today ({why}): only time stops judged"
+            ));
         }
+        Ok(series)
     }
 
     /// Exits on `series`: the bracket where kobe holds it (`bracket`), the strategy's exits
@@ -237,7 +255,7 @@ impl Cycle<'_> {
                 .flatten()
                 .or_else(|| {
                     strategy
-                        .then(|| exits::strategy_exit(&pos, &bars, session, self.live))
+                        .then(|| exits::strategy_exit(&pos, &bars, session, self.market.intraday()))
                         .flatten()
                 });
             let Some((price, reason)) = exit else {
@@ -259,7 +277,7 @@ impl Cycle<'_> {
     pub fn exits_today(&self) -> Result<String, JobError> {
         let exits: Vec<String> = self
             .ledger
-            .decisions_on(self.session(), "sell")
+            .decisions_on(self.session(), Side::Sell)
             .map_err(fail)?
             .into_iter()
             .map(|(symbol, _, price, reason)| format!("{symbol} {reason} @ {price:.2}"))
@@ -305,7 +323,9 @@ impl Cycle<'_> {
     ) -> Result<bool, JobError> {
         let equity = match account {
             Some(a) => to_f64(a.equity),
-            None if self.live && !series.is_empty() => marked_equity(self.ledger, series)?.1,
+            None if self.market.intraday() && !series.is_empty() => {
+                marked_equity(self.ledger, series)?.1
+            }
             None => return Ok(false),
         };
         let start = self.start_of_day_equity(account)?;
@@ -345,8 +365,13 @@ impl Cycle<'_> {
                 limit * 100.0
             );
             let state = self.manager.app.home.state();
-            kill_switch::engage(&state, &reason, "POSITION_MANAGER", self.ctx.clock.now())
-                .map_err(fail)?;
+            kill_switch::engage(
+                &state,
+                &reason,
+                JobTag::PositionManager.as_str(),
+                self.ctx.clock.now(),
+            )
+            .map_err(fail)?;
         }
         Ok(true)
     }
@@ -375,7 +400,7 @@ impl Cycle<'_> {
             return Ok(self.finish());
         }
         let mut entered_today: Vec<String> = ledger
-            .decisions_on(session, "buy")
+            .decisions_on(session, Side::Buy)
             .map_err(fail)?
             .into_iter()
             .map(|(symbol, ..)| symbol)
@@ -393,7 +418,7 @@ impl Cycle<'_> {
                     .pending_orders()
                     .map_err(fail)?
                     .into_iter()
-                    .filter(|p| p.side == "buy")
+                    .filter(|p| p.side == Side::Buy)
                     .map(|p| p.symbol),
             )
             .collect();
@@ -418,19 +443,10 @@ impl Cycle<'_> {
             let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
             // Entries fill at the session's open in the market model; live, at the latest
             // trade (Polygon's snapshot), else the last close known.
-            let price = match bars.last() {
-                Some(b) if b.date == session => b.open,
-                Some(b) if self.live => match self.manager.latest_trade(&c.symbol, session) {
-                    Ok(price) => price,
-                    Err(why) => {
-                        self.notes
-                            .push(format!("{} priced at its last close ({why})", c.symbol));
-                        b.close
-                    }
-                },
-                Some(b) => b.close,
-                None => continue,
+            let Some((price, note)) = self.market.entry_price(&c.symbol, bars, session) else {
+                continue;
             };
+            self.notes.extend(note);
             if price <= c.stop || c.target.is_some_and(|t| price >= t) {
                 continue; // opened through its stop or past its target: nothing left to trade
             }
@@ -450,24 +466,24 @@ impl Cycle<'_> {
                 break;
             }
             self.decide(Decision {
-                client_order_id: client_order_id(session, &c.strategy, &c.symbol, "buy"),
+                client_order_id: client_order_id(session, c.strategy, &c.symbol, "buy"),
                 session,
-                strategy: c.strategy.clone(),
+                strategy: c.strategy,
                 symbol: c.symbol.clone(),
-                side: "buy".into(),
+                side: Side::Buy,
                 qty,
                 price_ref: price,
                 stop: Some(c.stop),
                 target: c.target,
                 limit,
                 trigger: None,
-                reason: format!("entry from the {}", c.source),
+                reason: DecisionReason::Entry(c.source),
             })?;
             entered_today.push(c.symbol.clone());
             open.push(c.symbol.clone());
         }
         let today: Vec<String> = ledger
-            .decisions_on(session, "buy")
+            .decisions_on(session, Side::Buy)
             .map_err(fail)?
             .into_iter()
             .map(|(symbol, qty, price, _)| format!("{symbol} x{qty} @ {price:.2}"))

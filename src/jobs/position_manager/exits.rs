@@ -6,17 +6,9 @@ use chrono::NaiveDate;
 use kobe_actors::calendar::NyseCalendar;
 
 use crate::data::bars::Bar;
+use crate::domain::ExitReason;
 use crate::strategy::exits::{bracket_fill, close_exit, max_hold};
-use crate::strategy::signals::Strategy;
 use crate::trading::OpenPosition;
-
-fn strategy_of(pos: &OpenPosition) -> Strategy {
-    if pos.strategy == Strategy::TurtleSoup.as_str() {
-        Strategy::TurtleSoup
-    } else {
-        Strategy::IbsRsi
-    }
-}
 
 /// The bracket's exit on the session's bar (final, or provisional so far today), where kobe's
 /// paper broker holds the bracket.
@@ -24,7 +16,7 @@ pub fn bracket_exit(
     pos: &OpenPosition,
     bars: &[Bar],
     session: NaiveDate,
-) -> Option<(f64, &'static str)> {
+) -> Option<(f64, ExitReason)> {
     let bar = bars.last().filter(|b| b.date == session)?;
     bracket_fill(bar, pos.stop, pos.target)
 }
@@ -37,19 +29,20 @@ pub fn strategy_exit(
     bars: &[Bar],
     session: NaiveDate,
     time_stop_without_bar: bool,
-) -> Option<(f64, &'static str)> {
+) -> Option<(f64, ExitReason)> {
     let held = NyseCalendar.sessions(pos.entry_session, session).len();
-    let strategy = strategy_of(pos);
+    let strategy = pos.strategy;
     if bars.last().is_some_and(|b| b.date == session) {
         return close_exit(strategy, bars, held);
     }
     let last = bars.last().map_or(pos.entry_price, |b| b.close);
-    (time_stop_without_bar && held >= max_hold(strategy)).then_some((last, "time_stop"))
+    (time_stop_without_bar && held >= max_hold(strategy)).then_some((last, ExitReason::TimeStop))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::signals::Strategy;
 
     fn bar(day: u32, o: f64, h: f64, l: f64, c: f64) -> Bar {
         Bar {
@@ -62,14 +55,14 @@ mod tests {
         }
     }
 
-    fn position(strategy: &str, entry_day: u32) -> OpenPosition {
+    fn position(strategy: Strategy, entry_day: u32) -> OpenPosition {
         OpenPosition {
             symbol: "X".into(),
             qty: 10,
             entry_price: 100.0,
             stop: Some(95.0),
             target: Some(110.0),
-            strategy: strategy.into(),
+            strategy,
             entry_session: NaiveDate::from_ymd_opt(2018, 2, entry_day).unwrap(),
             entry_order: "e".into(),
         }
@@ -78,14 +71,23 @@ mod tests {
     #[test]
     fn brackets_on_the_sessions_bar() {
         let day = NaiveDate::from_ymd_opt(2018, 2, 6).unwrap();
-        let pos = position("TURTLE_SOUP", 5);
+        let pos = position(Strategy::TurtleSoup, 5);
         // Gapped through the stop: filled at the open; both hit in one day: the stop.
         let bars = [bar(6, 94.0, 111.0, 93.0, 100.0)];
-        assert_eq!(bracket_exit(&pos, &bars, day), Some((94.0, "stop")));
+        assert_eq!(
+            bracket_exit(&pos, &bars, day),
+            Some((94.0, ExitReason::Stop))
+        );
         let bars = [bar(6, 100.0, 111.0, 99.0, 105.0)];
-        assert_eq!(bracket_exit(&pos, &bars, day), Some((110.0, "target")));
+        assert_eq!(
+            bracket_exit(&pos, &bars, day),
+            Some((110.0, ExitReason::Target))
+        );
         let bars = [bar(6, 112.0, 113.0, 99.0, 105.0)];
-        assert_eq!(bracket_exit(&pos, &bars, day), Some((112.0, "target")));
+        assert_eq!(
+            bracket_exit(&pos, &bars, day),
+            Some((112.0, ExitReason::Target))
+        );
         let bars = [bar(6, 100.0, 109.0, 96.0, 105.0)];
         assert_eq!(bracket_exit(&pos, &bars, day), None);
         // No bar for the session: nothing.
@@ -96,26 +98,26 @@ mod tests {
     #[test]
     fn time_stops_count_sessions_held() {
         // Entered Mon 2018-02-05; the 3rd session held is Wed 02-07.
-        let pos = position("TURTLE_SOUP", 5);
+        let pos = position(Strategy::TurtleSoup, 5);
         let quiet = |d| bar(d, 100.0, 101.0, 99.0, 100.5);
         let day = |d| NaiveDate::from_ymd_opt(2018, 2, d).unwrap();
         assert_eq!(strategy_exit(&pos, &[quiet(6)], day(6), false), None);
         assert_eq!(
             strategy_exit(&pos, &[quiet(7)], day(7), false),
-            Some((100.5, "time_stop"))
+            Some((100.5, ExitReason::TimeStop))
         );
         // Without Wednesday's bar: live takes the time stop at the last close, the market
         // model judges nothing.
         assert_eq!(
             strategy_exit(&pos, &[quiet(6)], day(7), true),
-            Some((100.5, "time_stop"))
+            Some((100.5, ExitReason::TimeStop))
         );
         assert_eq!(strategy_exit(&pos, &[quiet(6)], day(7), false), None);
     }
 
     #[test]
     fn ibs_rsi_exits_on_a_strong_close() {
-        let pos = position("IBS_RSI", 5);
+        let pos = position(Strategy::IbsRsi, 5);
         let day = NaiveDate::from_ymd_opt(2018, 2, 6).unwrap();
         // Closed at the high: IBS 1 > 0.8.
         let bars = [
@@ -124,7 +126,7 @@ mod tests {
         ];
         assert_eq!(
             strategy_exit(&pos, &bars, day, false),
-            Some((104.0, "strategy_exit"))
+            Some((104.0, ExitReason::StrategyExit))
         );
     }
 }

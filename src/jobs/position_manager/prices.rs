@@ -1,11 +1,10 @@
-//! Where the position manager's prices come from: the store's recent bars (read once a
-//! session), today's bar so far and the latest trade from Polygon's snapshots (live), and the
-//! paper account marked at them.
+//! The position manager's bars: the store's recent bars, read once a session (today's bar so
+//! far and the latest trade come from the run's `MarketData`), and the paper account marked at
+//! them.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::job::JobError;
 
 use super::{fail, PositionManager};
@@ -45,53 +44,6 @@ impl PositionManager {
             .iter()
             .filter_map(|s| bars.get(s).map(|b| (s.clone(), b.clone())))
             .collect()
-    }
-
-    /// The session's provisional bars of `symbols` from Polygon's all-tickers snapshot,
-    /// appended to the stored bars (live exits before the close, DESIGN §7's provisional bar).
-    pub(super) fn with_provisional_bars(
-        &self,
-        mut series: BTreeMap<String, Vec<Bar>>,
-        session: NaiveDate,
-    ) -> Result<BTreeMap<String, Vec<Bar>>, String> {
-        let rows = self
-            .polygon()?
-            .day_snapshot(session)
-            .map_err(|e| e.to_string())?;
-        for (ticker, bar) in rows {
-            if let Some(bars) = series.get_mut(&ticker) {
-                if bars.last().is_some_and(|b| b.date < session) {
-                    bars.push(bar);
-                }
-            }
-        }
-        Ok(series)
-    }
-
-    /// A Polygon client for today's prices, if there is a key.
-    fn polygon(&self) -> Result<crate::data::polygon::PolygonClient, String> {
-        let key = self
-            .app
-            .secrets
-            .get("POLYGON_API_KEY")
-            .ok_or("no POLYGON_API_KEY")?;
-        crate::data::polygon::PolygonClient::new(key, &self.app.config.polygon)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The latest trade of `symbol` today, from Polygon's ticker snapshot.
-    pub(super) fn latest_trade(&self, symbol: &str, session: NaiveDate) -> Result<f64, String> {
-        let trade = self
-            .polygon()?
-            .last_trade(symbol)
-            .map_err(|e| e.to_string())?;
-        match trade {
-            Some((price, at)) if at.with_timezone(&EXCHANGE_TZ).date_naive() == session => {
-                Ok(price)
-            }
-            Some((_, at)) => Err(format!("its last trade is from {at}")),
-            None => Err("no last trade".into()),
-        }
     }
 }
 
