@@ -17,6 +17,7 @@ pub mod kill_switch;
 pub mod ledger;
 pub mod lock;
 pub mod messages;
+pub mod reason;
 pub mod schedule;
 pub mod supervisor;
 pub mod view;
