@@ -19,5 +19,6 @@ pub mod lock;
 pub mod messages;
 pub mod reason;
 pub mod schedule;
+pub mod slot;
 pub mod supervisor;
 pub mod view;

@@ -1,17 +1,16 @@
 //! `kobe run-job --tag TAG [--session D] [--force]`: one slot of one job, now, for cron or a
 //! task scheduler — recorded in the same run ledger as the runner's, under the same job lock.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::clock::{Clock, SimClock, Speed};
-use kobe_actors::job::{JobContext, Outcome, RunEnd};
 use kobe_actors::kill_switch;
 use kobe_actors::ledger::{Durability, LedgerError, RunLedger, RunRecord, Status};
-use kobe_actors::lock::JobLock;
-use kobe_actors::schedule::{KillSwitchPolicy, Schedule, SlotSkip};
+use kobe_actors::schedule::{Schedule, Slot, SlotSkip};
+use kobe_actors::slot::{Gate, LockPolicy, SlotEnd, SlotError, SlotProtocol};
 
 use crate::app::App;
 use crate::jobs;
@@ -30,6 +29,15 @@ pub enum RunJobError {
     Ledger(#[from] LedgerError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<SlotError> for RunJobError {
+    fn from(e: SlotError) -> Self {
+        match e {
+            SlotError::Ledger(e) => RunJobError::Ledger(e),
+            SlotError::Lock(e) => RunJobError::Io(e),
+        }
+    }
 }
 
 impl RunJobError {
@@ -141,109 +149,66 @@ pub fn run(
         wall.clone()
     };
 
-    let ledger = RunLedger::open(&home.state(), &home.logs(), Durability::PowerLoss)?;
-    let slot_utc = slot.with_timezone(&Utc);
-    if let Some(done) = ledger.get(tag, slot_utc)? {
-        if !request.force {
-            return Ok(RunJobReport {
-                line: format!(
-                    "{tag} {} already done ({}{}); --force runs it again",
-                    slot.fixed_offset().to_rfc3339(),
-                    done.status.as_str(),
-                    done.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                ),
-                status: Status::Skipped,
-            });
-        }
-    }
-    let started = clock.now();
-    let record = |status, reason: Option<String>, detail: String, ms: u64| RunRecord {
-        tag: tag.to_string(),
-        session,
-        slot_et: slot.fixed_offset(),
-        started,
-        finished: clock.now(),
-        duration_ms: ms,
-        status,
-        reason,
-        detail,
-    };
-    let store = |r: &RunRecord| {
-        if request.force {
-            ledger.record_again(r)
-        } else {
-            ledger.record(r)
-        }
-    };
-
+    let ledger = Arc::new(RunLedger::open(
+        &home.state(),
+        &home.logs(),
+        Durability::PowerLoss,
+    )?);
     let kill = kill_switch::read(&home.state())?;
-    if skip == Some(SlotSkip::AfterClose) {
-        let r = record(
-            Status::Skipped,
-            Some("after_close".into()),
-            "fixed time at or after the session's close".into(),
-            0,
-        );
-        store(&r)?;
-        return Ok(report(&r));
-    }
-    if kill.active && plan.kill_switch == KillSwitchPolicy::Skip {
-        let r = record(
-            Status::Skipped,
-            Some("kill_switch".into()),
-            "kill switch is active".into(),
-            0,
-        );
-        store(&r)?;
-        return Ok(report(&r));
-    }
-
-    let _lock = JobLock::try_acquire(&home.state().join("locks"), tag)?
-        .ok_or_else(|| RunJobError::Busy(tag.into()))?;
-    // The runner may have finished this slot between the first look and the lock.
-    if !request.force && ledger.is_done(tag, slot_utc)? {
-        return Ok(RunJobReport {
-            line: format!(
-                "{tag} {} was just done by the runner",
-                slot.fixed_offset().to_rfc3339()
-            ),
-            status: Status::Skipped,
-        });
-    }
-    let context = JobContext {
+    let protocol = SlotProtocol {
+        plan,
+        ledger: ledger.clone(),
+        clock,
+        kill_switch: Arc::new(AtomicBool::new(kill.active)),
+        running: Arc::default(),
+        locks_dir: Some(home.state().join("locks")),
+        lock: LockPolicy::TryOnce,
+        force: request.force,
+    };
+    let slot = Slot {
         tag: tag.to_string(),
         session,
-        slot,
-        started,
-        clock: clock.clone(),
-        manage_only: kill.active,
-        kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(kill.active)),
+        at: slot,
+        skip,
     };
-    let job = factory();
-    let stopwatch = Instant::now();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let body = std::thread::spawn(move || {
-        let _ = tx.send(job.run(&context));
-    });
-    let end = match rx.recv_timeout(plan.timeout) {
-        Ok(result) => RunEnd::Returned(result),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => RunEnd::TimedOut(plan.timeout),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match body.join() {
-            Err(payload) => RunEnd::Panicked(payload),
-            Ok(()) => RunEnd::Returned(Err(kobe_actors::job::JobError::Recoverable(
-                "job thread ended without a result".into(),
-            ))),
-        },
+    let end = match protocol.admit(slot.clone(), false)? {
+        Gate::Open(admitted) => admitted.run_blocking(factory())?,
+        Gate::Closed(end) => end,
     };
-    let outcome = Outcome::from(end);
-    let r = record(
-        outcome.status,
-        outcome.reason,
-        outcome.detail,
-        stopwatch.elapsed().as_millis() as u64,
-    );
-    store(&r)?;
-    Ok(report(&r))
+    conclude(end, &ledger, &slot)
+}
+
+/// The operator's line for how the slot ended.
+fn conclude(end: SlotEnd, ledger: &RunLedger, slot: &Slot) -> Result<RunJobReport, RunJobError> {
+    let (tag, at) = (&slot.tag, slot.at.fixed_offset().to_rfc3339());
+    let skipped = |line: String| RunJobReport {
+        line,
+        status: Status::Skipped,
+    };
+    match end {
+        SlotEnd::Done => {
+            let done = ledger
+                .get(tag, slot.at.with_timezone(&Utc))?
+                .map(|done| {
+                    format!(
+                        " ({}{})",
+                        done.status.as_str(),
+                        done.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            Ok(skipped(format!(
+                "{tag} {at} already done{done}; --force runs it again"
+            )))
+        }
+        // The runner finished this slot between the first look and the lock.
+        SlotEnd::DoneMeanwhile => Ok(skipped(format!("{tag} {at} was just done by the runner"))),
+        SlotEnd::Busy => Err(RunJobError::Busy(tag.clone())),
+        SlotEnd::Recorded(r) => {
+            r.stored?;
+            Ok(report(&r.record))
+        }
+    }
 }
 
 fn report(r: &RunRecord) -> RunJobReport {
