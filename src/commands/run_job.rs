@@ -1,6 +1,7 @@
 //! `kobe run-job --tag TAG [--session D] [--force]`: one slot of one job, now, for cron or a
 //! task scheduler — recorded in the same run ledger as the runner's, under the same job lock.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -12,8 +13,57 @@ use kobe_actors::ledger::{Durability, LedgerError, RunLedger, RunRecord, Status}
 use kobe_actors::schedule::{Schedule, Slot, SlotSkip};
 use kobe_actors::slot::{Gate, LockPolicy, SlotEnd, SlotError, SlotProtocol};
 
+use super::{operator_app, CommandError, Context, Done};
 use crate::app::App;
 use crate::jobs;
+use crate::secrets::Secrets;
+
+#[derive(Debug, clap::Args)]
+pub struct RunJob {
+    #[arg(long)]
+    pub tag: String,
+    /// Secrets file (else <home>/.env if present).
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// The session whose slot to run (default: today, ET).
+    #[arg(long)]
+    pub session: Option<NaiveDate>,
+    /// Run it even if the ledger shows the slot done.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl RunJob {
+    /// Exit 1 when the run failed, so cron mails it.
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let secrets = Secrets::load(self.dotenv.as_deref(), ctx.home.root())?;
+        let config = ctx.load_config()?;
+        crate::notify::init(&config.notify);
+        let schedule = config.schedule()?;
+        let app = Arc::new(operator_app(ctx.home, config, secrets, None, None));
+        if self.tag == "POSITION_MANAGER" {
+            // Only the runner trades live (behind --approve-live); a cron slot is paper.
+            crate::secrets::check_mode(false, false, &app.secrets).map_err(|why| {
+                CommandError::Refused(format!(
+                    "kobe run-job --tag POSITION_MANAGER trades in paper mode only: {why}"
+                ))
+            })?;
+            if app.broker_kind() == crate::config::BrokerKind::Alpaca {
+                app.alpaca()?;
+            }
+        }
+        let request = RunJobRequest {
+            tag: &self.tag,
+            session: self.session,
+            force: self.force,
+        };
+        let report = run(app, &schedule, request, ctx.wall)?;
+        Ok(Done {
+            text: report.line + "\n",
+            code: u8::from(report.status == Status::Failed),
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunJobError {
