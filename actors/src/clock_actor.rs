@@ -15,7 +15,9 @@ use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
 use crate::ledger::{LedgerError, RunLedger, RunRecord, Status};
 use crate::messages::{ClockFinished, Tick};
+use crate::reason::SkipReason;
 use crate::schedule::{et_instant, Schedule, Slot, SlotSkip};
+use crate::slot::AFTER_CLOSE_DETAIL;
 use crate::view::RuntimeView;
 
 /// A slot is "missed" only when found later than this: jobs due at the same instant are sent one
@@ -170,11 +172,9 @@ impl Driver {
             return self.misfire(slot, later, now).await;
         }
         match slot.skip {
-            Some(SlotSkip::AfterClose) => self.record_skip(
-                slot,
-                "after_close",
-                "fixed time at or after the session's close",
-            ),
+            Some(SlotSkip::AfterClose) => {
+                self.record_skip(slot, SkipReason::AfterClose, AFTER_CLOSE_DETAIL)
+            }
             None => {
                 self.dispatch(slot).await;
                 Ok(())
@@ -203,16 +203,21 @@ impl Driver {
             return Ok(());
         }
         let reason = if slot.skip == Some(SlotSkip::AfterClose) {
-            "after_close"
+            SkipReason::AfterClose
         } else {
-            "missed"
+            SkipReason::Missed
         };
         self.record_skip(slot, reason, "due while the runner was not running")
     }
 
-    fn record_skip(&self, slot: &Slot, reason: &str, detail: &str) -> Result<(), LedgerError> {
+    fn record_skip(
+        &self,
+        slot: &Slot,
+        reason: SkipReason,
+        detail: &str,
+    ) -> Result<(), LedgerError> {
         let now = self.clock.now();
-        tracing::info!(tag = %slot.tag, slot = %slot.at, reason, "slot skipped");
+        tracing::info!(tag = %slot.tag, slot = %slot.at, reason = reason.as_str(), "slot skipped");
         self.ledger.record(&RunRecord {
             tag: slot.tag.clone(),
             session: slot.session,
@@ -221,7 +226,7 @@ impl Driver {
             finished: now,
             duration_ms: 0,
             status: Status::Skipped,
-            reason: Some(reason.to_string()),
+            reason: Some(reason.as_str().to_string()),
             detail: detail.to_string(),
         })
     }

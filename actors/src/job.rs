@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::Clock;
+use crate::reason::{FailReason, Reason};
 
 /// Everything a job body may know about the slot it runs for.
 #[derive(Clone)]
@@ -36,7 +37,8 @@ impl JobContext {
 /// A finished run that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JobOutput {
-    /// Set when the job decided not to do its work (e.g. `no_api_key`): recorded as `skipped`.
+    /// Set when the job decided not to do its work (e.g. `no_api_key`): recorded as `skipped`
+    /// with this text as it is (`Reason::Job`). The runtime's own reasons are `SkipReason`s.
     pub skipped_reason: Option<String>,
     pub detail: String,
 }
@@ -88,7 +90,7 @@ pub enum RunEnd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub status: crate::ledger::Status,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub detail: String,
     /// Panics and unrecoverable errors restart the job (counted against the restart limit).
     pub restart: bool,
@@ -100,24 +102,27 @@ impl From<RunEnd> for Outcome {
         let (status, reason, detail, restart) = match end {
             RunEnd::TimedOut(limit) => (
                 Status::Failed,
-                Some("timeout".to_string()),
+                Some(FailReason::Timeout.into()),
                 format!("still running after {}s", limit.as_secs()),
                 false,
             ),
             RunEnd::Panicked(payload) => (
                 Status::Failed,
-                Some("panic".to_string()),
+                Some(FailReason::Panic.into()),
                 panic_message(payload),
                 true,
             ),
             RunEnd::Returned(Err(JobError::Recoverable(m))) => (Status::Failed, None, m, false),
-            RunEnd::Returned(Err(JobError::Unrecoverable(m))) => {
-                (Status::Failed, Some("unrecoverable".to_string()), m, true)
-            }
+            RunEnd::Returned(Err(JobError::Unrecoverable(m))) => (
+                Status::Failed,
+                Some(FailReason::Unrecoverable.into()),
+                m,
+                true,
+            ),
             RunEnd::Returned(Ok(JobOutput {
                 skipped_reason: Some(r),
                 detail,
-            })) => (Status::Skipped, Some(r), detail, false),
+            })) => (Status::Skipped, Some(Reason::Job(r)), detail, false),
             RunEnd::Returned(Ok(JobOutput {
                 skipped_reason: None,
                 detail,

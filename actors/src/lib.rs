@@ -18,6 +18,8 @@ pub mod ledger;
 pub mod lock;
 pub mod messages;
 pub mod mode;
+pub mod reason;
 pub mod schedule;
+pub mod slot;
 pub mod supervisor;
 pub mod view;

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::Durability;
 use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
-use crate::job_actor::OVERLAP;
 use crate::ledger::{RunRecord, Status};
 use crate::mode::RunMode;
+use crate::reason::SkipReason;
 use crate::schedule::Schedule;
 
 /// A job that failed this many runs in a row (or was found still running at its slots) turns
@@ -267,11 +267,12 @@ impl RuntimeView {
         }
         let mut s = self.lock();
         let failures = s.failures.entry(record.tag.clone()).or_default();
-        match (record.status, record.reason.as_deref()) {
+        let skip = record.reason.as_deref().and_then(|r| r.parse().ok());
+        match (record.status, skip) {
             (Status::Failed, _) => *failures += 1,
             // The previous run is still going (a body hung past its timeout): the job is not
             // getting its work done, whatever the skip says.
-            (Status::Skipped, Some(OVERLAP)) => *failures += 1,
+            (Status::Skipped, Some(SkipReason::Overlap)) => *failures += 1,
             (Status::Ok, _) => *failures = 0,
             // Other skips say nothing about whether the job works.
             (Status::Skipped, _) => {}

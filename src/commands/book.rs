@@ -1,8 +1,65 @@
-//! `kobe positions` and `kobe trades`: the book for a person.
+//! `kobe positions`, `kobe trades` and `kobe ledger export`: the trading ledger, for a person
+//! or as JSON.
 
 use std::fmt::Write as _;
 
+use super::{ensure, CommandError, Context, Done};
 use crate::trading::{LedgerError, TradingLedger};
+
+/// The trading ledger (`state/ledger.sqlite`), which must exist: these commands never create it.
+fn open_ledger(ctx: &Context) -> Result<TradingLedger, CommandError> {
+    let config = ctx.load_config()?;
+    let state = ctx.home.state();
+    ensure(state.join("ledger.sqlite").exists(), || {
+        format!(
+            "no trading ledger in {} yet: nothing has traded here",
+            state.display()
+        )
+    })?;
+    Ok(TradingLedger::open(
+        &state,
+        config.trading.starting_equity,
+        kobe_actors::atomic_file::Durability::PowerLoss,
+    )?)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Ledger {
+    #[command(subcommand)]
+    pub action: LedgerAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerAction {
+    /// JSON {orders, fills, positions, trades, equity}.
+    Export,
+}
+
+impl Ledger {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let LedgerAction::Export = self.action;
+        let ledger = open_ledger(&ctx)?;
+        Ok((serde_json::to_string_pretty(&ledger.export()?)? + "\n").into())
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Positions {}
+
+impl Positions {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        Ok(positions(&open_ledger(&ctx)?)?.into())
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Trades {}
+
+impl Trades {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        Ok(trades(&open_ledger(&ctx)?)?.into())
+    }
+}
 
 pub fn positions(ledger: &TradingLedger) -> Result<String, LedgerError> {
     let positions = ledger.positions()?;

@@ -5,6 +5,27 @@ use std::fmt::Write as _;
 use chrono::{Datelike, NaiveDate};
 use kobe_actors::calendar::NyseCalendar;
 
+use super::{ensure, CommandError, Context, Done};
+
+#[derive(Debug, clap::Args)]
+pub struct Calendar {
+    #[arg(long)]
+    pub from: NaiveDate,
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// date,open_et,close_et,early_close rows
+    #[arg(long)]
+    pub csv: bool,
+}
+
+impl Calendar {
+    pub fn run(self, _: Context) -> Result<Done, CommandError> {
+        let Calendar { from, to, csv } = self;
+        ensure(from <= to, || format!("--from {from} is after --to {to}"))?;
+        Ok(render(from, to, csv).into())
+    }
+}
+
 /// The sessions from..=to, as the reference CSV (`date,open_et,close_et,early_close`) or as a
 /// table for a person.
 pub fn render(from: NaiveDate, to: NaiveDate, csv: bool) -> String {

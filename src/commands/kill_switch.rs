@@ -3,7 +3,51 @@
 use chrono::{DateTime, Utc};
 use kobe_actors::kill_switch;
 
+use super::{CommandError, Context, Done};
 use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct KillSwitch {
+    #[command(subcommand)]
+    pub action: KillSwitchAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KillSwitchAction {
+    /// Engage: no new entries from now on.
+    On {
+        #[arg(long)]
+        reason: String,
+        /// Who engages it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Release (needs --confirm).
+    Off {
+        #[arg(long)]
+        confirm: bool,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Show it.
+    Status,
+}
+
+impl KillSwitch {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let (home, now) = (&ctx.home, ctx.wall.now());
+        let text = match self.action {
+            KillSwitchAction::On { reason, by } => {
+                on(home, &reason, &by.unwrap_or_else(default_actor), now)?
+            }
+            KillSwitchAction::Off { confirm, by } => {
+                off(home, confirm, &by.unwrap_or_else(default_actor), now)?
+            }
+            KillSwitchAction::Status => status(home)?,
+        };
+        Ok(text.into())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KillSwitchCommandError {

@@ -1,20 +1,74 @@
 //! `kobe run-job --tag TAG [--session D] [--force]`: one slot of one job, now, for cron or a
 //! task scheduler — recorded in the same run ledger as the runner's, under the same job lock.
 
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kobe_actors::calendar::EXCHANGE_TZ;
 use kobe_actors::clock::{Clock, SimClock, Speed};
-use kobe_actors::job::{JobContext, Outcome, RunEnd};
 use kobe_actors::kill_switch;
 use kobe_actors::ledger::{Durability, LedgerError, RunLedger, RunRecord, Status};
-use kobe_actors::lock::JobLock;
-use kobe_actors::schedule::{KillSwitchPolicy, Schedule, SlotSkip};
+use kobe_actors::schedule::{Schedule, Slot, SlotSkip};
+use kobe_actors::slot::{Gate, LockPolicy, SlotEnd, SlotError, SlotProtocol};
 
-use crate::app::App;
-use crate::jobs;
+use super::{operator_app, CommandError, Context, Done};
+use crate::app::{App, MarketSource};
+use crate::jobs::{self, JobTag};
+use crate::notify::Notifier;
+use crate::secrets::Secrets;
+
+#[derive(Debug, clap::Args)]
+pub struct RunJob {
+    #[arg(long)]
+    pub tag: String,
+    /// Secrets file (else <home>/.env if present).
+    #[arg(long, value_name = "PATH")]
+    pub dotenv: Option<PathBuf>,
+    /// The session whose slot to run (default: today, ET).
+    #[arg(long)]
+    pub session: Option<NaiveDate>,
+    /// Run it even if the ledger shows the slot done.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl RunJob {
+    /// Exit 1 when the run failed, so cron mails it.
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let secrets = Secrets::load(self.dotenv.as_deref(), ctx.home.root())?;
+        let config = ctx.load_config()?;
+        let notifier = Notifier::start(&config.notify);
+        let schedule = config.schedule()?;
+        let app =
+            operator_app(ctx.home, config, secrets, None, None).with_notifier(notifier.clone());
+        if self.tag == JobTag::PositionManager.as_str() {
+            // Only the runner trades live (behind --approve-live); a cron slot is paper.
+            crate::secrets::check_mode(false, false, &app.secrets).map_err(|why| {
+                CommandError::Refused(format!(
+                    "kobe run-job --tag POSITION_MANAGER trades in paper mode only: {why}"
+                ))
+            })?;
+            if app.broker_kind() == crate::config::BrokerKind::Alpaca {
+                app.alpaca()?;
+            }
+        }
+        let request = RunJobRequest {
+            tag: &self.tag,
+            session: self.session,
+            force: self.force,
+        };
+        let report = run(app, &schedule, request, ctx.wall);
+        // Queued notifications get a moment to go out before the process ends.
+        notifier.flush(std::time::Duration::from_secs(3));
+        let report = report?;
+        Ok(Done {
+            text: report.line + "\n",
+            code: u8::from(report.status == Status::Failed),
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunJobError {
@@ -30,6 +84,15 @@ pub enum RunJobError {
     Ledger(#[from] LedgerError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<SlotError> for RunJobError {
+    fn from(e: SlotError) -> Self {
+        match e {
+            SlotError::Ledger(e) => RunJobError::Ledger(e),
+            SlotError::Lock(e) => RunJobError::Io(e),
+        }
+    }
 }
 
 impl RunJobError {
@@ -106,18 +169,24 @@ fn pick_slot(
     }
 }
 
+/// Runs one slot of `request.tag`. The mode is the operator's: paper, never live. A past
+/// session's slot runs as of that slot — a simulated clock at it, and the market as it was then
+/// (the store by the visibility rule and the daily-bar market model) — for every job alike;
+/// today's runs on the wall clock with today's market data.
 pub fn run(
-    app: Arc<App>,
+    app: App,
     schedule: &Schedule,
     request: RunJobRequest<'_>,
     wall: Arc<dyn Clock>,
 ) -> Result<RunJobReport, RunJobError> {
     let tag = request.tag;
     let home = &app.home.clone();
-    let factory = jobs::factory(tag, app).ok_or_else(|| RunJobError::UnknownTag {
-        tag: tag.into(),
-        known: jobs::tag_names().join(", "),
-    })?;
+    if tag.parse::<JobTag>().is_err() {
+        return Err(RunJobError::UnknownTag {
+            tag: tag.into(),
+            known: jobs::tag_names().join(", "),
+        });
+    }
     let plan = schedule
         .plan(tag)
         .ok_or_else(|| RunJobError::NotConfigured(tag.into()))?
@@ -135,115 +204,74 @@ pub fn run(
         }
     };
     // A past session runs as of its slot: the job sees the world as it was then.
-    let clock: Arc<dyn Clock> = if session < today {
-        Arc::new(SimClock::new(slot.with_timezone(&Utc), Speed::Max))
+    let (clock, app): (Arc<dyn Clock>, App) = if session < today {
+        let clock = Arc::new(SimClock::new(slot.with_timezone(&Utc), Speed::Max));
+        (clock, app.with_market(MarketSource::History))
     } else {
-        wall.clone()
+        (wall.clone(), app)
     };
+    let factory = jobs::factory(tag, Arc::new(app)).expect("a known tag has a body");
 
-    let ledger = RunLedger::open(&home.state(), &home.logs(), Durability::PowerLoss)?;
-    let slot_utc = slot.with_timezone(&Utc);
-    if let Some(done) = ledger.get(tag, slot_utc)? {
-        if !request.force {
-            return Ok(RunJobReport {
-                line: format!(
-                    "{tag} {} already done ({}{}); --force runs it again",
-                    slot.fixed_offset().to_rfc3339(),
-                    done.status.as_str(),
-                    done.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                ),
-                status: Status::Skipped,
-            });
-        }
-    }
-    let started = clock.now();
-    let record = |status, reason: Option<String>, detail: String, ms: u64| RunRecord {
-        tag: tag.to_string(),
-        session,
-        slot_et: slot.fixed_offset(),
-        started,
-        finished: clock.now(),
-        duration_ms: ms,
-        status,
-        reason,
-        detail,
-    };
-    let store = |r: &RunRecord| {
-        if request.force {
-            ledger.record_again(r)
-        } else {
-            ledger.record(r)
-        }
-    };
-
+    let ledger = Arc::new(RunLedger::open(
+        &home.state(),
+        &home.logs(),
+        Durability::PowerLoss,
+    )?);
     let kill = kill_switch::read(&home.state())?;
-    if skip == Some(SlotSkip::AfterClose) {
-        let r = record(
-            Status::Skipped,
-            Some("after_close".into()),
-            "fixed time at or after the session's close".into(),
-            0,
-        );
-        store(&r)?;
-        return Ok(report(&r));
-    }
-    if kill.active && plan.kill_switch == KillSwitchPolicy::Skip {
-        let r = record(
-            Status::Skipped,
-            Some("kill_switch".into()),
-            "kill switch is active".into(),
-            0,
-        );
-        store(&r)?;
-        return Ok(report(&r));
-    }
-
-    let _lock = JobLock::try_acquire(&home.state().join("locks"), tag)?
-        .ok_or_else(|| RunJobError::Busy(tag.into()))?;
-    // The runner may have finished this slot between the first look and the lock.
-    if !request.force && ledger.is_done(tag, slot_utc)? {
-        return Ok(RunJobReport {
-            line: format!(
-                "{tag} {} was just done by the runner",
-                slot.fixed_offset().to_rfc3339()
-            ),
-            status: Status::Skipped,
-        });
-    }
-    let context = JobContext {
+    let protocol = SlotProtocol {
+        plan,
+        ledger: ledger.clone(),
+        clock,
+        kill_switch: Arc::new(AtomicBool::new(kill.active)),
+        running: Arc::default(),
+        locks_dir: Some(home.state().join("locks")),
+        lock: LockPolicy::TryOnce,
+        force: request.force,
+    };
+    let slot = Slot {
         tag: tag.to_string(),
         session,
-        slot,
-        started,
-        clock: clock.clone(),
-        manage_only: kill.active,
-        kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(kill.active)),
+        at: slot,
+        skip,
     };
-    let job = factory();
-    let stopwatch = Instant::now();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let body = std::thread::spawn(move || {
-        let _ = tx.send(job.run(&context));
-    });
-    let end = match rx.recv_timeout(plan.timeout) {
-        Ok(result) => RunEnd::Returned(result),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => RunEnd::TimedOut(plan.timeout),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match body.join() {
-            Err(payload) => RunEnd::Panicked(payload),
-            Ok(()) => RunEnd::Returned(Err(kobe_actors::job::JobError::Recoverable(
-                "job thread ended without a result".into(),
-            ))),
-        },
+    let end = match protocol.admit(slot.clone(), false)? {
+        Gate::Open(admitted) => admitted.run_blocking(factory())?,
+        Gate::Closed(end) => end,
     };
-    let outcome = Outcome::from(end);
-    let r = record(
-        outcome.status,
-        outcome.reason,
-        outcome.detail,
-        stopwatch.elapsed().as_millis() as u64,
-    );
-    store(&r)?;
-    Ok(report(&r))
+    conclude(end, &ledger, &slot)
+}
+
+/// The operator's line for how the slot ended.
+fn conclude(end: SlotEnd, ledger: &RunLedger, slot: &Slot) -> Result<RunJobReport, RunJobError> {
+    let (tag, at) = (&slot.tag, slot.at.fixed_offset().to_rfc3339());
+    let skipped = |line: String| RunJobReport {
+        line,
+        status: Status::Skipped,
+    };
+    match end {
+        SlotEnd::Done => {
+            let done = ledger
+                .get(tag, slot.at.with_timezone(&Utc))?
+                .map(|done| {
+                    format!(
+                        " ({}{})",
+                        done.status.as_str(),
+                        done.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            Ok(skipped(format!(
+                "{tag} {at} already done{done}; --force runs it again"
+            )))
+        }
+        // The runner finished this slot between the first look and the lock.
+        SlotEnd::DoneMeanwhile => Ok(skipped(format!("{tag} {at} was just done by the runner"))),
+        SlotEnd::Busy => Err(RunJobError::Busy(tag.clone())),
+        SlotEnd::Recorded(r) => {
+            r.stored?;
+            Ok(report(&r.record))
+        }
+    }
 }
 
 fn report(r: &RunRecord) -> RunJobReport {

@@ -3,9 +3,42 @@
 use std::fmt::Write as _;
 
 use chrono::{Datelike, Local, NaiveDate};
-use kobe_actors::schedule::{Schedule, SlotSkip};
+use kobe_actors::schedule::{self, SlotSkip};
 
-pub fn render(schedule: &Schedule, date: NaiveDate) -> String {
+use super::{CommandError, Context, Done};
+use crate::config::ET;
+
+#[derive(Debug, clap::Args)]
+pub struct Schedule {
+    #[arg(long)]
+    pub session: Option<NaiveDate>,
+    /// Preview `runner --scan-times` (HH:MM,...).
+    #[arg(long)]
+    pub scan_times: Option<String>,
+}
+
+impl Schedule {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let mut config = ctx.load_config()?;
+        if let Some(list) = &self.scan_times {
+            config.set_scan_times(list)?;
+        }
+        let schedule = config.schedule()?;
+        let date = match self.session {
+            Some(d) => d,
+            None => {
+                let today = ctx.wall.now().with_timezone(&ET).date_naive();
+                let previous = today
+                    .pred_opt()
+                    .ok_or_else(|| CommandError::Refused("date out of range".into()))?;
+                schedule.calendar().next_session(previous).date
+            }
+        };
+        Ok(render(&schedule, date).into())
+    }
+}
+
+pub fn render(schedule: &schedule::Schedule, date: NaiveDate) -> String {
     let mut out = String::new();
     let calendar = schedule.calendar();
     match calendar.session(date) {

@@ -15,7 +15,29 @@ use kobe_actors::view::STALE_HEARTBEATS;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::{CommandError, Context, Done};
 use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct Status {
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Status {
+    pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        let report = gather(&ctx.home, ctx.wall.now());
+        let text = if self.json {
+            serde_json::to_string_pretty(&report)? + "\n"
+        } else {
+            report.render()
+        };
+        Ok(Done {
+            text,
+            code: report.exit_code(),
+        })
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
