@@ -9,6 +9,8 @@ use kobe_actors::atomic_file::Durability;
 pub use kobe_actors::mode::RunMode;
 
 use crate::broker::alpaca::AlpacaClient;
+use crate::broker::paper::PaperBroker;
+use crate::broker::Broker;
 use crate::config::{BrokerKind, Config};
 use crate::data::market::{History, MarketData, Polygon};
 use crate::data::store::BarStore;
@@ -16,6 +18,7 @@ use crate::data::universe::{self, UniverseError};
 use crate::home::Home;
 use crate::notify::Notifier;
 use crate::secrets::Secrets;
+use crate::trading::TradingLedger;
 
 /// What keeps a run from reaching Alpaca.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,19 @@ impl App {
         let paper = format!("https://{}", crate::secrets::ALPACA_PAPER_HOST);
         let url = self.secrets.get("APCA_API_BASE_URL").unwrap_or(&paper);
         Ok(AlpacaClient::new(id, secret, url, ALPACA_TIMEOUT)?)
+    }
+
+    /// Who executes this run's orders, as a `Broker` (see `broker_kind`); the paper broker keeps
+    /// its book in `ledger` and timestamps its orders and fills `at`.
+    pub fn broker<'a>(
+        &self,
+        ledger: &'a TradingLedger,
+        at: String,
+    ) -> Result<Box<dyn Broker + 'a>, AlpacaSetupError> {
+        Ok(match self.broker_kind() {
+            BrokerKind::Paper => Box::new(PaperBroker::new(ledger, at)),
+            BrokerKind::Alpaca => Box::new(self.alpaca()?),
+        })
     }
 
     pub fn store(&self) -> BarStore {

@@ -5,6 +5,9 @@
 //! position manager's next run finishes what a dead one started, by client order id.
 
 mod fills;
+mod paper_book;
+
+pub use paper_book::FillTerms;
 
 use std::path::{Path, PathBuf};
 
@@ -196,7 +199,8 @@ pub struct PendingOrder {
 }
 
 pub struct TradingLedger {
-    pub(crate) conn: Connection,
+    /// Only the ledger's own modules speak SQL: everyone else uses its calls.
+    conn: Connection,
 }
 
 impl Decision {

@@ -19,6 +19,7 @@ use kobe::app::{App, RunMode};
 use kobe::config::{BrokerKind, Config, EMBEDDED_DEFAULT};
 use kobe::domain::{DecisionReason, EntrySource, Side};
 use kobe::home::Home;
+use kobe::jobs::position_manager::outcome::{CycleOutcome, ExitLine, ManagingOnly, NotSent, Note};
 use kobe::jobs::position_manager::PositionManager;
 use kobe::secrets::Secrets;
 use kobe::strategy::signals::Strategy;
@@ -26,7 +27,6 @@ use kobe::trading::{Decision, TradingLedger};
 use kobe::watchlist::{self, GapStatus, Pick, Validated, ValidatedPick};
 use kobe_actors::atomic_file::Durability;
 use kobe_actors::calendar::EXCHANGE_TZ;
-use kobe_actors::job::{Job, JobOutput};
 use serde_json::Value;
 
 /// A live run on the embedded paper broker with Polygon at `polygon`.
@@ -60,7 +60,7 @@ fn live_paper_fills_at_the_latest_trade_and_triggers_its_stop_during_the_day() {
     let app = paper_app(dir.path(), &server);
     validate(&app, NaiveDate::from_ymd_opt(2018, 2, 7).unwrap());
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    assert!(out.detail.contains("AAPL x61 @ 162.00"), "{}", out.detail);
+    assert_entries(&out, &[("AAPL", 61, 162.0)]);
     let e = export(&app);
     assert_eq!(e["fills"][0]["price"], 162.0);
     assert_eq!(e["positions"][0]["entry_price"], 162.0);
@@ -143,10 +143,17 @@ fn validate(app: &App, session: NaiveDate) {
     .unwrap();
 }
 
-fn manage(app: &Arc<App>, y: i32, m: u32, d: u32, hh: u32, mm: u32) -> Result<JobOutput, String> {
+fn manage(
+    app: &Arc<App>,
+    y: i32,
+    m: u32,
+    d: u32,
+    hh: u32,
+    mm: u32,
+) -> Result<CycleOutcome, String> {
     let slot = EXCHANGE_TZ.with_ymd_and_hms(y, m, d, hh, mm, 0).unwrap();
     PositionManager::new(app.clone())
-        .run(&live_context("POSITION_MANAGER", slot))
+        .cycle(&live_context("POSITION_MANAGER", slot))
         .map_err(|e| e.to_string())
 }
 
@@ -191,11 +198,8 @@ fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
     let (fake, _dir, app) = alpaca_home(None);
 
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    assert!(
-        out.detail.contains("entries today: AAPL x61 @ 163.03"),
-        "{}",
-        out.detail
-    );
+    assert_entries(&out, &[("AAPL", 61, 163.03)]);
+    assert!(out.refusals.is_empty(), "{out:?}");
     let posts = fake.requests("POST", "/v2/orders");
     assert_eq!(posts.len(), 1);
     let sent: Value = serde_json::from_str(&posts[0].body).unwrap();
@@ -230,8 +234,9 @@ fn an_entry_is_sent_once_filled_asynchronously_and_closed_by_its_stop_leg() {
 
     // The broker's stop leg fills: the next cycle records the exit and the closed trade.
     fake.fill_leg(ENTRY, "stop", "154.95");
-    let out = manage(&app, 2018, 2, 7, 10, 45).unwrap();
-    assert!(!out.detail.contains("reconciliation"), "{}", out.detail);
+    // A difference would have failed the cycle (and engaged the kill switch).
+    manage(&app, 2018, 2, 7, 10, 45).unwrap();
+    assert!(!app.home.state().join("KILL_SWITCH").exists());
     let e = export(&app);
     assert_eq!(e["positions"].as_array().unwrap().len(), 0);
     let trade = &e["trades"][0];
@@ -329,10 +334,14 @@ fn a_time_stop_before_the_close_cancels_the_legs_then_sells() {
     manage(&app, 2018, 2, 5, 10, 15).unwrap();
     // Tuesday: held two sessions, nothing to do before the close.
     let out = manage(&app, 2018, 2, 6, 15, 45).unwrap();
-    assert!(out.detail.contains("exits today none"), "{}", out.detail);
+    assert!(out.notes.contains(&Note::ExitsToday(vec![])), "{out:?}");
     // Wednesday 15:45, the last cycle before the close: the third session held.
     let out = manage(&app, 2018, 2, 7, 15, 45).unwrap();
-    assert!(out.detail.contains("AAPL time_stop"), "{}", out.detail);
+    let exits = out.notes.iter().find_map(|n| match n {
+        Note::ExitsToday(exits) => Some(exits.clone()),
+        _ => None,
+    });
+    assert_time_stop(exits, "AAPL");
     assert_eq!(
         fake.requests("DELETE", "/v2/orders/").len(),
         2,
@@ -350,7 +359,11 @@ fn a_time_stop_before_the_close_cancels_the_legs_then_sells() {
     // Filled after the cycle; the close tick records it and the day's equity from the broker.
     fake.fill("2018-02-07-TURTLE_SOUP-AAPL-sell", "159.50");
     let out = manage(&app, 2018, 2, 7, 16, 0).unwrap();
-    assert!(out.detail.contains("AAPL time_stop"), "{}", out.detail);
+    let exits = out.notes.iter().find_map(|n| match n {
+        Note::DayClosed { exits, .. } => Some(exits.clone()),
+        _ => None,
+    });
+    assert_time_stop(exits, "AAPL");
     let e = export(&app);
     let trade = &e["trades"][0];
     assert_eq!(
@@ -421,20 +434,22 @@ fn a_blocked_account_gets_no_entries() {
     let (fake, _dir, app) = alpaca_home(None);
     fake.set_account("trading_blocked", Value::Bool(true));
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    assert!(
-        out.detail
-            .contains("trading is blocked on the account: no entries"),
-        "{}",
-        out.detail
+    let blocked = |out: &CycleOutcome| {
+        out.notes.iter().find_map(|n| match n {
+            Note::ManagingOnly(ManagingOnly::AccountBlocked(why)) => Some(why.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        blocked(&out).as_deref(),
+        Some("trading is blocked on the account"),
+        "{out:?}"
     );
     fake.set_account("trading_blocked", Value::Bool(false));
     fake.set_account("status", Value::from("ACCOUNT_CLOSED"));
     let out = manage(&app, 2018, 2, 7, 10, 15).unwrap();
-    assert!(
-        out.detail.contains("\"ACCOUNT_CLOSED\", not ACTIVE"),
-        "{}",
-        out.detail
-    );
+    let why = blocked(&out).unwrap_or_default();
+    assert!(why.contains("\"ACCOUNT_CLOSED\", not ACTIVE"), "{out:?}");
     assert!(fake.requests("POST", "/v2/orders").is_empty());
 }
 
@@ -523,19 +538,17 @@ fn decisions_left_unsent_are_sent_only_while_they_still_stand() {
     let ctx = live_context("POSITION_MANAGER", slot);
     ctx.kill_switch
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let out = PositionManager::new(app.clone()).run(&ctx).unwrap();
-    assert!(
-        out.detail
-            .contains("2018-02-06-IBS_RSI-MSFT-buy: its session is over"),
-        "{}",
-        out.detail
-    );
-    assert!(
-        out.detail
-            .contains("2018-02-07-IBS_RSI-JPM-buy: kill switch on"),
-        "{}",
-        out.detail
-    );
+    let out = PositionManager::new(app.clone()).cycle(&ctx).unwrap();
+    for (id, why) in [
+        ("2018-02-06-IBS_RSI-MSFT-buy", NotSent::SessionOver),
+        ("2018-02-07-IBS_RSI-JPM-buy", NotSent::KillSwitch),
+    ] {
+        let note = Note::NotSent {
+            client_order_id: id.into(),
+            why,
+        };
+        assert!(out.notes.contains(&note), "{note:?} not in {out:?}");
+    }
     assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
     assert_eq!(
         fake.requests("DELETE", "/v2/orders/")
@@ -582,12 +595,11 @@ fn a_stop_gone_at_the_broker_is_re_armed_once() {
     // Someone cancels the stop leg on the broker's site.
     fake.cancel_leg(ENTRY, "stop");
     let out = manage(&app, 2018, 2, 7, 10, 30).unwrap();
-    assert!(
-        out.detail
-            .contains("AAPL: its stop was gone at the broker, re-armed at 155.00"),
-        "{}",
-        out.detail
-    );
+    let rearmed = Note::StopRearmed {
+        symbol: "AAPL".into(),
+        stop: 155.0,
+    };
+    assert!(out.notes.contains(&rearmed), "{out:?}");
     let posts = fake.requests("POST", "/v2/orders");
     assert_eq!(posts.len(), 2);
     let stop: Value = serde_json::from_str(&posts[1].body).unwrap();
@@ -606,11 +618,7 @@ fn a_stop_gone_at_the_broker_is_re_armed_once() {
     );
     // Resting, it is neither sent again nor a reason to stop reconciling AAPL.
     let out = manage(&app, 2018, 2, 7, 10, 45).unwrap();
-    assert!(
-        out.detail.contains("entries today: AAPL x61"),
-        "{}",
-        out.detail
-    );
+    assert_entries(&out, &[("AAPL", 61, 163.03)]);
     assert_eq!(fake.requests("POST", "/v2/orders").len(), 2);
     // The market comes down to it: the exit is recorded as the stop.
     fake.fill("2018-02-07-TURTLE_SOUP-AAPL-stop", "154.90");
@@ -661,12 +669,20 @@ fn a_refused_re_arm_below_the_stop_closes_at_market() {
         r#"{"code":42210000,"message":"stop price must not be greater than base price"}"#,
     );
     let out = manage(&app, 2018, 2, 7, 10, 30).unwrap();
-    assert!(
-        out.detail
-            .contains("AAPL: below its stop 155.00, closed at market"),
-        "{}",
-        out.detail
+    let closed = Note::ClosedThroughStop {
+        symbol: "AAPL".into(),
+        stop: 155.0,
+    };
+    assert!(out.notes.contains(&closed), "{out:?}");
+    // The broker's refusal of the re-armed stop is in the outcome, with its words.
+    assert_eq!(out.refusals.len(), 1, "{out:?}");
+    assert_eq!(
+        (out.refusals[0].symbol.as_str(), out.refusals[0].qty),
+        ("AAPL", 61)
     );
+    assert!(out.refusals[0]
+        .why
+        .contains("stop price must not be greater"));
     let posts = fake.requests("POST", "/v2/orders");
     let close: Value = serde_json::from_str(&posts.last().unwrap().body).unwrap();
     assert_eq!(close["client_order_id"], "2018-02-07-TURTLE_SOUP-AAPL-sell");
@@ -682,15 +698,33 @@ fn a_loss_past_the_daily_limit_during_the_day_engages_the_kill_switch() {
     // Alpaca says yesterday closed at 104,000: today's 100,000 is 3.8 % down.
     fake.set_account("last_equity", Value::from("104000.00"));
     let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    assert!(
-        out.detail.contains("daily loss limit reached"),
-        "{}",
-        out.detail
-    );
+    assert!(out.notes.contains(&Note::DailyLossLimit), "{out:?}");
     let switch = std::fs::read_to_string(app.home.state().join("KILL_SWITCH")).unwrap();
     assert!(
         switch.contains("daily_loss: equity 100000.00 is more than 3.0% below 104000.00"),
         "{switch}"
     );
     assert!(fake.requests("POST", "/v2/orders").is_empty());
+}
+
+/// The cycle's entries today are these (symbol, quantity, price to the cent).
+fn assert_entries(out: &CycleOutcome, want: &[(&str, i64, f64)]) {
+    let got: Vec<(&str, i64, f64)> = out
+        .entries_today()
+        .unwrap_or_else(|| panic!("no entries line: {out:?}"))
+        .iter()
+        .map(|e| (e.symbol.as_str(), e.qty, (e.price * 100.0).round() / 100.0))
+        .collect();
+    assert_eq!(got, want, "{out:?}");
+}
+
+/// The exits listed are one time stop of `symbol`.
+fn assert_time_stop(exits: Option<Vec<ExitLine>>, symbol: &str) {
+    let exits = exits.expect("an exits line");
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0].symbol, symbol);
+    assert_eq!(
+        exits[0].reason,
+        DecisionReason::Exit(kobe::domain::ExitReason::TimeStop)
+    );
 }

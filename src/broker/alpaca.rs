@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub use super::reconcile;
-use super::{Account, Broker, BrokerError, Order, OrderKind, OrderRequest, Position, Side};
+use super::{Account, Broker, BrokerError, Fills, Order, OrderKind, OrderRequest, Position, Side};
 
 /// How often an unanswered POST is retried (each after a look-up that found nothing).
 const POST_ATTEMPTS: u32 = 3;
@@ -452,6 +452,15 @@ impl AlpacaClient {
 }
 
 impl Broker for AlpacaClient {
+    /// Alpaca holds the account, the positions and the bracket legs (it triggers them).
+    fn keeps_own_book(&self) -> bool {
+        true
+    }
+
+    fn fills(&self) -> Fills {
+        Fills::AtMarket
+    }
+
     fn account(&self) -> Result<Account, BrokerError> {
         Ok(self.account_balances()?)
     }

@@ -118,7 +118,28 @@ pub enum BrokerError {
     Ledger(crate::trading::LedgerError),
 }
 
+/// When an order sent now fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fills {
+    /// At once, at the price its decision records (the embedded paper broker: the market model
+    /// decides that price), so an exit can wait for the close tick.
+    AtDecisionPrice,
+    /// When the market takes it, read back by a later look-up: an order sent at the close
+    /// would wait for the next open, so exits that need the close go out before it.
+    AtMarket,
+}
+
 pub trait Broker {
+    /// The broker keeps its own book (account, positions, bracket legs that it triggers
+    /// itself), which the ledger is reconciled against; `false`: the ledger is the book, and
+    /// kobe's market model triggers the brackets.
+    fn keeps_own_book(&self) -> bool;
+    fn fills(&self) -> Fills;
+    /// Finishes, before a cycle reads anything, what a dead run left half-done on the
+    /// broker's side (nothing to do where the broker itself holds the orders).
+    fn settle(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
     fn account(&self) -> Result<Account, BrokerError>;
     fn positions(&self) -> Result<Vec<Position>, BrokerError>;
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError>;
@@ -146,6 +167,11 @@ pub fn cents(price: f64) -> Decimal {
         .unwrap_or_default()
         .round_dp(2)
         .normalize()
+}
+
+/// A ledger amount as a broker reports it (the ledger holds exactly what was filled).
+pub fn from_ledger(amount: f64) -> Decimal {
+    Decimal::try_from(amount).unwrap_or_default()
 }
 
 /// A broker amount for the ledger's arithmetic (a SQLite REAL).

@@ -4,13 +4,13 @@
 //! price), so a replay is exact and a restarted run fills a pending order exactly as the dead one
 //! would have. A limit order the price does not reach expires unfilled (a day order).
 
-use rusqlite::{params, OptionalExtension};
 use rust_decimal::Decimal;
 
 use super::{
-    cents, Account, Broker, BrokerError, Order, OrderRequest, OrderStatus, Position, Side,
+    cents, from_ledger, Account, Broker, BrokerError, Fills, Order, OrderRequest, OrderStatus,
+    Position, Side,
 };
-use crate::trading::{typed, TradingLedger};
+use crate::trading::TradingLedger;
 
 pub struct PaperBroker<'a> {
     ledger: &'a TradingLedger,
@@ -27,48 +27,18 @@ impl<'a> PaperBroker<'a> {
         Self { ledger, at }
     }
 
-    /// Orders accepted and not yet filled (only a crashed run leaves any).
-    fn new_order_ids(&self) -> Result<Vec<String>, BrokerError> {
-        let mut stmt = self.ledger.conn.prepare_cached(
-            "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Fills (or expires) every order a crashed run left unfilled.
-    pub fn settle_pending(&self) -> Result<(), BrokerError> {
-        for id in self.new_order_ids()? {
-            self.fill(&id)?;
-        }
-        Ok(())
-    }
-
     /// Fills one order at its decision's price, unless it is a limit order that price does
     /// not reach: then it expires.
     fn fill(&self, id: &str) -> Result<(), BrokerError> {
-        let (side, qty, limit): (Side, i64, Option<f64>) = self
-            .ledger
-            .conn
-            .query_row(
-                "SELECT side, qty, limit_price, client_order_id FROM orders WHERE client_order_id = ?1",
-                params![id],
-                |r| Ok((typed(r, 0, "orders", 3)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(|e| storage(e.into()))?;
-        let price: f64 = self.ledger.conn.query_row(
-            "SELECT price_ref FROM decisions WHERE client_order_id = ?1",
-            params![id],
-            |r| r.get(0),
-        )?;
-        let reached = match (limit, side) {
-            (Some(limit), Side::Buy) => price <= limit,
-            (Some(limit), Side::Sell) => price >= limit,
+        let terms = self.ledger.fill_terms(id).map_err(storage)?;
+        let reached = match (terms.limit, terms.side) {
+            (Some(limit), Side::Buy) => terms.price <= limit,
+            (Some(limit), Side::Sell) => terms.price >= limit,
             (None, _) => true,
         };
         if reached {
             self.ledger
-                .apply_fill(id, qty, price, &self.at, None)
+                .apply_fill(id, terms.qty, terms.price, &self.at, None)
                 .map_err(storage)?;
         } else {
             self.ledger
@@ -79,40 +49,29 @@ impl<'a> PaperBroker<'a> {
     }
 
     fn order(&self, id: &str) -> Result<Option<Order>, BrokerError> {
-        self
-            .ledger
-            .conn
-            .query_row(
-                "SELECT o.client_order_id, o.symbol, o.side, o.qty, o.status, f.price, f.qty, o.order_type FROM orders o
-                 LEFT JOIN fills f ON f.client_order_id = o.client_order_id WHERE o.client_order_id = ?1",
-                params![id],
-                |r| {
-                    Ok(Order {
-                        client_order_id: r.get(0)?,
-                        broker_id: None,
-                        symbol: r.get(1)?,
-                        side: typed(r, 2, "orders", 0)?,
-                        qty: r.get(3)?,
-                        status: typed(r, 4, "orders", 0)?,
-                        fill_price: r.get::<_, Option<f64>>(5)?.map(decimal),
-                        filled_qty: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
-                        kind: typed(r, 7, "orders", 0)?,
-                        legs: Vec::new(),
-                        filled_at: None,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| storage(e.into()))
+        self.ledger.paper_order(id).map_err(storage)
     }
 }
 
-/// A ledger price as the broker reports it (the ledger holds exactly what was filled).
-fn decimal(price: f64) -> Decimal {
-    Decimal::try_from(price).unwrap_or_default()
-}
-
 impl Broker for PaperBroker<'_> {
+    /// The paper account's book is the ledger itself.
+    fn keeps_own_book(&self) -> bool {
+        false
+    }
+
+    /// Every order fills at once at its decision's price (the market model's).
+    fn fills(&self) -> Fills {
+        Fills::AtDecisionPrice
+    }
+
+    /// Fills (or expires) every order a crashed run left unfilled.
+    fn settle(&self) -> Result<(), BrokerError> {
+        for id in self.ledger.new_order_ids().map_err(storage)? {
+            self.fill(&id)?;
+        }
+        Ok(())
+    }
+
     fn account(&self) -> Result<Account, BrokerError> {
         let cash = self.ledger.cash().map_err(storage)?;
         let held: f64 = self
@@ -138,14 +97,14 @@ impl Broker for PaperBroker<'_> {
             .map(|p| Position {
                 symbol: p.symbol,
                 qty: Decimal::from(p.qty),
-                entry_price: decimal(p.entry_price),
+                entry_price: from_ledger(p.entry_price),
             })
             .collect())
     }
 
     fn open_orders(&self) -> Result<Vec<Order>, BrokerError> {
         let mut orders = Vec::new();
-        for id in self.new_order_ids()? {
+        for id in self.ledger.new_order_ids().map_err(storage)? {
             orders.extend(self.order(&id)?);
         }
         Ok(orders)
@@ -162,13 +121,8 @@ impl Broker for PaperBroker<'_> {
         }
         let session: String = self
             .ledger
-            .conn
-            .query_row(
-                "SELECT session FROM decisions WHERE client_order_id = ?1",
-                params![request.client_order_id],
-                |r| r.get(0),
-            )
-            .optional()?
+            .decision_session(&request.client_order_id)
+            .map_err(storage)?
             .ok_or_else(|| {
                 BrokerError::Refused(format!(
                     "{}: no decision recorded for this order",
@@ -198,11 +152,7 @@ impl Broker for PaperBroker<'_> {
     }
 
     fn cancel(&self, client_order_id: &str) -> Result<(), BrokerError> {
-        self.ledger.conn.execute(
-            "UPDATE orders SET status = 'canceled' WHERE client_order_id = ?1 AND status = 'new'",
-            params![client_order_id],
-        )?;
-        Ok(())
+        self.ledger.cancel_new(client_order_id).map_err(storage)
     }
 
     fn close_position(

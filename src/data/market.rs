@@ -50,7 +50,7 @@ pub trait MarketData: Send + Sync {
     fn add_provisional_bars(&self, series: &mut Series, session: NaiveDate) -> Provisional;
 
     /// The price an entry on `session` fills at, given the symbol's visible bars: the session's
-    /// open when its bar is there; else the latest trade (live) or the last close, with a note
+    /// open when its bar is there; else the latest trade (live) or the last close — with why,
     /// when the latest trade was wanted and not had.
     fn entry_price(
         &self,
@@ -192,10 +192,7 @@ impl MarketData for Polygon {
         }
         Some(match self.latest_trade(symbol, session) {
             Ok(price) => (price, None),
-            Err(why) => (
-                last.close,
-                Some(format!("{symbol} priced at its last close ({why})")),
-            ),
+            Err(why) => (last.close, Some(why)),
         })
     }
 
@@ -314,10 +311,7 @@ mod tests {
         let bars = [bar(6, 12.0, 13.0)];
         assert_eq!(
             now.entry_price("X", &bars, day),
-            Some((
-                13.0,
-                Some("X priced at its last close (no POLYGON_API_KEY)".into())
-            ))
+            Some((13.0, Some("no POLYGON_API_KEY".into())))
         );
         let mut series = Series::new();
         assert_eq!(

@@ -9,7 +9,9 @@
 mod broker_sync;
 mod candidates;
 mod cycle;
+mod entries;
 mod exits;
+pub mod outcome;
 mod prices;
 
 use std::collections::BTreeMap;
@@ -20,13 +22,11 @@ use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
-use crate::broker::alpaca::AlpacaClient;
-use crate::broker::paper::PaperBroker;
-use crate::broker::Broker;
-use crate::config::BrokerKind;
+use crate::broker::Fills;
 use crate::data::bars::Bar;
 use crate::trading::TradingLedger;
 use cycle::{Cycle, Series};
+use outcome::{CycleOutcome, Note};
 
 /// One session's bars by symbol.
 type SessionBars = (NaiveDate, BTreeMap<String, Vec<Bar>>);
@@ -55,16 +55,28 @@ fn fail(e: impl std::fmt::Display) -> JobError {
 }
 
 impl Job for PositionManager {
+    /// The cycle's outcome, its detail line rendered from it.
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
-        let app = &self.app;
-        let trading = &app.config.trading;
         let session = ctx.session;
-        let Some(hours) = NyseCalendar.session(session) else {
+        if !NyseCalendar.is_session(session) {
             return Ok(JobOutput::skipped(
                 "no_session",
                 format!("{session} is not a session"),
             ));
-        };
+        }
+        self.cycle(ctx).map(|o| JobOutput::ok(o.to_string()))
+    }
+}
+
+impl PositionManager {
+    /// One cycle for `ctx`'s slot, as data.
+    pub fn cycle(&self, ctx: &JobContext) -> Result<CycleOutcome, JobError> {
+        let app = &self.app;
+        let trading = &app.config.trading;
+        let session = ctx.session;
+        let hours = NyseCalendar
+            .session(session)
+            .ok_or_else(|| JobError::Recoverable(format!("{session} is not a session")))?;
         let mut cached = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
         if cached.is_none() {
             *cached = Some(
@@ -79,32 +91,20 @@ impl Job for PositionManager {
         }
         outcome
     }
-}
 
-impl PositionManager {
     /// One cycle: the stages of `Cycle`, in order, and which of them run when.
     fn manage(
         &self,
         ctx: &JobContext,
         hours: kobe_actors::calendar::Session,
         ledger: &TradingLedger,
-    ) -> Result<JobOutput, JobError> {
+    ) -> Result<CycleOutcome, JobError> {
         let app = &self.app;
         let at = ctx.started.to_rfc3339();
-        let kind = app.broker_kind();
-        let paper = PaperBroker::new(ledger, at.clone());
-        let alpaca: Option<AlpacaClient> = match kind {
-            BrokerKind::Paper => None,
-            BrokerKind::Alpaca => Some(app.alpaca().map_err(fail)?),
-        };
-        let broker: &dyn Broker = match &alpaca {
-            Some(client) => client,
-            None => &paper,
-        };
-        if kind == BrokerKind::Paper {
-            // The paper broker fills what a dead run left unfilled.
-            paper.settle_pending().map_err(fail)?;
-        }
+        let broker = app.broker(ledger, at.clone()).map_err(fail)?;
+        // What a dead run left half-done at the broker is finished first.
+        broker.settle().map_err(fail)?;
+        let (own_book, fills) = (broker.keeps_own_book(), broker.fills());
         // Judged by the slot, not by when the run got to start: a 15:45 run that starts late
         // is still the last cycle before the close.
         let close = hours.close_at().with_timezone(&Utc);
@@ -116,27 +116,28 @@ impl PositionManager {
             manager: self,
             ctx,
             ledger,
-            broker,
-            external: alpaca.is_some(),
+            broker: broker.as_ref(),
             at,
             market: market.as_ref(),
             notes: Vec::new(),
+            refusals: Vec::new(),
         };
-        // Entries are good till cancelled on Alpaca (so their legs outlive the day): what has
-        // not filled by the close is cancelled then, keeping what did fill.
-        let caught = cycle.reconcile(alpaca.is_some() && close_tick)?;
+        // Entries are good till cancelled at a broker with its own book (so their legs outlive
+        // the day): what has not filled by the close is cancelled then, keeping what did fill.
+        let caught = cycle.reconcile(own_book && close_tick)?;
         let account = cycle.account()?;
         cycle.protect(&caught.unprotected)?;
 
-        // Who judges what, when. The paper broker holds its brackets: on daily bars it triggers
-        // them on the final bar at the close tick (§7); intraday, every cycle on today's bar so far.
-        // Strategy exits and time stops need the close: at the close tick on the paper broker,
-        // which fills at the price its decision records; on Alpaca, an order sent at 16:00 would
-        // wait for tomorrow's open, so they are taken at the last cycle before the close, on
-        // today's provisional bar.
-        let (bracket, strategy) = match kind {
-            BrokerKind::Paper => (close_tick || market.intraday(), close_tick),
-            BrokerKind::Alpaca => (false, last_cycle),
+        // Who judges what, when. Where the ledger is the book, kobe holds the brackets: on
+        // daily bars it triggers them on the final bar at the close tick (§7); intraday, every
+        // cycle on today's bar so far. Strategy exits and time stops need the close: at the
+        // close tick where orders fill at their decision's price; where they fill at the market,
+        // an order sent at 16:00 would wait for tomorrow's open, so they are taken at the last
+        // cycle before the close, on today's provisional bar.
+        let bracket = !own_book && (close_tick || market.intraday());
+        let strategy = match fills {
+            Fills::AtDecisionPrice => close_tick,
+            Fills::AtMarket => last_cycle,
         };
         let series = if bracket || strategy || close_tick {
             cycle.prices()?
@@ -146,9 +147,9 @@ impl PositionManager {
         if bracket || strategy {
             cycle.take_exits(&series, bracket, strategy)?;
         }
-        if kind == BrokerKind::Alpaca && last_cycle {
+        if fills == Fills::AtMarket && last_cycle {
             let exits = cycle.exits_today()?;
-            cycle.notes.push(format!("exits today {exits}"));
+            cycle.notes.push(Note::ExitsToday(exits));
         }
         if close_tick {
             return cycle.close_the_day(account.as_ref(), &series);

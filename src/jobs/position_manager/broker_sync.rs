@@ -6,6 +6,7 @@
 use chrono::NaiveDate;
 use kobe_actors::calendar::EXCHANGE_TZ;
 
+use super::outcome::{NotSent, Note};
 use crate::broker::{Broker, BrokerError, Order, OrderKind, OrderRequest, OrderStatus, Side};
 use crate::domain::ExitReason;
 use crate::trading::{Decision, LedgerError, TradingLedger};
@@ -105,7 +106,7 @@ pub struct CatchUp {
     pub unprotected: Vec<String>,
     /// Decisions left unsent and why: a session that is over, entries stopped by the kill
     /// switch, or a broker that did not answer (tried again next cycle).
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 /// Finishes what earlier cycles left open. A decision left unsent is placed only while it
@@ -145,15 +146,14 @@ pub fn catch_up(
                         OrderStatus::Canceled
                     };
                     ledger.record_not_placed(&d, status, at)?;
-                    done.notes.push(format!(
-                        "{}: {}, not sent",
-                        d.client_order_id,
-                        if stale {
-                            "its session is over"
+                    done.notes.push(Note::NotSent {
+                        client_order_id: d.client_order_id.clone(),
+                        why: if stale {
+                            NotSent::SessionOver
                         } else {
-                            "kill switch on"
-                        }
-                    ));
+                            NotSent::KillSwitch
+                        },
+                    });
                 }
             }
             continue;
@@ -161,9 +161,10 @@ pub fn catch_up(
         match place(ledger, broker, &d, at) {
             Ok(_) => done.placed += 1,
             // One order the broker cannot take now must not stop the cycle.
-            Err(SyncError::Broker(e)) => done
-                .notes
-                .push(format!("{}: not sent yet ({e})", d.client_order_id)),
+            Err(SyncError::Broker(e)) => done.notes.push(Note::NotSent {
+                client_order_id: d.client_order_id.clone(),
+                why: NotSent::NotYet(e.to_string()),
+            }),
             Err(e) => return Err(e),
         }
     }

@@ -4,16 +4,17 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use kobe_actors::job::{JobContext, JobError, JobOutput};
+use kobe_actors::job::{JobContext, JobError};
 use kobe_actors::kill_switch;
 
 use super::broker_sync::{self, CatchUp, Placed};
+use super::outcome::{CycleOutcome, ExitLine, Note, Refusal};
 use super::prices::marked_equity;
 use super::{exits, fail, PositionManager};
 use crate::broker::{to_f64, Account, Broker};
 use crate::data::bars::Bar;
 use crate::data::market::{MarketData, Provisional};
-use crate::domain::{DecisionReason, ExitReason, Side};
+use crate::domain::{ExitReason, Side};
 use crate::jobs::JobTag;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 
@@ -25,28 +26,30 @@ pub(super) struct Cycle<'a> {
     pub ctx: &'a JobContext,
     pub ledger: &'a TradingLedger,
     pub broker: &'a dyn Broker,
-    /// The broker keeps its own book (Alpaca): its account, bracket legs and positions are
-    /// read back and reconciled. The paper broker's book is the ledger itself.
-    pub external: bool,
     /// When this cycle's orders and fills happen, on the runtime's clock.
     pub at: String,
     /// Where today's prices come from (and whether they move during the session).
     pub market: &'a dyn MarketData,
     /// What the slot's detail will say.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+    /// Orders the broker refused this cycle.
+    pub refusals: Vec<Refusal>,
 }
 
 impl Cycle<'_> {
-    fn session(&self) -> NaiveDate {
+    pub(super) fn session(&self) -> NaiveDate {
         self.ctx.session
     }
 
-    pub fn finish(self) -> JobOutput {
-        JobOutput::ok(self.notes.join("; "))
+    pub fn finish(self) -> CycleOutcome {
+        CycleOutcome {
+            notes: self.notes,
+            refusals: self.refusals,
+        }
     }
 
     /// Records a decision, then sends its order (adopting one the broker already has).
-    fn decide(&self, d: Decision) -> Result<(), JobError> {
+    pub(super) fn decide(&mut self, d: Decision) -> Result<(), JobError> {
         self.ledger.record_decision(&d, &self.at).map_err(fail)?;
         crate::failpoint::point("after_decision");
         let placed = broker_sync::place(self.ledger, self.broker, &d, &self.at).map_err(fail)?;
@@ -67,6 +70,12 @@ impl Cycle<'_> {
                     .app
                     .notifier
                     .send(format!("kobe {what}: REFUSED: {why}"));
+                self.refusals.push(Refusal {
+                    client_order_id: d.client_order_id.clone(),
+                    symbol: d.symbol.clone(),
+                    qty: d.qty,
+                    why,
+                });
             }
             Placed::NothingToClose => {}
         }
@@ -77,7 +86,8 @@ impl Cycle<'_> {
     /// the reconciliation: what the ledger holds must be what the broker holds, or nothing
     /// more is traded until a person looks. `day_over`: cancel entries still open.
     pub fn reconcile(&mut self, day_over: bool) -> Result<CatchUp, JobError> {
-        let legs = self.external;
+        // A broker with its own book has legs to read back and positions to compare.
+        let legs = self.broker.keeps_own_book();
         let (ledger, broker, ctx, at) = (self.ledger, self.broker, self.ctx, self.at.clone());
         let catch_up = || {
             let allowed = ctx.entries_allowed();
@@ -136,7 +146,7 @@ impl Cycle<'_> {
     /// Alpaca's account, its cash mirrored into the ledger (fees, dividends and transfers
     /// happen there); `None` on the paper broker.
     pub fn account(&self) -> Result<Option<Account>, JobError> {
-        if !self.external {
+        if !self.broker.keeps_own_book() {
             return Ok(None);
         }
         let account = self.broker.account().map_err(fail)?;
@@ -158,9 +168,9 @@ impl Cycle<'_> {
             let Some(stop) = pos.stop else { continue };
             let id = client_order_id(session, pos.strategy, &pos.symbol, "stop");
             if self.ledger.has_decision(&id).map_err(fail)? {
-                self.notes.push(format!(
-                    "{symbol} has no stop at the broker (re-armed once today already): check it"
-                ));
+                self.notes.push(Note::StopStillMissing {
+                    symbol: symbol.clone(),
+                });
                 self.manager
                     .app
                     .notifier
@@ -178,11 +188,18 @@ impl Cycle<'_> {
                 .record_decision(&rearm, &self.at)
                 .map_err(fail)?;
             match broker_sync::place(self.ledger, self.broker, &rearm, &self.at) {
-                Ok(Placed::Sent(_)) => self.notes.push(format!(
-                    "{symbol}: its stop was gone at the broker, re-armed at {stop:.2}"
-                )),
+                Ok(Placed::Sent(_)) => self.notes.push(Note::StopRearmed {
+                    symbol: symbol.clone(),
+                    stop,
+                }),
                 Ok(Placed::NothingToClose) => {}
                 Ok(Placed::Refused(why)) => {
+                    self.refusals.push(Refusal {
+                        client_order_id: rearm.client_order_id.clone(),
+                        symbol: symbol.clone(),
+                        qty: rearm.qty,
+                        why: why.clone(),
+                    });
                     let through = self
                         .market
                         .latest_trade(symbol, session)
@@ -193,21 +210,25 @@ impl Cycle<'_> {
                         .map_err(fail)?;
                     if through && !taken {
                         self.decide(close)?;
-                        self.notes.push(format!(
-                            "{symbol}: below its stop {stop:.2}, closed at market"
-                        ));
+                        self.notes.push(Note::ClosedThroughStop {
+                            symbol: symbol.clone(),
+                            stop,
+                        });
                     } else {
-                        self.notes
-                            .push(format!("{symbol}: re-arming its stop was refused ({why})"));
+                        self.notes.push(Note::RearmRefused {
+                            symbol: symbol.clone(),
+                            why: why.clone(),
+                        });
                         self.manager
                             .app
                             .notifier
                             .send(format!("kobe: {symbol} has no stop at the broker ({why})"));
                     }
                 }
-                Err(e) => self
-                    .notes
-                    .push(format!("{symbol}: stop not re-armed yet ({e})")),
+                Err(e) => self.notes.push(Note::RearmNotYet {
+                    symbol: symbol.clone(),
+                    why: e.to_string(),
+                }),
             }
         }
         Ok(())
@@ -232,9 +253,7 @@ impl Cycle<'_> {
         if let Provisional::Unavailable(why) =
             self.market.add_provisional_bars(&mut series, session)
         {
-            self.notes.push(format!(
-                "no price for today ({why}): only time stops judged"
-            ));
+            self.notes.push(Note::NoPriceToday { why });
         }
         Ok(series)
     }
@@ -273,20 +292,19 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// The session's exit decisions, as the ledger holds them ("none" when there are none).
-    pub fn exits_today(&self) -> Result<String, JobError> {
-        let exits: Vec<String> = self
+    /// The session's exit decisions, as the ledger holds them.
+    pub fn exits_today(&self) -> Result<Vec<ExitLine>, JobError> {
+        Ok(self
             .ledger
             .decisions_on(self.session(), Side::Sell)
             .map_err(fail)?
             .into_iter()
-            .map(|(symbol, _, price, reason)| format!("{symbol} {reason} @ {price:.2}"))
-            .collect();
-        Ok(if exits.is_empty() {
-            "none".into()
-        } else {
-            exits.join(", ")
-        })
+            .map(|(symbol, _, price, reason)| ExitLine {
+                symbol,
+                reason,
+                price,
+            })
+            .collect())
     }
 
     /// The close tick: the day's equity recorded — the broker's own figures on Alpaca, the
@@ -295,7 +313,7 @@ impl Cycle<'_> {
         mut self,
         account: Option<&Account>,
         series: &Series,
-    ) -> Result<JobOutput, JobError> {
+    ) -> Result<CycleOutcome, JobError> {
         let (cash, equity) = match account {
             Some(a) => (to_f64(a.cash), to_f64(a.equity)),
             None => marked_equity(self.ledger, series)?,
@@ -307,8 +325,7 @@ impl Cycle<'_> {
         // The detail says what the ledger holds, not what this run did: a run re-done after a
         // crash records the same line.
         let exits = self.exits_today()?;
-        self.notes
-            .push(format!("close: exits today {exits}; equity {equity:.2}"));
+        self.notes.push(Note::DayClosed { exits, equity });
         self.check_daily_loss(equity, start)?;
         Ok(self.finish())
     }
@@ -335,7 +352,7 @@ impl Cycle<'_> {
     /// The equity the session started with: on Alpaca the broker's own figure for the
     /// previous close; else the ledger's last recorded close, or the starting cash of a new
     /// account.
-    fn start_of_day_equity(&self, account: Option<&Account>) -> Result<f64, JobError> {
+    pub(super) fn start_of_day_equity(&self, account: Option<&Account>) -> Result<f64, JobError> {
         if let Some(last) = account.and_then(|a| a.last_equity.or(Some(a.equity))) {
             return Ok(to_f64(last));
         }
@@ -353,8 +370,7 @@ impl Cycle<'_> {
         if equity >= start * (1.0 - limit) {
             return Ok(false);
         }
-        self.notes
-            .push("daily loss limit reached: kill switch on".into());
+        self.notes.push(Note::DailyLossLimit);
         if !self
             .ctx
             .kill_switch
@@ -374,129 +390,5 @@ impl Cycle<'_> {
             .map_err(fail)?;
         }
         Ok(true)
-    }
-
-    /// Entries inside the entry windows, from the validated watchlist and the scans'
-    /// hand-offs, within DESIGN §8's limits; never while the kill switch is on or the
-    /// broker's account cannot trade.
-    pub fn enter(mut self, account: Option<&Account>) -> Result<JobOutput, JobError> {
-        let trading = &self.manager.app.config.trading;
-        let session = self.session();
-        let ledger = self.ledger;
-        let windows = trading.windows().map_err(JobError::Recoverable)?;
-        let t = self.ctx.slot.time();
-        if !windows.iter().any(|(from, to)| *from <= t && t <= *to) {
-            self.notes
-                .push("outside the entry windows: managing only".into());
-            return Ok(self.finish());
-        }
-        if !self.ctx.entries_allowed() {
-            self.notes
-                .push("kill switch on: no entries, managing only".into());
-            return Ok(self.finish());
-        }
-        if let Some(why) = account.and_then(|a| a.blocked.clone()) {
-            self.notes.push(format!("{why}: no entries, managing only"));
-            return Ok(self.finish());
-        }
-        let mut entered_today: Vec<String> = ledger
-            .decisions_on(session, Side::Buy)
-            .map_err(fail)?
-            .into_iter()
-            .map(|(symbol, ..)| symbol)
-            .collect();
-        // A symbol exited today is not entered again today (its exit's order id is taken).
-        let exited_today = ledger.exited_on(session).map_err(fail)?;
-        // Held, or being bought: an entry accepted but not yet filled counts as open.
-        let mut open: Vec<String> = ledger
-            .positions()
-            .map_err(fail)?
-            .into_iter()
-            .map(|p| p.symbol)
-            .chain(
-                ledger
-                    .pending_orders()
-                    .map_err(fail)?
-                    .into_iter()
-                    .filter(|p| p.side == Side::Buy)
-                    .map(|p| p.symbol),
-            )
-            .collect();
-        open.sort();
-        open.dedup();
-        let start_equity = self.start_of_day_equity(account)?;
-        let candidates = self.manager.candidates(session);
-        let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
-        let series = self.manager.bars(&symbols, session);
-        for c in candidates {
-            if entered_today.len() >= trading.max_entries_per_session
-                || open.len() >= trading.max_open_positions
-            {
-                break;
-            }
-            if open.contains(&c.symbol)
-                || entered_today.contains(&c.symbol)
-                || exited_today.contains(&c.symbol)
-            {
-                continue;
-            }
-            let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
-            // Entries fill at the session's open in the market model; live, at the latest
-            // trade (Polygon's snapshot), else the last close known.
-            let Some((price, note)) = self.market.entry_price(&c.symbol, bars, session) else {
-                continue;
-            };
-            self.notes.extend(note);
-            if price <= c.stop || c.target.is_some_and(|t| price >= t) {
-                continue; // opened through its stop or past its target: nothing left to trade
-            }
-            let limit = trading.entry_limit.map(|x| price * (1.0 + x));
-            let worst = limit.unwrap_or(price);
-            let by_risk = start_equity * trading.risk_per_trade / (worst - c.stop);
-            let by_notional = start_equity * trading.max_notional / worst;
-            let cash = ledger.cash().map_err(fail)?;
-            let qty = by_risk.min(by_notional).min(cash / worst).floor() as i64;
-            if qty < 1 {
-                continue;
-            }
-            // The switch may have been engaged since the run started: look again right before.
-            if !self.ctx.entries_allowed() {
-                self.notes
-                    .push("kill switch engaged mid-run: entries stopped".into());
-                break;
-            }
-            self.decide(Decision {
-                client_order_id: client_order_id(session, c.strategy, &c.symbol, "buy"),
-                session,
-                strategy: c.strategy,
-                symbol: c.symbol.clone(),
-                side: Side::Buy,
-                qty,
-                price_ref: price,
-                stop: Some(c.stop),
-                target: c.target,
-                limit,
-                trigger: None,
-                reason: DecisionReason::Entry(c.source),
-            })?;
-            entered_today.push(c.symbol.clone());
-            open.push(c.symbol.clone());
-        }
-        let today: Vec<String> = ledger
-            .decisions_on(session, Side::Buy)
-            .map_err(fail)?
-            .into_iter()
-            .map(|(symbol, qty, price, _)| format!("{symbol} x{qty} @ {price:.2}"))
-            .collect();
-        self.notes.push(format!(
-            "entries today: {}; {} open",
-            if today.is_empty() {
-                "none".into()
-            } else {
-                today.join(", ")
-            },
-            open.len()
-        ));
-        Ok(self.finish())
     }
 }

@@ -1,0 +1,190 @@
+//! The cycle's last stage: entries inside the entry windows, from the validated watchlist and
+//! the scans' hand-offs, within DESIGN §8's limits — never while the kill switch is on or the
+//! broker's account cannot trade.
+
+use kobe_actors::job::JobError;
+
+use super::candidates::Candidate;
+use super::cycle::Cycle;
+use super::fail;
+use super::outcome::{CycleOutcome, EntryLine, ManagingOnly, Note};
+use crate::broker::Account;
+use crate::config::TradingSection;
+use crate::data::bars::Bar;
+use crate::domain::{DecisionReason, Side};
+use crate::trading::{client_order_id, Decision};
+
+/// What today's book already holds, for the limits: symbols entered and exited today, and
+/// symbols held or being bought (an entry accepted but not yet filled counts as open).
+struct Today {
+    entered: Vec<String>,
+    exited: Vec<String>,
+    open: Vec<String>,
+}
+
+impl Today {
+    fn full(&self, trading: &TradingSection) -> bool {
+        self.entered.len() >= trading.max_entries_per_session
+            || self.open.len() >= trading.max_open_positions
+    }
+
+    /// Held, entered, or exited today (its exit's order id is taken): not entered again.
+    fn taken(&self, symbol: &String) -> bool {
+        self.open.contains(symbol) || self.entered.contains(symbol) || self.exited.contains(symbol)
+    }
+}
+
+impl Cycle<'_> {
+    pub fn enter(mut self, account: Option<&Account>) -> Result<CycleOutcome, JobError> {
+        if let Some(why) = self.why_managing_only(account)? {
+            self.notes.push(Note::ManagingOnly(why));
+            return Ok(self.finish());
+        }
+        let session = self.session();
+        let mut today = self.today()?;
+        let start_equity = self.start_of_day_equity(account)?;
+        let candidates = self.manager.candidates(session);
+        let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
+        let series = self.manager.bars(&symbols, session);
+        let trading = &self.manager.app.config.trading;
+        for c in candidates {
+            if today.full(trading) {
+                break;
+            }
+            if today.taken(&c.symbol) {
+                continue;
+            }
+            let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
+            let Some(decision) = self.entry(&c, bars, start_equity)? else {
+                continue;
+            };
+            // The switch may have been engaged since the run started: look again right before.
+            if !self.ctx.entries_allowed() {
+                self.notes.push(Note::KillSwitchMidRun);
+                break;
+            }
+            self.decide(decision)?;
+            today.entered.push(c.symbol.clone());
+            today.open.push(c.symbol);
+        }
+        let entries = self
+            .ledger
+            .decisions_on(session, Side::Buy)
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, qty, price, _)| EntryLine { symbol, qty, price })
+            .collect();
+        self.notes.push(Note::EntriesToday {
+            entries,
+            open: today.open.len(),
+        });
+        Ok(self.finish())
+    }
+
+    /// Why this cycle makes no entries at all, if so.
+    fn why_managing_only(
+        &self,
+        account: Option<&Account>,
+    ) -> Result<Option<ManagingOnly>, JobError> {
+        let windows = self
+            .manager
+            .app
+            .config
+            .trading
+            .windows()
+            .map_err(JobError::Recoverable)?;
+        let t = self.ctx.slot.time();
+        Ok(
+            if !windows.iter().any(|(from, to)| *from <= t && t <= *to) {
+                Some(ManagingOnly::OutsideWindows)
+            } else if !self.ctx.entries_allowed() {
+                Some(ManagingOnly::KillSwitch)
+            } else {
+                account
+                    .and_then(|a| a.blocked.clone())
+                    .map(ManagingOnly::AccountBlocked)
+            },
+        )
+    }
+
+    fn today(&self) -> Result<Today, JobError> {
+        let (ledger, session) = (self.ledger, self.session());
+        let entered = ledger
+            .decisions_on(session, Side::Buy)
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, ..)| symbol)
+            .collect();
+        let exited = ledger.exited_on(session).map_err(fail)?;
+        let pending = ledger.pending_orders().map_err(fail)?;
+        let mut open: Vec<String> = ledger
+            .positions()
+            .map_err(fail)?
+            .into_iter()
+            .map(|p| p.symbol)
+            .chain(
+                pending
+                    .into_iter()
+                    .filter(|p| p.side == Side::Buy)
+                    .map(|p| p.symbol),
+            )
+            .collect();
+        open.sort();
+        open.dedup();
+        Ok(Today {
+            entered,
+            exited,
+            open,
+        })
+    }
+
+    /// The entry decision for a candidate, priced by the market data and sized by the risk,
+    /// notional and cash limits; `None` when there is nothing to trade.
+    fn entry(
+        &mut self,
+        c: &Candidate,
+        bars: &[Bar],
+        start_equity: f64,
+    ) -> Result<Option<Decision>, JobError> {
+        let session = self.session();
+        // Entries fill at the session's open in the market model; live, at the latest trade
+        // (Polygon's snapshot), else the last close known.
+        let Some((price, why_last_close)) = self.market.entry_price(&c.symbol, bars, session)
+        else {
+            return Ok(None);
+        };
+        if let Some(why) = why_last_close {
+            self.notes.push(Note::PricedAtLastClose {
+                symbol: c.symbol.clone(),
+                why,
+            });
+        }
+        if price <= c.stop || c.target.is_some_and(|t| price >= t) {
+            return Ok(None); // opened through its stop or past its target: nothing to trade
+        }
+        let trading = &self.manager.app.config.trading;
+        let limit = trading.entry_limit.map(|x| price * (1.0 + x));
+        let worst = limit.unwrap_or(price);
+        let by_risk = start_equity * trading.risk_per_trade / (worst - c.stop);
+        let by_notional = start_equity * trading.max_notional / worst;
+        let cash = self.ledger.cash().map_err(fail)?;
+        let qty = by_risk.min(by_notional).min(cash / worst).floor() as i64;
+        if qty < 1 {
+            return Ok(None);
+        }
+        Ok(Some(Decision {
+            client_order_id: client_order_id(session, c.strategy, &c.symbol, "buy"),
+            session,
+            strategy: c.strategy,
+            symbol: c.symbol.clone(),
+            side: Side::Buy,
+            qty,
+            price_ref: price,
+            stop: Some(c.stop),
+            target: c.target,
+            limit,
+            trigger: None,
+            reason: DecisionReason::Entry(c.source),
+        }))
+    }
+}
