@@ -198,29 +198,7 @@ impl Plan {
         let secrets = Secrets::load(args.dotenv.as_deref(), home.root())?;
         secrets::check_mode(args.mode == Mode::Live, args.approve_live, &secrets)
             .map_err(RunnerError::Usage)?;
-        let replay = match &args.replay {
-            None => None,
-            Some(_) if args.mode == Mode::Live => {
-                return Err(RunnerError::Usage(
-                    "--replay runs in --mode paper only".into(),
-                ))
-            }
-            Some(text) => {
-                let range = ReplayRange::parse(text)?;
-                // A replay shares the home's run ledger: slots of today or later that it marked
-                // done would be skipped by the live runner.
-                let today = LiveClock
-                    .now()
-                    .with_timezone(&crate::config::ET)
-                    .date_naive();
-                if range.to >= today {
-                    return Err(RunnerError::Usage(format!(
-                        "--replay {text:?}: must end before today ({today}); replay past sessions only"
-                    )));
-                }
-                Some((range, parse_speed(args.speed.as_deref())?))
-            }
-        };
+        let replay = check_replay(args)?;
         let mut config = Config::load(args.config.as_deref(), home.root())?;
         if let Some(list) = &args.scan_times {
             config.set_scan_times(list)?;
@@ -297,6 +275,31 @@ impl Plan {
     }
 }
 
+/// `--replay FROM..TO [--speed]`: paper only, and wholly in the past — a replay shares the
+/// home's run ledger, so slots of today or later that it marked done would be skipped by the
+/// live runner.
+fn check_replay(args: &RunnerArgs) -> Result<Option<(ReplayRange, Speed)>, RunnerError> {
+    let Some(text) = &args.replay else {
+        return Ok(None);
+    };
+    if args.mode == Mode::Live {
+        return Err(RunnerError::Usage(
+            "--replay runs in --mode paper only".into(),
+        ));
+    }
+    let range = ReplayRange::parse(text)?;
+    let today = LiveClock
+        .now()
+        .with_timezone(&crate::config::ET)
+        .date_naive();
+    if range.to >= today {
+        return Err(RunnerError::Usage(format!(
+            "--replay {text:?}: must end before today ({today}); replay past sessions only"
+        )));
+    }
+    Ok(Some((range, parse_speed(args.speed.as_deref())?)))
+}
+
 /// Asks Alpaca for the account once before starting: missing keys, or keys it refuses, are a
 /// configuration error (exit 2, nothing started); no answer is not — the position manager
 /// asks again every cycle, and a runner must be able to start while the network is down.
@@ -324,7 +327,6 @@ fn check_alpaca(app: &App) -> Result<(), RunnerError> {
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
-    let schedule = plan.schedule.clone();
     // Refusals first, in an order that writes nothing: the port, then the lock.
     let listener = plan
         .health_addr
@@ -349,52 +351,12 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         home = %plan.home.root().display(),
         "runner starting"
     );
-
     let ledger = Arc::new(RunLedger::open(
         &plan.home.state(),
         &plan.home.logs(),
         mode.durability(),
     )?);
-    let (clock, until): (Arc<dyn Clock>, _) = match plan.replay {
-        Some((range, speed)) => (
-            Arc::new(SimClock::new(range.start(), speed)),
-            Some(range.end()),
-        ),
-        None => (wall.clone(), None),
-    };
-    let runtime = plan.config.runtime.clone();
-    let app = Arc::new(plan.app().with_notifier(notifier.clone()));
-    let hook = notifier.clone();
-    report_universe_gaps(&app);
-    let jobs: BTreeMap<_, _> = schedule
-        .plans()
-        .filter_map(|p| jobs::factory(&p.tag, app.clone()).map(|f| (p.tag.clone(), f)))
-        .collect();
-    let config = RuntimeConfig {
-        clock,
-        schedule,
-        ledger: ledger.clone(),
-        jobs,
-        until,
-        restart_limit: RestartLimit {
-            max_restarts: runtime.restart_limit,
-            within: TimeDelta::seconds(runtime.restart_window_secs as i64),
-        },
-        grace: Duration::from_secs(runtime.grace_secs),
-        ops: Some(Operations {
-            mode,
-            state_dir: plan.home.state(),
-            logs_dir: plan.home.logs(),
-            heartbeat_every: plan.heartbeat_every,
-            health: listener,
-            wall,
-            on_event: Some(Arc::new(move |event| hook.send(describe(&event)))),
-            status_page: Some(crate::status_page::fragment(
-                plan.home.root().to_path_buf(),
-                plan.config.trading.starting_equity,
-            )),
-        }),
-    };
+    let config = runtime_config(&plan, ledger.clone(), listener, wall, &notifier);
     let stopwatch = Instant::now();
     let system = actix_rt::System::new();
     let exit = system.block_on(async move {
@@ -414,18 +376,78 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
     tracing::info!("runner stopped; lock released");
     // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
     notifier.flush(Duration::from_secs(3));
+    outcome(&plan, exit, &ledger, stopwatch.elapsed())
+}
+
+/// The runtime for this plan: its clock (simulated in a replay), the jobs with the run's
+/// `App`, the restart limit, and the operator's parts (heartbeat, health, notifications).
+fn runtime_config(
+    plan: &Plan,
+    ledger: Arc<RunLedger>,
+    health: Option<std::net::TcpListener>,
+    wall: Arc<dyn Clock>,
+    notifier: &Notifier,
+) -> RuntimeConfig {
+    let (clock, until): (Arc<dyn Clock>, _) = match plan.replay {
+        Some((range, speed)) => (
+            Arc::new(SimClock::new(range.start(), speed)),
+            Some(range.end()),
+        ),
+        None => (wall.clone(), None),
+    };
+    let runtime = &plan.config.runtime;
+    let app = Arc::new(plan.app().with_notifier(notifier.clone()));
+    report_universe_gaps(&app);
+    let schedule = plan.schedule.clone();
+    let jobs: BTreeMap<_, _> = schedule
+        .plans()
+        .filter_map(|p| jobs::factory(&p.tag, app.clone()).map(|f| (p.tag.clone(), f)))
+        .collect();
+    let hook = notifier.clone();
+    RuntimeConfig {
+        clock,
+        schedule,
+        ledger,
+        jobs,
+        until,
+        restart_limit: RestartLimit {
+            max_restarts: runtime.restart_limit,
+            within: TimeDelta::seconds(runtime.restart_window_secs as i64),
+        },
+        grace: Duration::from_secs(runtime.grace_secs),
+        ops: Some(Operations {
+            mode: plan.run_mode(),
+            state_dir: plan.home.state(),
+            logs_dir: plan.home.logs(),
+            heartbeat_every: plan.heartbeat_every,
+            health,
+            wall,
+            on_event: Some(Arc::new(move |event| hook.send(describe(&event)))),
+            status_page: Some(crate::status_page::fragment(
+                plan.home.root().to_path_buf(),
+                plan.config.trading.starting_equity,
+            )),
+        }),
+    }
+}
+
+/// How the run ended, for the binary: a replay's summary (read from the ledgers), or a stop.
+fn outcome(
+    plan: &Plan,
+    exit: Exit,
+    ledger: &RunLedger,
+    elapsed: Duration,
+) -> Result<Outcome, RunnerError> {
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
-            let trading = crate::trading::TradingLedger::open(
-                &plan.home.state(),
-                starting,
-                mode.durability(),
-            )
-            .ok()
-            .and_then(|l| l.performance(starting).ok());
-            let mut summary = ReplaySummary::new(range, &records, stopwatch.elapsed());
+            let durability = plan.run_mode().durability();
+            let trading =
+                crate::trading::TradingLedger::open(&plan.home.state(), starting, durability)
+                    .ok()
+                    .and_then(|l| l.performance(starting).ok());
+            let mut summary = ReplaySummary::new(range, &records, elapsed);
             summary.trading = trading;
             Ok(Outcome::Replay(summary))
         }

@@ -125,70 +125,113 @@ pub fn catch_up(
     entries_allowed: bool,
     day_over: bool,
 ) -> Result<CatchUp, SyncError> {
+    let sync = Sync {
+        ledger,
+        broker,
+        session,
+        at,
+        entries_allowed,
+        day_over,
+    };
     let mut done = CatchUp::default();
-    for d in ledger.unsent_decisions()? {
-        let stale = d.session < session;
-        if stale || (d.side == Side::Buy && !entries_allowed) {
-            match broker.order_by_client_id(&d.client_order_id)? {
-                Some(order) => {
-                    ledger.record_order(
-                        &d.session.to_string(),
-                        &OrderRequest::from(&d),
-                        &order,
-                        at,
-                    )?;
-                    ledger.adopt_broker_order(&order, fill_time(&order, at), None)?;
-                }
-                None => {
-                    let status = if stale {
-                        OrderStatus::Expired
-                    } else {
-                        OrderStatus::Canceled
-                    };
-                    ledger.record_not_placed(&d, status, at)?;
-                    done.notes.push(Note::NotSent {
-                        client_order_id: d.client_order_id.clone(),
-                        why: if stale {
-                            NotSent::SessionOver
-                        } else {
-                            NotSent::KillSwitch
-                        },
-                    });
-                }
-            }
-            continue;
-        }
-        match place(ledger, broker, &d, at) {
-            Ok(_) => done.placed += 1,
-            // One order the broker cannot take now must not stop the cycle.
-            Err(SyncError::Broker(e)) => done.notes.push(Note::NotSent {
-                client_order_id: d.client_order_id.clone(),
-                why: NotSent::NotYet(e.to_string()),
-            }),
-            Err(e) => return Err(e),
-        }
-    }
-    for pending in ledger.pending_orders()? {
-        let stands = pending.side != Side::Buy
-            || (pending.session == session && entries_allowed && !day_over);
-        if !stands {
-            broker.cancel(&pending.client_order_id)?;
-        }
-        match broker.order_by_client_id(&pending.client_order_id)? {
-            Some(order) => {
-                if ledger.adopt_broker_order(&order, fill_time(&order, at), None)? {
-                    done.fills += 1;
-                }
-            }
-            None => done.unknown.push(pending.client_order_id),
-        }
-    }
+    sync.unsent_decisions(&mut done)?;
+    sync.pending_orders(&mut done)?;
     if legs {
-        let pending = ledger.pending_orders()?;
+        sync.bracket_legs(&mut done)?;
+    }
+    Ok(done)
+}
+
+/// What one catch-up works with.
+struct Sync<'a> {
+    ledger: &'a TradingLedger,
+    broker: &'a dyn Broker,
+    session: NaiveDate,
+    at: &'a str,
+    entries_allowed: bool,
+    day_over: bool,
+}
+
+impl Sync<'_> {
+    /// Decisions a dead run left unsent: placed while they still stand, else looked up and
+    /// adopted or written off.
+    fn unsent_decisions(&self, done: &mut CatchUp) -> Result<(), SyncError> {
+        let (ledger, broker, at) = (self.ledger, self.broker, self.at);
+        for d in ledger.unsent_decisions()? {
+            let stale = d.session < self.session;
+            if stale || (d.side == Side::Buy && !self.entries_allowed) {
+                self.write_off(&d, stale, done)?;
+                continue;
+            }
+            match place(ledger, broker, &d, at) {
+                Ok(_) => done.placed += 1,
+                // One order the broker cannot take now must not stop the cycle.
+                Err(SyncError::Broker(e)) => done.notes.push(Note::NotSent {
+                    client_order_id: d.client_order_id.clone(),
+                    why: NotSent::NotYet(e.to_string()),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A decision that no longer stands: adopted if a dead run sent it after all, else
+    /// recorded as never sent (expired with its session, or cancelled by the kill switch).
+    fn write_off(&self, d: &Decision, stale: bool, done: &mut CatchUp) -> Result<(), SyncError> {
+        let (ledger, at) = (self.ledger, self.at);
+        match self.broker.order_by_client_id(&d.client_order_id)? {
+            Some(order) => {
+                let session = d.session.to_string();
+                ledger.record_order(&session, &OrderRequest::from(d), &order, at)?;
+                ledger.adopt_broker_order(&order, fill_time(&order, at), None)?;
+            }
+            None => {
+                let (status, why) = if stale {
+                    (OrderStatus::Expired, NotSent::SessionOver)
+                } else {
+                    (OrderStatus::Canceled, NotSent::KillSwitch)
+                };
+                ledger.record_not_placed(d, status, at)?;
+                done.notes.push(Note::NotSent {
+                    client_order_id: d.client_order_id.clone(),
+                    why,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Orders sent and unfinished: asked about and their fills applied; entries that no longer
+    /// stand are cancelled first, keeping what filled.
+    fn pending_orders(&self, done: &mut CatchUp) -> Result<(), SyncError> {
+        for pending in self.ledger.pending_orders()? {
+            let stands = pending.side != Side::Buy
+                || (pending.session == self.session && self.entries_allowed && !self.day_over);
+            if !stands {
+                self.broker.cancel(&pending.client_order_id)?;
+            }
+            match self.broker.order_by_client_id(&pending.client_order_id)? {
+                Some(order) => {
+                    let when = fill_time(&order, self.at);
+                    if self.ledger.adopt_broker_order(&order, when, None)? {
+                        done.fills += 1;
+                    }
+                }
+                None => done.unknown.push(pending.client_order_id),
+            }
+        }
+        Ok(())
+    }
+
+    /// Each position's bracket legs as the broker shows them: filled legs become exits, a
+    /// leg filling right now is noted, and a position left without any stop is named.
+    fn bracket_legs(&self, done: &mut CatchUp) -> Result<(), SyncError> {
+        let pending = self.ledger.pending_orders()?;
         // The broker's open orders, asked for once and only when a stop seems gone.
         let mut open_orders: Option<Vec<Order>> = None;
-        for pos in ledger.positions()? {
-            let Some(entry) = broker.order_by_client_id(&pos.entry_order)? else {
+        for pos in self.ledger.positions()? {
+            let Some(entry) = self.broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
             };
             let resting_or_closing = pending
@@ -202,43 +245,50 @@ pub fn catch_up(
             if pos.stop.is_some() && !stop_leg_alive && !resting_or_closing {
                 // A stop someone placed by hand protects the position as well.
                 if open_orders.is_none() {
-                    open_orders = Some(broker.open_orders()?);
+                    open_orders = Some(self.broker.open_orders()?);
                 }
-                let other_stop = open_orders.iter().flatten().any(|o| {
-                    std::iter::once(o).chain(o.legs.iter()).any(|o| {
-                        o.symbol == pos.symbol
-                            && o.side == Side::Sell
-                            && o.kind == OrderKind::Stop
-                            && !o.is_done()
-                    })
-                });
-                if !other_stop {
+                if !has_resting_stop(open_orders.iter().flatten(), &pos.symbol) {
                     done.unprotected.push(pos.symbol.clone());
                 }
             }
             if entry.legs.iter().any(|l| l.filled_qty > 0 && !l.is_done()) {
                 done.legs_filling.push(pos.symbol.clone());
             }
-            for leg in entry
-                .legs
-                .iter()
-                .filter(|l| l.filled_qty > 0 && l.is_done())
-            {
-                let when = fill_time(leg, at);
-                let leg_session = session_of(when, session).to_string();
-                ledger.record_leg(&leg_session, leg, at)?;
-                let reason = if leg.kind == OrderKind::Stop {
-                    ExitReason::Stop
-                } else {
-                    ExitReason::Target
-                };
-                if ledger.adopt_broker_order(leg, when, Some(reason))? {
-                    done.leg_exits += 1;
-                }
+            self.filled_legs(&entry, done)?;
+        }
+        Ok(())
+    }
+
+    /// Legs the broker filled (a stop or a target) become the position's exits, once.
+    fn filled_legs(&self, entry: &Order, done: &mut CatchUp) -> Result<(), SyncError> {
+        for leg in entry
+            .legs
+            .iter()
+            .filter(|l| l.filled_qty > 0 && l.is_done())
+        {
+            let when = fill_time(leg, self.at);
+            let leg_session = session_of(when, self.session).to_string();
+            self.ledger.record_leg(&leg_session, leg, self.at)?;
+            let reason = if leg.kind == OrderKind::Stop {
+                ExitReason::Stop
+            } else {
+                ExitReason::Target
+            };
+            if self.ledger.adopt_broker_order(leg, when, Some(reason))? {
+                done.leg_exits += 1;
             }
         }
+        Ok(())
     }
-    Ok(done)
+}
+
+/// Whether any of `orders` (or their legs) is a live sell stop of `symbol`.
+fn has_resting_stop<'a>(orders: impl Iterator<Item = &'a Order>, symbol: &str) -> bool {
+    orders
+        .flat_map(|o| std::iter::once(o).chain(o.legs.iter()))
+        .any(|o| {
+            o.symbol == symbol && o.side == Side::Sell && o.kind == OrderKind::Stop && !o.is_done()
+        })
 }
 
 /// What the ledger and the broker disagree on, symbol by symbol; symbols with an order still

@@ -128,19 +128,19 @@ impl Cycle<'_> {
         }
         if !differences.is_empty() {
             let reason = format!("reconciliation: {}", differences.join("; "));
-            let state = self.manager.app.home.state();
-            kill_switch::engage(
-                &state,
-                &reason,
-                JobTag::PositionManager.as_str(),
-                self.ctx.clock.now(),
-            )
-            .map_err(fail)?;
+            self.engage_kill_switch(&reason)?;
             return Err(JobError::Recoverable(format!(
                 "{reason}: kill switch engaged"
             )));
         }
         Ok(caught)
+    }
+
+    /// Engages the kill switch in the manager's name: no entry goes out until a person looks.
+    fn engage_kill_switch(&self, reason: &str) -> Result<(), JobError> {
+        let state = self.manager.app.home.state();
+        let by = JobTag::PositionManager.as_str();
+        kill_switch::engage(&state, reason, by, self.ctx.clock.now()).map_err(fail)
     }
 
     /// Alpaca's account, its cash mirrored into the ledger (fees, dividends and transfers
@@ -380,14 +380,7 @@ impl Cycle<'_> {
                 "daily_loss: equity {equity:.2} is more than {:.1}% below {start:.2}",
                 limit * 100.0
             );
-            let state = self.manager.app.home.state();
-            kill_switch::engage(
-                &state,
-                &reason,
-                JobTag::PositionManager.as_str(),
-                self.ctx.clock.now(),
-            )
-            .map_err(fail)?;
+            self.engage_kill_switch(&reason)?;
         }
         Ok(true)
     }
