@@ -269,96 +269,134 @@ pub struct Window {
     pub to: TimeOfDay,
 }
 
+/// The session hours a relative time must fit on: regular and early-close sessions alike.
+const SESSION_HOURS: [(NaiveTime, NaiveTime); 2] =
+    [(REGULAR_OPEN, REGULAR_CLOSE), (REGULAR_OPEN, EARLY_CLOSE)];
+
+/// The config key of one field of a job's spec, as the operator wrote it in `config/kobe.toml`.
+fn spec_key(tag: &str, field: &str) -> String {
+    format!("jobs.{tag}.{field}")
+}
+
+/// Parses one time-of-day field of a spec; the error names the key and the value.
+fn spec_time(tag: &str, field: &str, value: &str) -> Result<TimeOfDay, ScheduleError> {
+    parse_time_of_day(value).map_err(|why| ScheduleError::BadTime {
+        key: spec_key(tag, field),
+        value: value.to_string(),
+        why,
+    })
+}
+
+/// The fixed `at` times, in the order written; a time given twice is refused.
+fn compile_at(tag: &str, at: &OneOrMany) -> Result<Vec<TimeOfDay>, ScheduleError> {
+    let mut times = Vec::new();
+    for item in at.items() {
+        let t = spec_time(tag, "at", &item)?;
+        if times.contains(&t) {
+            return Err(ScheduleError::BadTime {
+                key: spec_key(tag, "at"),
+                value: item,
+                why: "appears twice".into(),
+            });
+        }
+        times.push(t);
+    }
+    Ok(times)
+}
+
+/// The repeating window, if any: `every`, `from` and `to` are given all together or not at all.
+fn compile_window(tag: &str, spec: &JobSpec) -> Result<Option<Window>, ScheduleError> {
+    match (&spec.every, &spec.from, &spec.to) {
+        (None, None, None) => Ok(None),
+        (Some(every), Some(from), Some(to)) => {
+            let every = parse_duration(every).map_err(|why| ScheduleError::BadTime {
+                key: spec_key(tag, "every"),
+                value: every.clone(),
+                why,
+            })?;
+            Ok(Some(Window {
+                every: TimeDelta::from_std(every).map_err(|_| ScheduleError::BadSpec {
+                    key: spec_key(tag, "every"),
+                    why: "too long".into(),
+                })?,
+                from: spec_time(tag, "from", from)?,
+                to: spec_time(tag, "to", to)?,
+            }))
+        }
+        _ => Err(ScheduleError::BadSpec {
+            key: spec_key(tag, "every"),
+            why: "`every`, `from` and `to` go together".into(),
+        }),
+    }
+}
+
+/// Refuses an `at`, `from` or `to` whose offset from the open or close leaves the day.
+fn check_times_stay_in_the_day(
+    tag: &str,
+    times: &[TimeOfDay],
+    window: Option<&Window>,
+) -> Result<(), ScheduleError> {
+    let all_times = times
+        .iter()
+        .map(|t| ("at", *t))
+        .chain(window.iter().flat_map(|w| [("from", w.from), ("to", w.to)]));
+    for (field, t) in all_times {
+        if SESSION_HOURS
+            .iter()
+            .any(|(open, close)| t.checked_on(*open, *close).is_none())
+        {
+            return Err(ScheduleError::BadTime {
+                key: spec_key(tag, field),
+                value: t.to_string(),
+                why: "falls outside the day (before 00:00 or after 23:59)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a window whose `from` falls after its `to` on either kind of session.
+fn check_window_order(tag: &str, w: &Window) -> Result<(), ScheduleError> {
+    if SESSION_HOURS
+        .iter()
+        .any(|(open, close)| w.from.on(*open, *close) > w.to.on(*open, *close))
+    {
+        return Err(ScheduleError::BadSpec {
+            key: spec_key(tag, "from"),
+            why: format!("`from` {} is after `to` {}", w.from, w.to),
+        });
+    }
+    Ok(())
+}
+
+/// The run timeout, [`DEFAULT_TIMEOUT`] when the spec names none.
+fn compile_timeout(tag: &str, timeout: Option<&String>) -> Result<Duration, ScheduleError> {
+    match timeout {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(t) => parse_duration(t).map_err(|why| ScheduleError::BadTime {
+            key: spec_key(tag, "timeout"),
+            value: t.clone(),
+            why,
+        }),
+    }
+}
+
 impl JobPlan {
     /// Checks a spec; errors name the key (`jobs.TAG.at`) and the bad value.
     pub fn compile(tag: &str, spec: &JobSpec) -> Result<Self, ScheduleError> {
-        let key = |field: &str| format!("jobs.{tag}.{field}");
-        let time = |field: &str, value: &str| {
-            parse_time_of_day(value).map_err(|why| ScheduleError::BadTime {
-                key: key(field),
-                value: value.to_string(),
-                why,
-            })
-        };
-        let mut times = Vec::new();
-        for item in spec.at.items() {
-            let t = time("at", &item)?;
-            if times.contains(&t) {
-                return Err(ScheduleError::BadTime {
-                    key: key("at"),
-                    value: item,
-                    why: "appears twice".into(),
-                });
-            }
-            times.push(t);
-        }
-        let window = match (&spec.every, &spec.from, &spec.to) {
-            (None, None, None) => None,
-            (Some(every), Some(from), Some(to)) => {
-                let every = parse_duration(every).map_err(|why| ScheduleError::BadTime {
-                    key: key("every"),
-                    value: every.clone(),
-                    why,
-                })?;
-                Some(Window {
-                    every: TimeDelta::from_std(every).map_err(|_| ScheduleError::BadSpec {
-                        key: key("every"),
-                        why: "too long".into(),
-                    })?,
-                    from: time("from", from)?,
-                    to: time("to", to)?,
-                })
-            }
-            _ => {
-                return Err(ScheduleError::BadSpec {
-                    key: key("every"),
-                    why: "`every`, `from` and `to` go together".into(),
-                })
-            }
-        };
-        // Relative times must stay inside the day on regular and early-close sessions alike.
-        let days = [(REGULAR_OPEN, REGULAR_CLOSE), (REGULAR_OPEN, EARLY_CLOSE)];
-        let all_times = times
-            .iter()
-            .map(|t| ("at", *t))
-            .chain(window.iter().flat_map(|w| [("from", w.from), ("to", w.to)]));
-        for (field, t) in all_times {
-            if days
-                .iter()
-                .any(|(open, close)| t.checked_on(*open, *close).is_none())
-            {
-                return Err(ScheduleError::BadTime {
-                    key: key(field),
-                    value: t.to_string(),
-                    why: "falls outside the day (before 00:00 or after 23:59)".into(),
-                });
-            }
-        }
+        let times = compile_at(tag, &spec.at)?;
+        let window = compile_window(tag, spec)?;
+        check_times_stay_in_the_day(tag, &times, window.as_ref())?;
         if let Some(w) = &window {
-            if days
-                .iter()
-                .any(|(open, close)| w.from.on(*open, *close) > w.to.on(*open, *close))
-            {
-                return Err(ScheduleError::BadSpec {
-                    key: key("from"),
-                    why: format!("`from` {} is after `to` {}", w.from, w.to),
-                });
-            }
+            check_window_order(tag, w)?;
         }
         if window.is_some() && !times.is_empty() {
             return Err(ScheduleError::BadSpec {
-                key: key("at"),
+                key: spec_key(tag, "at"),
                 why: "use either `at` or `every`/`from`/`to`, not both".into(),
             });
         }
-        let timeout = match &spec.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) => parse_duration(t).map_err(|why| ScheduleError::BadTime {
-                key: key("timeout"),
-                value: t.clone(),
-                why,
-            })?,
-        };
+        let timeout = compile_timeout(tag, spec.timeout.as_ref())?;
         Ok(Self {
             tag: tag.to_string(),
             times,
