@@ -192,6 +192,47 @@ fn classify(status: u16, body: &str) -> AlpacaError {
     }
 }
 
+/// The POST body of an order: its type and time in force follow from the limit, trigger, stop
+/// and target it carries.
+fn order_body(r: &OrderRequest) -> Value {
+    let mut body = json!({
+        "symbol": r.symbol,
+        "qty": r.qty.to_string(),
+        "side": r.side.as_str(),
+        "type": "market",
+        "time_in_force": "day",
+        "client_order_id": r.client_order_id,
+    });
+    if let Some(limit) = r.limit {
+        body["type"] = json!("limit");
+        body["limit_price"] = json!(limit.to_string());
+    }
+    if let Some(trigger) = r.trigger {
+        body["type"] = json!("stop");
+        body["stop_price"] = json!(trigger.to_string());
+        body["time_in_force"] = json!("gtc");
+    }
+    if r.stop.is_some() {
+        // The legs take the entry's time in force: a day bracket would leave the position
+        // without its stop from the next morning on. (Unfilled entries are cancelled at
+        // the close by the position manager.)
+        body["time_in_force"] = json!("gtc");
+    }
+    match (r.stop, r.target) {
+        (Some(stop), Some(target)) => {
+            body["order_class"] = json!("bracket");
+            body["stop_loss"] = json!({"stop_price": stop.to_string()});
+            body["take_profit"] = json!({"limit_price": target.to_string()});
+        }
+        (Some(stop), None) => {
+            body["order_class"] = json!("oto");
+            body["stop_loss"] = json!({"stop_price": stop.to_string()});
+        }
+        _ => {}
+    }
+    body
+}
+
 enum Sent {
     Answer(u16, String),
     NoAnswer(String),
@@ -268,41 +309,7 @@ impl AlpacaClient {
     /// A market or limit order; a bracket when it carries a stop and a target, OTO with a
     /// stop alone.
     pub fn submit_order(&self, r: &OrderRequest) -> Result<Order, AlpacaError> {
-        let mut body = json!({
-            "symbol": r.symbol,
-            "qty": r.qty.to_string(),
-            "side": r.side.as_str(),
-            "type": "market",
-            "time_in_force": "day",
-            "client_order_id": r.client_order_id,
-        });
-        if let Some(limit) = r.limit {
-            body["type"] = json!("limit");
-            body["limit_price"] = json!(limit.to_string());
-        }
-        if let Some(trigger) = r.trigger {
-            body["type"] = json!("stop");
-            body["stop_price"] = json!(trigger.to_string());
-            body["time_in_force"] = json!("gtc");
-        }
-        if r.stop.is_some() {
-            // The legs take the entry's time in force: a day bracket would leave the position
-            // without its stop from the next morning on. (Unfilled entries are cancelled at
-            // the close by the position manager.)
-            body["time_in_force"] = json!("gtc");
-        }
-        match (r.stop, r.target) {
-            (Some(stop), Some(target)) => {
-                body["order_class"] = json!("bracket");
-                body["stop_loss"] = json!({"stop_price": stop.to_string()});
-                body["take_profit"] = json!({"limit_price": target.to_string()});
-            }
-            (Some(stop), None) => {
-                body["order_class"] = json!("oto");
-                body["stop_loss"] = json!({"stop_price": stop.to_string()});
-            }
-            _ => {}
-        }
+        let body = order_body(r);
         let mut last = String::new();
         let mut unanswered = false;
         for _ in 0..POST_ATTEMPTS {
@@ -317,21 +324,7 @@ impl AlpacaClient {
                     return raw.order();
                 }
                 Sent::Answer(status, text) if status < 500 && status != 429 => {
-                    // After an attempt without an answer, a refusal may only mean the first
-                    // attempt got through ("client_order_id must be unique"): look once more.
-                    if unanswered {
-                        if let Some(order) = self.order_by_client_id(&r.client_order_id)? {
-                            return Ok(order);
-                        }
-                        // Not visible yet, but not known to be refused either: undecided,
-                        // so the next cycle looks it up before anything is sent again.
-                        return Err(AlpacaError::Network(format!(
-                            "order {}: a retry was refused ({}) after an attempt without an answer",
-                            r.client_order_id,
-                            classify(status, &text)
-                        )));
-                    }
-                    return Err(classify(status, &text));
+                    return self.refused(&r.client_order_id, status, &text, unanswered);
                 }
                 Sent::Answer(status, text) => last = classify(status, &text).to_string(),
                 Sent::NoAnswer(why) => last = why,
@@ -347,6 +340,30 @@ impl AlpacaClient {
             "order {} not placed after {POST_ATTEMPTS} attempts: {last}",
             r.client_order_id
         )))
+    }
+
+    /// A POST refused outright. After an attempt without an answer, a refusal may only mean
+    /// the first attempt got through ("client_order_id must be unique"): look once more.
+    fn refused(
+        &self,
+        client_order_id: &str,
+        status: u16,
+        text: &str,
+        unanswered: bool,
+    ) -> Result<Order, AlpacaError> {
+        if unanswered {
+            if let Some(order) = self.order_by_client_id(client_order_id)? {
+                return Ok(order);
+            }
+            // Not visible yet, but not known to be refused either: undecided, so the next
+            // cycle looks it up before anything is sent again.
+            return Err(AlpacaError::Network(format!(
+                "order {}: a retry was refused ({}) after an attempt without an answer",
+                client_order_id,
+                classify(status, text)
+            )));
+        }
+        Err(classify(status, text))
     }
 
     pub fn account_balances(&self) -> Result<Account, AlpacaError> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kobe_actors::heartbeat::{Beat, HEARTBEAT_FILE};
 use kobe_actors::kill_switch;
-use kobe_actors::lock::{self, LockState};
+use kobe_actors::lock::{self, LockInfo, LockState};
 use kobe_actors::view::STALE_HEARTBEATS;
 use serde::Serialize;
 use serde_json::Value;
@@ -156,35 +156,14 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
         .and_then(|k| serde_json::to_value(k).ok())
         .unwrap_or(Value::Null);
     let beat = read_beat(home);
-    let mut report = StatusReport {
-        state: "not_running",
-        status: None,
-        pid: None,
-        mode: None,
-        clock: None,
-        uptime_s: None,
-        kill_switch,
-        last_job: Value::Null,
-        next_job: Value::Null,
-        heartbeat_seq: beat.as_ref().map(|b| b.seq),
-        heartbeat_age_s: beat.as_ref().map(|b| (now - b.ts).num_seconds()),
-        source: "files",
-        note: None,
-    };
+    let mut report = StatusReport::from_files(kill_switch, beat.as_ref(), now);
     let holder = match lock_state {
         LockState::Absent => {
             report.note = Some("no runner has run in this home".into());
             return report;
         }
         LockState::Stale(info) => {
-            report.note = Some(match info {
-                Some(i) => format!(
-                    "last runner: pid {} started {} (its lock is stale: it is gone)",
-                    i.pid,
-                    i.started_at.to_rfc3339()
-                ),
-                None => "the lock file is stale: no process holds it".into(),
-            });
+            report.note = Some(stale_lock_note(info));
             return report;
         }
         LockState::Held(info) => info,
@@ -202,31 +181,74 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
             ));
             return report;
         }
-        report.state = "running";
-        report.status = Some(b.status.clone());
-        report.clock = Some(b.clock.clone());
-        report.uptime_s = Some(b.uptime_s);
-        report.last_job = serde_json::to_value(&b.last_job).unwrap_or(Value::Null);
-        report.next_job = serde_json::to_value(&b.next_job).unwrap_or(Value::Null);
-        report.source = "heartbeat";
+        report.take_heartbeat(b);
         if let Some(health) = b.health_addr.as_deref().and_then(ask_health) {
-            report.source = "health";
-            report.status = health["status"]
-                .as_str()
-                .map(String::from)
-                .or(report.status);
-            report.uptime_s = health["uptime_s"].as_i64().or(report.uptime_s);
-            report.kill_switch = health["kill_switch"].clone();
-            report.last_job = health["last_job"].clone();
-            report.next_job = health["next_job"].clone();
-            if let Some(problems) = health["problems"].as_array().filter(|p| !p.is_empty()) {
-                let list: Vec<&str> = problems.iter().filter_map(Value::as_str).collect();
-                report.note = Some(list.join("; "));
-            }
+            report.take_health(&health);
         }
     } else {
         report.state = "running";
         report.note = Some("the runner holds the lock but has not written a heartbeat yet".into());
     }
     report
+}
+
+/// Who held a lock nobody holds any more, when the lock file still says.
+fn stale_lock_note(info: Option<LockInfo>) -> String {
+    match info {
+        Some(i) => format!(
+            "last runner: pid {} started {} (its lock is stale: it is gone)",
+            i.pid,
+            i.started_at.to_rfc3339()
+        ),
+        None => "the lock file is stale: no process holds it".into(),
+    }
+}
+
+impl StatusReport {
+    /// What the files alone say: not running until the lock and heartbeat show otherwise.
+    fn from_files(kill_switch: Value, beat: Option<&Beat>, now: DateTime<Utc>) -> Self {
+        Self {
+            state: "not_running",
+            status: None,
+            pid: None,
+            mode: None,
+            clock: None,
+            uptime_s: None,
+            kill_switch,
+            last_job: Value::Null,
+            next_job: Value::Null,
+            heartbeat_seq: beat.map(|b| b.seq),
+            heartbeat_age_s: beat.map(|b| (now - b.ts).num_seconds()),
+            source: "files",
+            note: None,
+        }
+    }
+
+    /// A fresh heartbeat of the lock holder: the runner is up, as of its last beat.
+    fn take_heartbeat(&mut self, b: &Beat) {
+        self.state = "running";
+        self.status = Some(b.status.clone());
+        self.clock = Some(b.clock.clone());
+        self.uptime_s = Some(b.uptime_s);
+        self.last_job = serde_json::to_value(&b.last_job).unwrap_or(Value::Null);
+        self.next_job = serde_json::to_value(&b.next_job).unwrap_or(Value::Null);
+        self.source = "heartbeat";
+    }
+
+    /// The runner's own `/health` answer, newer than its heartbeat: it wins where it speaks.
+    fn take_health(&mut self, health: &Value) {
+        self.source = "health";
+        self.status = health["status"]
+            .as_str()
+            .map(String::from)
+            .or(self.status.take());
+        self.uptime_s = health["uptime_s"].as_i64().or(self.uptime_s);
+        self.kill_switch = health["kill_switch"].clone();
+        self.last_job = health["last_job"].clone();
+        self.next_job = health["next_job"].clone();
+        if let Some(problems) = health["problems"].as_array().filter(|p| !p.is_empty()) {
+            let list: Vec<&str> = problems.iter().filter_map(Value::as_str).collect();
+            self.note = Some(list.join("; "));
+        }
+    }
 }

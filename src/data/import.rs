@@ -102,91 +102,146 @@ fn symbol_from_name(path: &Path) -> Option<String> {
     valid_symbol(&symbol).then_some(symbol)
 }
 
-/// Parses one file into rows per symbol.
-fn parse_file(path: &Path, rows: &mut BTreeMap<String, Vec<Bar>>) -> Result<usize, ImportError> {
-    let text = read_text(path)?;
-    let malformed = |line: usize, why: String| ImportError::Malformed {
+fn malformed(path: &Path, line: usize, why: String) -> ImportError {
+    ImportError::Malformed {
         path: path.to_path_buf(),
         line,
         why,
-    };
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let need = |name: &str| {
-        col(name).ok_or_else(|| {
-            malformed(
-                1,
-                format!("no {name:?} column (header: {})", header.join(",")),
-            )
-        })
-    };
-    let (date, open, high, low, close, volume) = (
-        need("date")?,
-        need("open")?,
-        need("high")?,
-        need("low")?,
-        need("close")?,
-        need("volume")?,
-    );
-    let symbol_col = ["symbol", "name", "ticker"].iter().find_map(|n| col(n));
-    let file_symbol = match symbol_col {
-        Some(_) => None,
-        None => Some(symbol_from_name(path).ok_or_else(|| {
-            malformed(
-                1,
-                "no symbol, Name or ticker column, and the file name is not a symbol".into(),
-            )
-        })?),
-    };
-    let mut count = 0;
-    for (i, raw) in lines.enumerate() {
-        let line = i + 2;
-        let raw = raw.trim_end_matches('\r');
-        if raw.is_empty() {
-            continue;
+    }
+}
+
+/// Where a row's symbol comes from.
+enum SymbolSource {
+    /// A `symbol`, `Name` or `ticker` column (a long file).
+    Column(usize),
+    /// The file's name (a per-symbol file).
+    FileName(String),
+}
+
+impl SymbolSource {
+    /// The symbol column if the header has one, else the file's name, which must be a symbol.
+    fn find(path: &Path, column: Option<usize>) -> Result<Self, ImportError> {
+        match column {
+            Some(c) => Ok(SymbolSource::Column(c)),
+            None => symbol_from_name(path)
+                .map(SymbolSource::FileName)
+                .ok_or_else(|| {
+                    malformed(
+                        path,
+                        1,
+                        "no symbol, Name or ticker column, and the file name is not a symbol"
+                            .into(),
+                    )
+                }),
         }
+    }
+}
+
+/// Where a file keeps each field, from its header.
+struct Columns {
+    /// How many fields the header has: every row must have as many.
+    width: usize,
+    date: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: usize,
+    symbol: SymbolSource,
+}
+
+impl Columns {
+    /// Reads the header; a missing column is an error on line 1 that shows the header.
+    fn from_header(path: &Path, header_line: &str) -> Result<Self, ImportError> {
+        let header: Vec<String> = header_line
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let need = |name: &str| {
+            col(name).ok_or_else(|| {
+                malformed(
+                    path,
+                    1,
+                    format!("no {name:?} column (header: {})", header.join(",")),
+                )
+            })
+        };
+        // Fields are set in order: a missing price column is reported before a missing symbol.
+        Ok(Self {
+            width: header.len(),
+            date: need("date")?,
+            open: need("open")?,
+            high: need("high")?,
+            low: need("low")?,
+            close: need("close")?,
+            volume: need("volume")?,
+            symbol: SymbolSource::find(
+                path,
+                ["symbol", "name", "ticker"].iter().find_map(|n| col(n)),
+            )?,
+        })
+    }
+
+    /// One data row as its symbol and bar. An empty price or volume is kept as NaN: an
+    /// invalid bar, dropped and reported later, not an error.
+    fn parse_row(&self, path: &Path, line: usize, raw: &str) -> Result<(String, Bar), ImportError> {
         let fields: Vec<&str> = raw.split(',').collect();
-        if fields.len() != header.len() {
+        if fields.len() != self.width {
             return Err(malformed(
+                path,
                 line,
-                format!("{} fields, the header has {}", fields.len(), header.len()),
+                format!("{} fields, the header has {}", fields.len(), self.width),
             ));
         }
         let number = |c: usize, name: &str| -> Result<f64, ImportError> {
             let s = fields[c].trim();
             if s.is_empty() {
-                return Ok(f64::NAN); // a missing value: an invalid bar, reported, not an error
+                return Ok(f64::NAN);
             }
             s.parse()
-                .map_err(|_| malformed(line, format!("{name} {s:?} is not a number")))
+                .map_err(|_| malformed(path, line, format!("{name} {s:?} is not a number")))
         };
         let bar = Bar {
-            date: parse_date(fields[date].trim()).ok_or_else(|| {
-                malformed(line, format!("date {:?} is not YYYY-MM-DD", fields[date]))
+            date: parse_date(fields[self.date].trim()).ok_or_else(|| {
+                malformed(
+                    path,
+                    line,
+                    format!("date {:?} is not YYYY-MM-DD", fields[self.date]),
+                )
             })?,
-            open: number(open, "open")?,
-            high: number(high, "high")?,
-            low: number(low, "low")?,
-            close: number(close, "close")?,
-            volume: number(volume, "volume")?,
+            open: number(self.open, "open")?,
+            high: number(self.high, "high")?,
+            low: number(self.low, "low")?,
+            close: number(self.close, "close")?,
+            volume: number(self.volume, "volume")?,
         };
-        let symbol = match (&file_symbol, symbol_col) {
-            (Some(s), _) => s.clone(),
-            (None, Some(c)) => {
-                let s = fields[c].trim().to_string();
+        let symbol = match &self.symbol {
+            SymbolSource::FileName(s) => s.clone(),
+            SymbolSource::Column(c) => {
+                let s = fields[*c].trim().to_string();
                 if !valid_symbol(&s) {
-                    return Err(malformed(line, format!("{s:?} is not a symbol")));
+                    return Err(malformed(path, line, format!("{s:?} is not a symbol")));
                 }
                 s
             }
-            (None, None) => unreachable!("a file has a symbol column or a symbol name"),
         };
+        Ok((symbol, bar))
+    }
+}
+
+/// Parses one file into rows per symbol.
+fn parse_file(path: &Path, rows: &mut BTreeMap<String, Vec<Bar>>) -> Result<usize, ImportError> {
+    let text = read_text(path)?;
+    let mut lines = text.lines();
+    let columns = Columns::from_header(path, lines.next().unwrap_or(""))?;
+    let mut count = 0;
+    for (i, raw) in lines.enumerate() {
+        let raw = raw.trim_end_matches('\r');
+        if raw.is_empty() {
+            continue;
+        }
+        let (symbol, bar) = columns.parse_row(path, i + 2, raw)?;
         rows.entry(symbol).or_default().push(bar);
         count += 1;
     }

@@ -157,51 +157,9 @@ pub fn decode(
         if wanted.is_some_and(|w| !w.contains(symbol.as_str())) {
             continue;
         }
-        let day_at = |i: usize| {
-            i32::from_le_bytes(
-                bar_bytes[i * BAR_BYTES..i * BAR_BYTES + 4]
-                    .try_into()
-                    .expect("4 bytes"),
-            )
-        };
-        let (start, end) = match window {
-            None => (0, n_bars),
-            Some(w) => {
-                let until = days(w.until);
-                // Bars are date-sorted: binary search the end on the raw bytes.
-                let (mut lo, mut hi) = (0, n_bars);
-                while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    if day_at(mid) <= until {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                (lo.saturating_sub(w.keep), lo)
-            }
-        };
-        let mut bars = Vec::with_capacity(end - start);
-        for b in bar_bytes[start * BAR_BYTES..end * BAR_BYTES].chunks_exact(BAR_BYTES) {
-            let day = i32::from_le_bytes(b[0..4].try_into().ok()?);
-            bars.push(Bar {
-                date: NaiveDate::from_num_days_from_ce_opt(day)?,
-                open: f64_at(b, 4),
-                high: f64_at(b, 12),
-                low: f64_at(b, 20),
-                close: f64_at(b, 28),
-                volume: f64_at(b, 36),
-            });
-        }
-        let mut dropped = Vec::with_capacity(n_dropped);
-        for d in drop_bytes.chunks_exact(DROP_BYTES) {
-            let day = i32::from_le_bytes(d[0..4].try_into().ok()?);
-            dropped.push(Dropped {
-                symbol: symbol.clone(),
-                date: NaiveDate::from_num_days_from_ce_opt(day)?,
-                why: *INVALID.get(usize::from(d[4]))?,
-            });
-        }
+        let (start, end) = bars_in_window(bar_bytes, n_bars, window);
+        let bars = decode_bars(&bar_bytes[start * BAR_BYTES..end * BAR_BYTES])?;
+        let dropped = decode_dropped(&symbol, drop_bytes)?;
         let error = (!error.is_empty()).then_some(error);
         out.insert(
             symbol,
@@ -214,6 +172,65 @@ pub fn decode(
         );
     }
     Some(out)
+}
+
+/// The range of a symbol's `n_bars` encoded bars that `window` keeps (all without one).
+fn bars_in_window(bar_bytes: &[u8], n_bars: usize, window: Option<Window>) -> (usize, usize) {
+    let day_at = |i: usize| {
+        i32::from_le_bytes(
+            bar_bytes[i * BAR_BYTES..i * BAR_BYTES + 4]
+                .try_into()
+                .expect("4 bytes"),
+        )
+    };
+    match window {
+        None => (0, n_bars),
+        Some(w) => {
+            let until = days(w.until);
+            // Bars are date-sorted: binary search the end on the raw bytes.
+            let (mut lo, mut hi) = (0, n_bars);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if day_at(mid) <= until {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            (lo.saturating_sub(w.keep), lo)
+        }
+    }
+}
+
+/// Bars from whole encoded records; `None` for a day number that is no date.
+fn decode_bars(bar_bytes: &[u8]) -> Option<Vec<Bar>> {
+    let mut bars = Vec::with_capacity(bar_bytes.len() / BAR_BYTES);
+    for b in bar_bytes.chunks_exact(BAR_BYTES) {
+        let day = i32::from_le_bytes(b[0..4].try_into().ok()?);
+        bars.push(Bar {
+            date: NaiveDate::from_num_days_from_ce_opt(day)?,
+            open: f64_at(b, 4),
+            high: f64_at(b, 12),
+            low: f64_at(b, 20),
+            close: f64_at(b, 28),
+            volume: f64_at(b, 36),
+        });
+    }
+    Some(bars)
+}
+
+/// A symbol's dropped bars; `None` for a bad date or a reason this version does not know.
+fn decode_dropped(symbol: &str, drop_bytes: &[u8]) -> Option<Vec<Dropped>> {
+    let mut dropped = Vec::with_capacity(drop_bytes.len() / DROP_BYTES);
+    for d in drop_bytes.chunks_exact(DROP_BYTES) {
+        let day = i32::from_le_bytes(d[0..4].try_into().ok()?);
+        dropped.push(Dropped {
+            symbol: symbol.to_string(),
+            date: NaiveDate::from_num_days_from_ce_opt(day)?,
+            why: *INVALID.get(usize::from(d[4]))?,
+        });
+    }
+    Some(dropped)
 }
 
 #[cfg(test)]

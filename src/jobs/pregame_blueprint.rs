@@ -3,6 +3,7 @@
 //! cache, its expected move, support and resistance, the bull and bear case. A page a trader
 //! reads in a minute.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -97,6 +98,9 @@ struct Blueprint {
     picks: Vec<PlanLine>,
 }
 
+/// A pick of the day, with its pre-market check when that ran.
+type DayPick = (Pick, Option<GapStatus>);
+
 impl Job for PregameBlueprint {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
@@ -112,81 +116,18 @@ impl Job for PregameBlueprint {
                 format!("no watchlist for {}", ctx.session),
             ));
         };
-        // Validated picks, minus the removed ones, when the pre-game check ran for today.
-        let (source, picks): (String, Vec<(Pick, Option<GapStatus>)>) =
-            match validated.filter(|v| v.for_session == ctx.session) {
-                Some(v) => (
-                    "today_validated.json".into(),
-                    v.entries
-                        .into_iter()
-                        .filter(|e| e.status != GapStatus::Removed)
-                        .map(|e| (e.pick, Some(e.status)))
-                        .collect(),
-                ),
-                None => (
-                    "next_day.json (not validated)".into(),
-                    next.top5.iter().cloned().map(|p| (p, None)).collect(),
-                ),
-            };
+        let (source, picks) = todays_picks(&next, validated, ctx.session);
         let trading = &app.config.trading;
-        let picks: Vec<(Pick, Option<GapStatus>)> =
-            picks.into_iter().take(trading.blueprint_top).collect();
-        // Every bar up to `as_of` of the picks, read once for all of them.
-        let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
-        let window = crate::data::snapshot::Window {
-            until: next.as_of,
-            keep: usize::MAX,
-        };
-        let series = app.store().load_window(Some(&symbols), Some(window)).series;
-        let mut lines = Vec::new();
-        for (i, (pick, status)) in picks.into_iter().enumerate() {
-            let bars: &[Bar] = series.get(&pick.symbol).map_or(&[], |b| b.as_slice());
-            let recent = &bars[bars.len().saturating_sub(20)..];
-            let low_20d = recent.iter().map(|b| b.low).reduce(f64::min);
-            let high_20d = recent.iter().map(|b| b.high).reduce(f64::max);
-            let sma200 = crate::strategy::indicators::sma200(bars);
-            let risk = pick.entry_ref - pick.stop;
-            let bull_case = match pick.target {
-                Some(t) => format!("reaches the target {t:.2} ({:+.1}%, {:.2}R) within 3 sessions", (t / pick.entry_ref - 1.0) * 100.0, (t - pick.entry_ref) / risk),
-                None => format!(
-                    "snaps back to a strong close (IBS > 0.8) within 7 sessions; one ATR up is {:.2} ({:+.1}%)",
-                    pick.entry_ref + pick.atr14,
-                    pick.atr14 / pick.entry_ref * 100.0
-                ),
-            };
-            let bear_case = format!(
-                "keeps falling to the stop {:.2} ({:+.1}%, -1R){}",
-                pick.stop,
-                (pick.stop / pick.entry_ref - 1.0) * 100.0,
-                low_20d
-                    .map(|l| format!("; the 20-day low {l:.2} is the support to watch"))
-                    .unwrap_or_default()
-            );
-            lines.push(PlanLine {
-                rank: i + 1,
-                execute: i < trading.blueprint_execute,
-                history: history(&pick.symbol, bars, pick.strategy),
-                symbol: pick.symbol.clone(),
-                strategy: pick.strategy,
-                confidence: pick.confidence,
-                premarket_status: status.map(|s| s.as_str().to_string()),
-                entry_ref: pick.entry_ref,
-                stop: pick.stop,
-                target: pick.target,
-                expected_move: ExpectedMove {
-                    atr14: pick.atr14,
-                    pct: pick.atr14 / pick.entry_ref * 100.0,
-                },
-                support: Levels {
-                    low_20d,
-                    high_20d,
-                    sma200,
-                },
-                bull_case,
-                bear_case,
-                reason: pick.reason,
-            });
-        }
+        let picks: Vec<DayPick> = picks.into_iter().take(trading.blueprint_top).collect();
+        let series = load_pick_bars(app, &picks, next.as_of);
+        let lines = picks
+            .into_iter()
+            .enumerate()
+            .map(|(i, (pick, status))| {
+                let bars: &[Bar] = series.get(&pick.symbol).map_or(&[], |b| b.as_slice());
+                plan_line(i + 1, i < trading.blueprint_execute, pick, status, bars)
+            })
+            .collect();
         let blueprint = Blueprint {
             session: ctx.session,
             generated_at: ctx.clock.now(),
@@ -194,33 +135,141 @@ impl Job for PregameBlueprint {
             as_of: next.as_of,
             picks: lines,
         };
-        let stamp = ctx.session.format("%Y%m%d");
-        let reports = app.home.root().join("reports");
-        let io = |e: std::io::Error| JobError::Recoverable(format!("reports/pregame_{stamp}: {e}"));
-        write_pair(
-            &reports,
-            &format!("pregame_{stamp}"),
-            &blueprint,
-            &markdown(&blueprint),
-            app.durability(),
-        )
-        .map_err(io)?;
-        let execute: Vec<&str> = blueprint
-            .picks
-            .iter()
-            .filter(|p| p.execute)
-            .map(|p| p.symbol.as_str())
-            .collect();
-        Ok(JobOutput::ok(format!(
-            "{} picks; execute {}",
-            blueprint.picks.len(),
-            if execute.is_empty() {
-                "none".into()
-            } else {
-                execute.join(",")
-            }
-        )))
+        write_blueprint(app, &blueprint)?;
+        Ok(JobOutput::ok(summary(&blueprint)))
     }
+}
+
+/// The picks to plan, with where they came from: the validated picks minus the removed ones
+/// when the pre-game check ran for today, else the watchlist's top 5 as they were.
+fn todays_picks(
+    next: &NextDay,
+    validated: Option<Validated>,
+    session: NaiveDate,
+) -> (String, Vec<DayPick>) {
+    match validated.filter(|v| v.for_session == session) {
+        Some(v) => (
+            "today_validated.json".into(),
+            v.entries
+                .into_iter()
+                .filter(|e| e.status != GapStatus::Removed)
+                .map(|e| (e.pick, Some(e.status)))
+                .collect(),
+        ),
+        None => (
+            "next_day.json (not validated)".into(),
+            next.top5.iter().cloned().map(|p| (p, None)).collect(),
+        ),
+    }
+}
+
+/// Every bar up to `as_of` of the picks, read once for all of them.
+fn load_pick_bars(app: &App, picks: &[DayPick], as_of: NaiveDate) -> BTreeMap<String, Vec<Bar>> {
+    let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
+    let window = crate::data::snapshot::Window {
+        until: as_of,
+        keep: usize::MAX,
+    };
+    app.store().load_window(Some(&symbols), Some(window)).series
+}
+
+/// One pick's plan: its levels over the last 20 sessions and the 200-day average, its record
+/// under the same strategy, and the bull and bear case.
+fn plan_line(
+    rank: usize,
+    execute: bool,
+    pick: Pick,
+    status: Option<GapStatus>,
+    bars: &[Bar],
+) -> PlanLine {
+    let recent = &bars[bars.len().saturating_sub(20)..];
+    let low_20d = recent.iter().map(|b| b.low).reduce(f64::min);
+    let high_20d = recent.iter().map(|b| b.high).reduce(f64::max);
+    let sma200 = crate::strategy::indicators::sma200(bars);
+    let bull_case = bull_case(&pick);
+    let bear_case = bear_case(&pick, low_20d);
+    PlanLine {
+        rank,
+        execute,
+        history: history(&pick.symbol, bars, pick.strategy),
+        symbol: pick.symbol.clone(),
+        strategy: pick.strategy,
+        confidence: pick.confidence,
+        premarket_status: status.map(|s| s.as_str().to_string()),
+        entry_ref: pick.entry_ref,
+        stop: pick.stop,
+        target: pick.target,
+        expected_move: ExpectedMove {
+            atr14: pick.atr14,
+            pct: pick.atr14 / pick.entry_ref * 100.0,
+        },
+        support: Levels {
+            low_20d,
+            high_20d,
+            sma200,
+        },
+        bull_case,
+        bear_case,
+        reason: pick.reason,
+    }
+}
+
+/// The target and its R when the pick has one; else the mean-reversion bounce it waits for.
+fn bull_case(pick: &Pick) -> String {
+    let risk = pick.entry_ref - pick.stop;
+    match pick.target {
+        Some(t) => format!("reaches the target {t:.2} ({:+.1}%, {:.2}R) within 3 sessions", (t / pick.entry_ref - 1.0) * 100.0, (t - pick.entry_ref) / risk),
+        None => format!(
+            "snaps back to a strong close (IBS > 0.8) within 7 sessions; one ATR up is {:.2} ({:+.1}%)",
+            pick.entry_ref + pick.atr14,
+            pick.atr14 / pick.entry_ref * 100.0
+        ),
+    }
+}
+
+fn bear_case(pick: &Pick, low_20d: Option<f64>) -> String {
+    format!(
+        "keeps falling to the stop {:.2} ({:+.1}%, -1R){}",
+        pick.stop,
+        (pick.stop / pick.entry_ref - 1.0) * 100.0,
+        low_20d
+            .map(|l| format!("; the 20-day low {l:.2} is the support to watch"))
+            .unwrap_or_default()
+    )
+}
+
+/// Writes `reports/pregame_YYYYMMDD.{json,md}`.
+fn write_blueprint(app: &App, blueprint: &Blueprint) -> Result<(), JobError> {
+    let stamp = blueprint.session.format("%Y%m%d");
+    let reports = app.home.root().join("reports");
+    let io = |e: std::io::Error| JobError::Recoverable(format!("reports/pregame_{stamp}: {e}"));
+    write_pair(
+        &reports,
+        &format!("pregame_{stamp}"),
+        blueprint,
+        &markdown(blueprint),
+        app.durability(),
+    )
+    .map_err(io)
+}
+
+/// The job's detail line: how many picks, and which are to be executed.
+fn summary(blueprint: &Blueprint) -> String {
+    let execute: Vec<&str> = blueprint
+        .picks
+        .iter()
+        .filter(|p| p.execute)
+        .map(|p| p.symbol.as_str())
+        .collect();
+    format!(
+        "{} picks; execute {}",
+        blueprint.picks.len(),
+        if execute.is_empty() {
+            "none".into()
+        } else {
+            execute.join(",")
+        }
+    )
 }
 
 fn markdown(b: &Blueprint) -> String {

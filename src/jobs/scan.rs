@@ -80,21 +80,8 @@ impl Job for Scan {
             return Ok(JobOutput::skipped("no_data", "no session before this one"));
         };
         let (signals, missing) = scan_universe(app, as_of)?;
-        let io = |what: &str, e: std::io::Error| JobError::Recoverable(format!("{what}: {e}"));
         let slot_et = ctx.slot.fixed_offset().to_rfc3339();
-        let (mut log, _) = JsonlWriter::open(&app.home.logs().join("signals.jsonl"))
-            .map_err(|e| io("logs/signals.jsonl", e))?;
-        for (i, signal) in signals.iter().enumerate() {
-            let line = SignalLine {
-                tag: &ctx.tag,
-                slot_et: slot_et.clone(),
-                as_of,
-                rank: i + 1,
-                signal,
-            };
-            log.append(&serde_json::to_string(&line).expect("serialises"))
-                .map_err(|e| io("logs/signals.jsonl", e))?;
-        }
+        log_signals(app, &ctx.tag, &slot_et, as_of, &signals)?;
         let windows = app
             .config
             .trading
@@ -119,20 +106,8 @@ impl Job for Scan {
             &file,
             app.durability(),
         )
-        .map_err(|e| io("state/scans", e))?;
-        let names: Vec<&str> = top3.iter().map(|s| s.symbol.as_str()).collect();
-        let mut detail = format!(
-            "as of {as_of}: {} signals, top {}",
-            signals.len(),
-            if names.is_empty() {
-                "-".into()
-            } else {
-                names.join(",")
-            }
-        );
-        if let Some(why) = missing {
-            detail.push_str(&format!("; {why}"));
-        }
+        .map_err(|e| io_error("state/scans", e))?;
+        let mut detail = found_line(as_of, signals.len(), top3, missing);
         if in_window && !signals.is_empty() {
             let handoff = Handoff {
                 tag: &ctx.tag,
@@ -146,7 +121,7 @@ impl Job for Scan {
                 &handoff,
                 app.durability(),
             )
-            .map_err(|e| io("state/scans", e))?;
+            .map_err(|e| io_error("state/scans", e))?;
             detail.push_str(&format!(
                 "; handed {} to the position manager",
                 signals.len()
@@ -156,6 +131,53 @@ impl Job for Scan {
         }
         Ok(JobOutput::ok(detail))
     }
+}
+
+/// A write that failed, named by the file or folder the operator would look in.
+fn io_error(what: &str, e: std::io::Error) -> JobError {
+    JobError::Recoverable(format!("{what}: {e}"))
+}
+
+/// Appends every signal, ranked, to `logs/signals.jsonl`: the full record, not just the top 3.
+fn log_signals(
+    app: &App,
+    tag: &str,
+    slot_et: &str,
+    as_of: NaiveDate,
+    signals: &[Signal],
+) -> Result<(), JobError> {
+    let (mut log, _) = JsonlWriter::open(&app.home.logs().join("signals.jsonl"))
+        .map_err(|e| io_error("logs/signals.jsonl", e))?;
+    for (i, signal) in signals.iter().enumerate() {
+        let line = SignalLine {
+            tag,
+            slot_et: slot_et.to_string(),
+            as_of,
+            rank: i + 1,
+            signal,
+        };
+        log.append(&serde_json::to_string(&line).expect("serialises"))
+            .map_err(|e| io_error("logs/signals.jsonl", e))?;
+    }
+    Ok(())
+}
+
+/// The start of the detail line: how many signals, the top names, and why the bar of `as_of`
+/// may be missing.
+fn found_line(as_of: NaiveDate, found: usize, top3: &[Signal], missing: Option<String>) -> String {
+    let names: Vec<&str> = top3.iter().map(|s| s.symbol.as_str()).collect();
+    let mut detail = format!(
+        "as of {as_of}: {found} signals, top {}",
+        if names.is_empty() {
+            "-".into()
+        } else {
+            names.join(",")
+        }
+    );
+    if let Some(why) = missing {
+        detail.push_str(&format!("; {why}"));
+    }
+    detail
 }
 
 #[cfg(test)]
