@@ -26,13 +26,17 @@ pub enum BackupError {
     },
     #[error("--to {path}: the folder is not empty; restore into a new or empty folder", path = .path.display())]
     NotEmpty { path: PathBuf },
+    /// A database of the home is corrupt: archiving it would let good backups age out behind
+    /// a bad one.
+    #[error("{path}: {why}; no backup was written (an archive of a corrupt database would push a good one out)", path = .path.display())]
+    CorruptSource { path: PathBuf, why: String },
 }
 
 impl BackupError {
     /// 2 for what the operator asked wrongly (a non-empty target); 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
-            BackupError::NotEmpty { .. } => 2,
+            BackupError::NotEmpty { .. } | BackupError::CorruptSource { .. } => 2,
             _ => 1,
         }
     }
@@ -60,7 +64,9 @@ fn files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 /// Writes the archive for `home` named after `stamp` (`YYYYMMDD_HHMMSS`) and keeps the newest
-/// `keep` archives. Returns the archive's path.
+/// `keep` archives. Returns the archive's path. Each database is copied and checked first: a
+/// corrupt one fails the backup before any archive is written, so every archive that gets its
+/// final name — and the newest ones pruning keeps — holds databases that passed the check.
 pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupError> {
     let backups = home.join("backups");
     std::fs::create_dir_all(&backups).map_err(io(&backups))?;
@@ -85,9 +91,17 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
                     })?;
             source
                 .backup(rusqlite::DatabaseName::Main, &copy, None)
-                .map_err(|e| BackupError::Io {
+                .map_err(|e| BackupError::CorruptSource {
                     path: db.clone(),
                     why: format!("online backup: {e}"),
+                })?;
+            // The copy is what the archive holds: it must pass SQLite's check.
+            Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| e.to_string())
+                .and_then(|c| kobe_actors::db_check::quick_check(&c))
+                .map_err(|why| BackupError::CorruptSource {
+                    path: db.clone(),
+                    why,
                 })?;
         }
         let file = File::create(&partial).map_err(io(&partial))?;
@@ -140,6 +154,29 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
     result?;
     prune(&backups, keep)?;
     Ok(final_path)
+}
+
+/// The home's archives, oldest first (names sort by time).
+pub fn archives(home: &Path) -> Vec<PathBuf> {
+    files(&home.join("backups"), |n| {
+        n.starts_with("backup_") && n.ends_with(".tar.gz")
+    })
+}
+
+/// Whether `archive` holds a trading ledger (`state/ledger.sqlite`), read from its index
+/// (the archive's members are listed, not unpacked).
+pub fn holds_ledger(archive: &Path) -> bool {
+    let Ok(file) = File::open(archive) else {
+        return false;
+    };
+    let mut tar = tar::Archive::new(GzDecoder::new(file));
+    let Ok(entries) = tar.entries() else {
+        return false;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.path().ok().map(|p| p.into_owned()))
+        .any(|p| p == Path::new("state/ledger.sqlite"))
 }
 
 /// Keeps the newest `keep` archives (names sort by time).

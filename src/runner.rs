@@ -89,6 +89,8 @@ pub enum RunnerError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
+    TradingLedger(#[from] crate::trading::LedgerError),
+    #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -106,6 +108,7 @@ impl RunnerError {
         match self {
             RunnerError::Usage(_) | RunnerError::Config(_) | RunnerError::Secrets(_) => 2,
             RunnerError::Ledger(LedgerError::Corrupt { .. }) | RunnerError::Health(_) => 2,
+            RunnerError::TradingLedger(_) => 2,
             RunnerError::Lock(LockError::Held { .. }) => 3,
             _ => 1,
         }
@@ -247,6 +250,11 @@ impl Plan {
             universe: args.universe.clone(),
             cap: args.cap,
         };
+        // Both databases are checked before anything starts or is written: a corrupt, foreign
+        // or lost one stops the run here, named.
+        let state = plan.home.state();
+        RunLedger::check(&state, &plan.home.logs())?;
+        crate::trading::TradingLedger::check(&state)?;
         let app = plan.app();
         if app.broker_kind() == crate::config::BrokerKind::Alpaca {
             check_alpaca(&app)?;
@@ -470,6 +478,9 @@ fn describe(event: &kobe_actors::messages::RuntimeEvent) -> String {
             )
         }
         RuntimeEvent::KillSwitch(_) => "kobe: kill switch released".to_string(),
+        RuntimeEvent::StorageFailed { error } => {
+            format!("kobe: STOPPING: state could not be kept: {error}")
+        }
         RuntimeEvent::JobGaveUp { tag, crashes } => {
             format!("kobe: {tag} is past its restart limit ({crashes} crashes): its slots are skipped until a restart")
         }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use kobe_actors::atomic_file::Durability;
-use rusqlite::{params, Connection, OptionalExtension};
+use kobe_actors::db_check::{self, Found};
+use kobe_actors::ledger::RunLedger;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 use crate::domain::{DecisionReason, ExitReason, OrderKind, OrderStatus, Side};
@@ -26,6 +28,14 @@ use crate::strategy::signals::Strategy;
 pub enum LedgerError {
     #[error("{path}: not a readable trading ledger ({why}); the file is kept as it is", path = .path.display())]
     Corrupt { path: PathBuf, why: String },
+    /// The ledger is gone (or emptied) in a home that has traded: starting a fresh account
+    /// would forget positions that are open at the broker or in the book.
+    #[error("{path}: {what}, but this home has traded before ({evidence}); a new account is never started over a lost ledger: restore the newest backup (kobe backup verify FILE, then kobe restore FILE --to NEW_HOME) and run from there", path = .path.display())]
+    Lost {
+        path: PathBuf,
+        what: &'static str,
+        evidence: String,
+    },
     /// A row holds a value kobe does not know: nothing is guessed, nothing is traded on it.
     #[error("trading ledger ledger.sqlite: {0}; the file is kept as it is: correct the row or restore a backup")]
     BadRow(BadRow),
@@ -88,6 +98,27 @@ ALTER TABLE trades_v2 RENAME TO trades;
 PRAGMA user_version = 3;
 COMMIT;
 ";
+
+/// The schema version this kobe writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i32 = 3;
+
+/// What shows that the home of `state_dir` has traded: the run ledger records a position
+/// manager run that ended ok, or a backup holds a trading ledger. An unreadable run ledger
+/// counts too: in doubt, no new account.
+fn trading_history(state_dir: &Path) -> Option<String> {
+    let tag = crate::jobs::JobTag::PositionManager.as_str();
+    match RunLedger::has_ok_run(state_dir, tag) {
+        Ok(true) => return Some(format!("state/runs.sqlite records {tag} runs")),
+        Ok(false) => {}
+        Err(e) => return Some(e.to_string()),
+    }
+    let home = state_dir.parent()?;
+    crate::backup::archives(home)
+        .into_iter()
+        .rev()
+        .find(|a| crate::backup::holds_ledger(a))
+        .map(|a| format!("{} holds a trading ledger", a.display()))
+}
 
 /// One open position as the ledger holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,6 +224,7 @@ impl TradingLedger {
         durability: Durability,
     ) -> Result<Self, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
+        Self::check(state_dir)?;
         std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::Corrupt {
             path: path.clone(),
             why: e.to_string(),
@@ -233,6 +265,36 @@ impl TradingLedger {
         let ledger = Self { conn };
         ledger.check_rows()?;
         Ok(ledger)
+    }
+
+    /// Refuses a trading ledger in doubt before anything opens it for writing: something other
+    /// than a database at its path, a file that fails SQLite's quick check or carries a schema
+    /// this kobe does not know — or none at all (or an empty file) in a home that has traded.
+    pub fn check(state_dir: &Path) -> Result<(), LedgerError> {
+        let path = state_dir.join("ledger.sqlite");
+        let corrupt = |why: String| LedgerError::Corrupt {
+            path: path.clone(),
+            why,
+        };
+        let what = match db_check::inspect(&path).map_err(corrupt)? {
+            Found::Database => {
+                let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                db_check::quick_check(&conn).map_err(corrupt)?;
+                db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;
+                return Ok(());
+            }
+            Found::Empty => "empty (0 bytes)",
+            Found::Missing => "missing",
+        };
+        match trading_history(state_dir) {
+            Some(evidence) => Err(LedgerError::Lost {
+                path,
+                what,
+                evidence,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Records a decision before its order is sent. Recording it again changes nothing.

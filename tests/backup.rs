@@ -220,3 +220,30 @@ fn keeps_the_newest_and_a_failed_backup_leaves_no_archive() {
         "not a folder"
     );
 }
+
+#[test]
+fn a_corrupt_database_fails_the_backup_and_the_good_archive_is_kept() {
+    let home = traded_home();
+    let good = backup(&home);
+    let ledger = home.path().join("state/ledger.sqlite");
+    let _ = std::fs::remove_file(home.path().join("state/ledger.sqlite-wal"));
+    common::damage(&ledger, 3 * 4096, false);
+    // Archived, a corrupt copy would push good archives out as they age.
+    let out = home.kobe().arg("backup").output().unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ledger.sqlite") && err.contains("no backup was written"),
+        "{err}"
+    );
+    let archives: Vec<_> = std::fs::read_dir(home.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        archives,
+        std::slice::from_ref(&good),
+        "only the good archive is left"
+    );
+    assert!(verify(&home, &good).status.success());
+}

@@ -67,6 +67,10 @@ pub enum JobError {
     Recoverable(String),
     #[error("{0}")]
     Unrecoverable(String),
+    /// State the run relies on could not be read or written (a database in doubt, a full
+    /// disk): recorded, then the whole run stops — it never trades on without its records.
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// A job body. `run` is called on a blocking thread, one run at a time per tag.
@@ -94,11 +98,14 @@ pub struct Outcome {
     pub detail: String,
     /// Panics and unrecoverable errors restart the job (counted against the restart limit).
     pub restart: bool,
+    /// A storage failure: the run must stop.
+    pub halt: bool,
 }
 
 impl From<RunEnd> for Outcome {
     fn from(end: RunEnd) -> Self {
         use crate::ledger::Status;
+        let halt = matches!(end, RunEnd::Returned(Err(JobError::Storage(_))));
         let (status, reason, detail, restart) = match end {
             RunEnd::TimedOut(limit) => (
                 Status::Failed,
@@ -113,6 +120,9 @@ impl From<RunEnd> for Outcome {
                 true,
             ),
             RunEnd::Returned(Err(JobError::Recoverable(m))) => (Status::Failed, None, m, false),
+            RunEnd::Returned(Err(JobError::Storage(m))) => {
+                (Status::Failed, Some(FailReason::Storage.into()), m, false)
+            }
             RunEnd::Returned(Err(JobError::Unrecoverable(m))) => (
                 Status::Failed,
                 Some(FailReason::Unrecoverable.into()),
@@ -133,6 +143,7 @@ impl From<RunEnd> for Outcome {
             reason,
             detail,
             restart,
+            halt,
         }
     }
 }
@@ -144,4 +155,23 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic payload".to_string());
     format!("panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Status;
+
+    #[test]
+    fn a_storage_failure_is_recorded_failed_and_stops_the_run() {
+        let end = RunEnd::Returned(Err(JobError::Storage(
+            "ledger.sqlite: disk I/O error".into(),
+        )));
+        let outcome = Outcome::from(end);
+        assert_eq!(outcome.status, Status::Failed);
+        assert_eq!(outcome.reason.map(String::from).as_deref(), Some("storage"));
+        assert!(outcome.halt && !outcome.restart);
+        let recoverable = Outcome::from(RunEnd::Returned(Err(JobError::Recoverable("x".into()))));
+        assert!(!recoverable.halt);
+    }
 }

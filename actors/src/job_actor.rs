@@ -11,7 +11,7 @@ use actix::prelude::*;
 use crate::clock::Clock;
 use crate::job::{Job, JobFactory};
 use crate::ledger::{RunLedger, Status};
-use crate::messages::{Disable, JobCrashed, Tick};
+use crate::messages::{Disable, JobCrashed, StorageFailed, Tick};
 use crate::schedule::JobPlan;
 use crate::slot::{Gate, LockPolicy, SlotEnd, SlotProtocol};
 
@@ -35,6 +35,8 @@ pub struct JobActor {
     /// Past the restart limit: slots are recorded as skipped.
     disabled: bool,
     crashes: Recipient<JobCrashed>,
+    /// Told when a slot's state could not be kept: the run stops.
+    storage: Recipient<StorageFailed>,
 }
 
 /// The state a job actor starts from, besides its plan and body.
@@ -43,6 +45,7 @@ pub struct JobActorSetup {
     pub ledger: Arc<RunLedger>,
     pub clock: Arc<dyn Clock>,
     pub crashes: Recipient<JobCrashed>,
+    pub storage: Recipient<StorageFailed>,
     /// `state/locks`: a run holds its job's lock, so `kobe run-job` never runs it at once.
     pub locks_dir: Option<PathBuf>,
     /// Shared with the kill-switch actor, which sets it before telling anyone.
@@ -71,6 +74,7 @@ impl JobActor {
             in_flight: Arc::new(AtomicUsize::new(0)),
             disabled: false,
             crashes: setup.crashes,
+            storage: setup.storage,
         }
     }
 }
@@ -135,6 +139,10 @@ impl Handler<Tick> for JobActor {
             Ok(Gate::Closed(end)) => return ready(end.status()),
             Err(e) => {
                 tracing::error!(tag = %tag, error = %e, "run ledger unreadable; slot not run");
+                // Without the ledger no slot can be promised "never twice": the run stops.
+                self.storage.do_send(StorageFailed {
+                    error: format!("{tag}: {e}"),
+                });
                 return ready(None);
             }
         };
@@ -151,6 +159,9 @@ impl Handler<Tick> for JobActor {
                     return None;
                 }
             };
+            if let Some(error) = recorded.halt.clone() {
+                act.storage.do_send(StorageFailed { error });
+            }
             if recorded.restart {
                 act.crashes.do_send(JobCrashed {
                     tag: tag.clone(),

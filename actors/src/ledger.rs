@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::db_check::{self, Found};
 use crate::jsonl::{last_line, JsonlWriter};
 
 /// How a slot ended.
@@ -91,6 +92,64 @@ pub struct RunLedger {
 const SCHEMA_VERSION: i32 = 1;
 
 impl RunLedger {
+    /// Refuses a run ledger in doubt before anything opens it for writing: something other
+    /// than a database at its path, a file that fails SQLite's quick check or carries a schema
+    /// this kobe does not know, or an empty or missing database beside a jobs log that shows
+    /// slots were recorded (the ledger is what keeps a slot from running twice).
+    pub fn check(state_dir: &Path, logs_dir: &Path) -> Result<(), LedgerError> {
+        let db_path = state_dir.join("runs.sqlite");
+        let refuse = |reason: String| LedgerError::Corrupt {
+            path: db_path.clone(),
+            reason,
+        };
+        match db_check::inspect(&db_path).map_err(refuse)? {
+            Found::Database => {
+                let db = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| refuse(e.to_string()))?;
+                db_check::quick_check(&db).map_err(refuse)?;
+                db_check::schema_version(&db, SCHEMA_VERSION).map_err(refuse)?;
+                Ok(())
+            }
+            found => {
+                let jobs_log = logs_dir.join("jobs.jsonl");
+                let logged = std::fs::metadata(&jobs_log).is_ok_and(|m| m.len() > 0);
+                if logged {
+                    let what = if found == Found::Empty {
+                        "empty"
+                    } else {
+                        "missing"
+                    };
+                    return Err(refuse(format!(
+                        "{what}, but {} shows slots were recorded here: restore state/runs.sqlite from a backup (kobe restore FILE --to DIR)",
+                        jobs_log.display()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether `state_dir`'s run ledger records a run of `tag` that ended ok (read only; a
+    /// missing ledger records none, an unreadable one is an error).
+    pub fn has_ok_run(state_dir: &Path, tag: &str) -> Result<bool, LedgerError> {
+        let db_path = state_dir.join("runs.sqlite");
+        let unreadable = |e: rusqlite::Error| LedgerError::Corrupt {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        };
+        if db_check::inspect(&db_path) != Ok(Found::Database) {
+            return Ok(false);
+        }
+        let db = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(unreadable)?;
+        db.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE tag = ?1 AND status = 'ok')",
+            params![tag],
+            |r| r.get(0),
+        )
+        .map_err(unreadable)
+    }
+
     /// Opens (creating) `state_dir/runs.sqlite` and `logs_dir/jobs.jsonl`, repairing a torn last
     /// log line and adopting a record that reached the log but not the database.
     pub fn open(
@@ -110,6 +169,7 @@ impl RunLedger {
             path: db_path.clone(),
             reason: e.to_string(),
         };
+        Self::check(state_dir, logs_dir)?;
         let db = Connection::open(&db_path).map_err(corrupt)?;
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;

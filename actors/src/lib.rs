@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod calendar;
 pub mod clock;
 pub mod clock_actor;
+pub mod db_check;
 pub mod health;
 pub mod heartbeat;
 pub mod job;

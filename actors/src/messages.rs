@@ -31,6 +31,14 @@ pub struct JobCrashed {
     pub at: DateTime<Utc>,
 }
 
+/// Job actor → supervisor: a slot's state could not be kept (its record, or the body's own
+/// records): the run stops, non-zero, naming what failed.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct StorageFailed {
+    pub error: String,
+}
+
 /// Supervisor → job actor: past its restart limit; record its slots as skipped from now on.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
@@ -54,7 +62,14 @@ pub struct Shutdown;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeEvent {
     KillSwitch(crate::view::KillSwitchStatus),
-    JobGaveUp { tag: String, crashes: usize },
+    JobGaveUp {
+        tag: String,
+        crashes: usize,
+    },
+    /// State could not be read or written: the run is stopping.
+    StorageFailed {
+        error: String,
+    },
 }
 
 pub type EventHook = std::sync::Arc<dyn Fn(RuntimeEvent) + Send + Sync>;

@@ -46,13 +46,16 @@ pub enum FailReason {
     Timeout,
     Panic,
     Unrecoverable,
+    /// State could not be read or written: the run stops.
+    Storage,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 3] = [
+    pub const ALL: [FailReason; 4] = [
         FailReason::Timeout,
         FailReason::Panic,
         FailReason::Unrecoverable,
+        FailReason::Storage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl FailReason {
             FailReason::Timeout => "timeout",
             FailReason::Panic => "panic",
             FailReason::Unrecoverable => "unrecoverable",
+            FailReason::Storage => "storage",
         }
     }
 }
@@ -158,7 +162,7 @@ mod tests {
             ]
         );
         let fails: Vec<_> = FailReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(fails, ["timeout", "panic", "unrecoverable"]);
+        assert_eq!(fails, ["timeout", "panic", "unrecoverable", "storage"]);
         assert_eq!(String::from(Reason::Job("no_api_key".into())), "no_api_key");
         assert_eq!(String::from(Reason::from(SkipReason::Missed)), "missed");
     }

@@ -79,7 +79,7 @@ pub enum SlotEnd {
     /// The job lock is held elsewhere and the policy is `TryOnce`: not run, nothing recorded.
     Busy,
     /// Skipped by a gate, or run: recorded.
-    Recorded(Recorded),
+    Recorded(Box<Recorded>),
 }
 
 impl SlotEnd {
@@ -99,6 +99,8 @@ pub struct Recorded {
     pub restart: bool,
     /// Whether the record reached the ledger (a failure is also logged).
     pub stored: Result<(), LedgerError>,
+    /// The run must stop: the body could not keep its state, or this record was not kept.
+    pub halt: Option<String>,
 }
 
 /// What the gates decided.
@@ -148,7 +150,7 @@ impl SlotProtocol {
         if let Some((reason, detail)) = skip {
             let now = self.clock.now();
             let recorded = self.record(&slot, now, Duration::ZERO, skipped(reason, detail));
-            return Ok(Gate::Closed(SlotEnd::Recorded(recorded)));
+            return Ok(Gate::Closed(SlotEnd::Recorded(Box::new(recorded))));
         }
         let context = JobContext {
             tag: slot.tag.clone(),
@@ -204,10 +206,19 @@ impl SlotProtocol {
         if let Err(e) = &stored {
             tracing::error!(tag = %record.tag, slot = %record.slot_et, error = %e, "could not record a job slot");
         }
+        let halt = match &stored {
+            Err(e) => Some(format!(
+                "could not record {} {}: {e}",
+                record.tag, record.slot_et
+            )),
+            Ok(()) if outcome.halt => Some(format!("{}: {}", record.tag, record.detail)),
+            Ok(()) => None,
+        };
         Recorded {
             record,
             restart: outcome.restart,
             stored,
+            halt,
         }
     }
 }
@@ -218,6 +229,7 @@ fn skipped(reason: SkipReason, detail: &str) -> Outcome {
         reason: Some(reason.into()),
         detail: detail.to_string(),
         restart: false,
+        halt: false,
     }
 }
 
@@ -391,7 +403,7 @@ impl Finish {
             self.protocol
                 .record(&self.slot, self.started, self.stopwatch.elapsed(), outcome);
         drop(held);
-        Ok(SlotEnd::Recorded(recorded))
+        Ok(SlotEnd::Recorded(Box::new(recorded)))
     }
 }
 

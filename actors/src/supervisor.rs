@@ -20,7 +20,7 @@ use crate::job::JobFactory;
 use crate::job_actor::{Drain, JobActor, JobActorSetup};
 use crate::kill_switch::{self, KillSwitchActor, KillSwitchSetup};
 use crate::ledger::RunLedger;
-use crate::messages::{ClockFinished, Disable, JobCrashed, Shutdown, Tick};
+use crate::messages::{ClockFinished, Disable, JobCrashed, Shutdown, StorageFailed, Tick};
 use crate::schedule::Schedule;
 use crate::view::RuntimeView;
 
@@ -182,6 +182,7 @@ impl Actor for Supervisor {
                 ledger: self.config.ledger.clone(),
                 clock: self.config.clock.clone(),
                 crashes: crashes.clone(),
+                storage: ctx.address().recipient::<StorageFailed>(),
                 locks_dir: locks_dir.clone(),
                 kill_switch: kill_switch.clone(),
             };
@@ -286,6 +287,27 @@ impl Handler<JobCrashed> for Supervisor {
             }
         }
         self.view.job_restarted(&msg.tag, past_limit);
+    }
+}
+
+impl Handler<StorageFailed> for Supervisor {
+    type Result = ();
+
+    /// Health turns degraded and the operator is told first; then the run stops, failed, so a
+    /// replay or runner never goes on with records missing.
+    fn handle(&mut self, msg: StorageFailed, ctx: &mut Context<Self>) {
+        tracing::error!(error = %msg.error, "state could not be kept: stopping");
+        self.view.set_storage_failure(&msg.error);
+        if let Some(hook) = self.config.ops.as_ref().and_then(|o| o.on_event.as_ref()) {
+            hook(crate::messages::RuntimeEvent::StorageFailed {
+                error: msg.error.clone(),
+            });
+        }
+        if let Some(clock) = self.clock.take() {
+            clock.do_send(StopClock);
+        }
+        self.finish(Exit::Failed(msg.error));
+        ctx.stop();
     }
 }
 

@@ -98,6 +98,8 @@ struct State {
     stopping: bool,
     /// The run ledger failing: the clock is retrying a slot.
     ledger_problem: Option<String>,
+    /// State could not be kept: the run is stopping.
+    storage_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -322,6 +324,11 @@ impl RuntimeView {
         }
     }
 
+    /// State could not be read or written: health is degraded from now on, whatever follows.
+    pub fn set_storage_failure(&self, error: &str) {
+        self.lock().storage_failure = Some(error.to_string());
+    }
+
     pub fn set_ready(&self) {
         self.lock().ready = true;
     }
@@ -376,6 +383,9 @@ impl RuntimeView {
         }
         if let Some(problem) = &s.ledger_problem {
             problems.push(format!("run ledger failing: {problem}"));
+        }
+        if let Some(error) = &s.storage_failure {
+            problems.push(format!("state could not be kept, stopping: {error}"));
         }
         let stale_after = self.heartbeat_every.num_seconds() * STALE_HEARTBEATS;
         if heartbeat_age.is_some_and(|age| age > stale_after) {
@@ -464,6 +474,16 @@ mod tests {
             clock,
             Arc::new(schedule),
             TimeDelta::seconds(30),
+        );
+        // A storage failure turns health degraded at once, with the error among the problems.
+        assert_eq!(view.snapshot().status, Health::Ok);
+        view.set_storage_failure("logs/jobs.jsonl: No space left on device");
+        let snap = view.snapshot();
+        assert_eq!(snap.status, Health::Degraded);
+        assert!(
+            snap.problems.iter().any(|p| p.contains("No space left")),
+            "{:?}",
+            snap.problems
         );
         let text = view.metrics_text();
         for tag in ["FIRST_SCAN", "EOD_REPORT"] {

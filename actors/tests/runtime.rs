@@ -340,6 +340,7 @@ async fn overlap_and_timeout() {
                 ledger,
                 clock,
                 crashes,
+                storage: Sink.start().recipient(),
                 locks_dir: None,
                 kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             };
@@ -390,6 +391,7 @@ async fn overlap_and_timeout() {
                 ledger,
                 clock,
                 crashes,
+                storage: Sink.start().recipient(),
                 locks_dir: None,
                 kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             };
@@ -418,6 +420,10 @@ impl Actor for Sink {
 impl Handler<JobCrashed> for Sink {
     type Result = ();
     fn handle(&mut self, _: JobCrashed, _: &mut Context<Self>) {}
+}
+impl Handler<kobe_actors::messages::StorageFailed> for Sink {
+    type Result = ();
+    fn handle(&mut self, _: kobe_actors::messages::StorageFailed, _: &mut Context<Self>) {}
 }
 
 #[actix_rt::test]

@@ -10,6 +10,8 @@ use crate::trading::{LedgerError, TradingLedger};
 fn open_ledger(ctx: &Context) -> Result<TradingLedger, CommandError> {
     let config = ctx.load_config()?;
     let state = ctx.home.state();
+    // A lost ledger in a home that has traded is named as such, not as "nothing yet".
+    TradingLedger::check(&state)?;
     ensure(state.join("ledger.sqlite").exists(), || {
         format!(
             "no trading ledger in {} yet: nothing has traded here",

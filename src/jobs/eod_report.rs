@@ -18,15 +18,17 @@ impl Job for EodReport {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
         let fail = |e: String| JobError::Recoverable(e);
+        // The trading ledger failing is a storage failure: the run stops (see `JobError`).
+        let storage = |e: crate::trading::LedgerError| JobError::Storage(e.to_string());
         let starting = app.config.trading.starting_equity;
-        let ledger = TradingLedger::open(&app.home.state(), starting, app.durability())
-            .map_err(|e| fail(e.to_string()))?;
+        let ledger =
+            TradingLedger::open(&app.home.state(), starting, app.durability()).map_err(storage)?;
         let now = ctx.clock.now();
         // Positions are marked at the latest close this instant may see (DESIGN §7).
         let visible = last_visible_date(ctx.session, now);
         let held: Vec<String> = ledger
             .positions()
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(storage)?
             .into_iter()
             .map(|p| p.symbol)
             .collect();
@@ -41,9 +43,9 @@ impl Job for EodReport {
         };
         // Loaded with `until` = the visible date: the last bar is the latest visible close.
         let mark = |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
-        let report = crate::report::pnl(&ledger, ctx.session, now, starting, mark)
-            .map_err(|e| fail(e.to_string()))?;
-        let curve = ledger.equity_curve().map_err(|e| fail(e.to_string()))?;
+        let report =
+            crate::report::pnl(&ledger, ctx.session, now, starting, mark).map_err(storage)?;
+        let curve = ledger.equity_curve().map_err(storage)?;
         crate::report::write(app.home.root(), &report, &curve, app.durability()).map_err(fail)?;
         let summary = format!(
             "equity {:.2} ({:+.2} today), {} open, {} closed today",

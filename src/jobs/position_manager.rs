@@ -22,9 +22,10 @@ use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
+use crate::broker::BrokerError;
 use crate::broker::Fills;
 use crate::data::bars::Bar;
-use crate::trading::TradingLedger;
+use crate::trading::{LedgerError, TradingLedger};
 use cycle::{Cycle, Series};
 use outcome::{CycleOutcome, Note};
 
@@ -50,8 +51,57 @@ impl PositionManager {
     }
 }
 
-fn fail(e: impl std::fmt::Display) -> JobError {
-    JobError::Recoverable(e.to_string())
+/// A cycle's error as the runtime takes it: the trading ledger failing (or a broker failing
+/// to keep the paper book in it) stops the run; anything else fails this cycle, and the next
+/// one tries again.
+fn fail(e: impl Into<CycleError>) -> JobError {
+    match e.into() {
+        CycleError::Storage(why) => JobError::Storage(why),
+        CycleError::Other(why) => JobError::Recoverable(why),
+    }
+}
+
+/// What kind of failure a cycle met (see `fail`).
+enum CycleError {
+    Storage(String),
+    Other(String),
+}
+
+impl From<LedgerError> for CycleError {
+    fn from(e: LedgerError) -> Self {
+        CycleError::Storage(e.to_string())
+    }
+}
+
+impl From<BrokerError> for CycleError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::Storage(_) | BrokerError::Ledger(_) => CycleError::Storage(e.to_string()),
+            other => CycleError::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<broker_sync::SyncError> for CycleError {
+    fn from(e: broker_sync::SyncError) -> Self {
+        match e {
+            broker_sync::SyncError::Ledger(e) => e.into(),
+            broker_sync::SyncError::Broker(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::AlpacaSetupError> for CycleError {
+    fn from(e: crate::app::AlpacaSetupError) -> Self {
+        CycleError::Other(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for CycleError {
+    /// The kill switch's file not written: nothing may be traded on without it.
+    fn from(e: std::io::Error) -> Self {
+        CycleError::Storage(format!("state/KILL_SWITCH: {e}"))
+    }
 }
 
 impl Job for PositionManager {

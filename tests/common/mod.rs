@@ -249,3 +249,15 @@ pub fn copy_sample(home: &Path) {
         }
     }
 }
+
+/// Overwrites `len` bytes from the middle of `path` (from a page boundary) with zeros, or with
+/// noise when `noise`: a database damaged as a bad disk would damage it.
+pub fn damage(path: &Path, len: usize, noise: bool) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let start = bytes.len() / 2 / 4096 * 4096;
+    let end = (start + len).min(bytes.len());
+    for (i, b) in bytes[start..end].iter_mut().enumerate() {
+        *b = if noise { (i * 7919 % 251) as u8 } else { 0 };
+    }
+    std::fs::write(path, bytes).unwrap();
+}

@@ -1,0 +1,163 @@
+//! Whether a database file is one to write to, before anything does: what is at the path
+//! (nothing, an empty file, a database, or something else), SQLite's own header, its quick
+//! integrity check, and the schema version kobe wrote. A database in doubt is refused, never
+//! recreated over.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+/// What is at a database's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Missing,
+    /// A file of 0 bytes: SQLite would treat it as a new, empty database.
+    Empty,
+    /// A regular file with SQLite's header.
+    Database,
+}
+
+/// The first 16 bytes of every SQLite 3 database file.
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Looks at `path` without following a link or opening anything but a regular file.
+pub fn inspect(path: &Path) -> Result<Found, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(e.to_string()),
+    };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err("is a symbolic link, not a database file (not followed)".into());
+    }
+    if !kind.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() == 0 {
+        return Ok(Found::Empty);
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(16).read(&mut head))
+        .map_err(|e| e.to_string())?;
+    if read < HEADER.len() || &head != HEADER {
+        return Err("is not an SQLite database (its header is wrong)".into());
+    }
+    Ok(Found::Database)
+}
+
+/// SQLite's quick check of every page and index: `Ok` only if it answers `ok`.
+pub fn quick_check(db: &Connection) -> Result<(), String> {
+    let mut stmt = db
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| e.to_string())?;
+    let answers: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    match answers.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        [] => Err("the integrity check gave no answer".into()),
+        // SQLite's report spans lines: one line for the operator, its headings left out.
+        problems => {
+            let lines: Vec<&str> = problems
+                .iter()
+                .flat_map(|p| p.lines())
+                .filter(|l| !l.starts_with("*** in database"))
+                .collect();
+            Err(format!("failed its integrity check: {}", lines.join("; ")))
+        }
+    }
+}
+
+/// The schema version kobe stored (`PRAGMA user_version`): one newer than `known` was written
+/// by a newer kobe; version 0 with tables in it is some other program's database.
+pub fn schema_version(db: &Connection, known: i32) -> Result<i32, String> {
+    let version: i32 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > known {
+        return Err(format!(
+            "has schema version {version}, newer than this kobe knows ({known})"
+        ));
+    }
+    if version == 0 {
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if tables > 0 {
+            return Err(
+                "is a database of some other program (it has tables but no kobe schema version)"
+                    .into(),
+            );
+        }
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_at_the_path_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        assert_eq!(inspect(&path), Ok(Found::Missing));
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(inspect(&path), Ok(Found::Empty));
+        std::fs::write(&path, b"random bytes, not a database at all").unwrap();
+        assert!(inspect(&path)
+            .unwrap_err()
+            .contains("not an SQLite database"));
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+        assert!(inspect(&path).unwrap_err().contains("symbolic link"));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(inspect(&path).unwrap_err().contains("not a regular file"));
+    }
+
+    #[test]
+    fn a_healthy_database_passes_and_a_damaged_or_foreign_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX tb ON t (b);",
+            )
+            .unwrap();
+            for i in 0..2000 {
+                db.execute(
+                    "INSERT INTO t (b) VALUES (?1)",
+                    [format!("row {i} {}", "x".repeat(100))],
+                )
+                .unwrap();
+            }
+            assert_eq!(inspect(&path), Ok(Found::Database));
+            assert_eq!(quick_check(&db), Ok(()));
+            // Tables and no version: somebody else's database.
+            assert!(schema_version(&db, 3)
+                .unwrap_err()
+                .contains("other program"));
+            db.pragma_update(None, "user_version", 9).unwrap();
+            assert!(schema_version(&db, 3).unwrap_err().contains("newer"));
+        }
+        // Zero a run of pages in the middle, as a bad disk would.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle..middle + 16384].fill(0);
+        std::fs::write(&path, &bytes).unwrap();
+        let damaged = Connection::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|db| quick_check(&db));
+        assert!(damaged.is_err(), "zeroed pages passed the check");
+    }
+}
