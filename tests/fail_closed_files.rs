@@ -11,21 +11,22 @@ use serde_json::Value;
 
 const LINK_REASON: &str = "state/KILL_SWITCH is a symlink (not followed)";
 
-#[test]
-fn a_dangling_kill_switch_link_starts_the_runner_halted() {
-    let home = TempHome::new();
+/// Starts a runner with a link to `target` at `state/KILL_SWITCH`; checks it started halted.
+fn start_with_switch_link(home: &TempHome, target: &std::path::Path) -> RunningRunner {
     std::fs::create_dir_all(home.path().join("state")).unwrap();
-    symlink(
-        home.path().join("nowhere"),
-        home.path().join("state/KILL_SWITCH"),
-    )
-    .unwrap();
+    symlink(target, home.path().join("state/KILL_SWITCH")).unwrap();
     let runner = RunningRunner::start(home.path(), &[]);
     let (code, health) = runner.health();
     assert_eq!((code, health["status"].as_str()), (200, Some("halted")));
     assert_eq!(health["kill_switch"]["active"], true);
     assert_eq!(health["kill_switch"]["reason"], LINK_REASON);
+    runner
+}
 
+#[test]
+fn a_dangling_kill_switch_link_starts_the_runner_halted() {
+    let home = TempHome::new();
+    let _runner = start_with_switch_link(&home, &home.path().join("nowhere"));
     let out = home.kobe().args(["status", "--json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["status"], "halted", "{status}");
@@ -35,14 +36,9 @@ fn a_dangling_kill_switch_link_starts_the_runner_halted() {
 #[test]
 fn a_kill_switch_link_to_a_readable_file_halts_without_showing_its_text() {
     let home = TempHome::new();
-    std::fs::create_dir_all(home.path().join("state")).unwrap();
     let secret = home.path().join("secret.txt");
     std::fs::write(&secret, "s3cr3t-passphrase\n").unwrap();
-    symlink(&secret, home.path().join("state/KILL_SWITCH")).unwrap();
-    let runner = RunningRunner::start(home.path(), &[]);
-    let (_, health) = runner.health();
-    assert_eq!(health["status"], "halted");
-    assert_eq!(health["kill_switch"]["reason"], LINK_REASON);
+    let runner = start_with_switch_link(&home, &secret);
     let (_, page) = runner.get("/");
     assert!(page.contains("is a symlink (not followed)"), "{page}");
     for text in [page, runner.get("/health").1] {

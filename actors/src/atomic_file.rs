@@ -53,6 +53,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
 
     #[test]
     fn replaces_whole_files_and_leaves_no_temp() {
@@ -71,20 +72,9 @@ mod tests {
     #[test]
     fn a_symlink_at_the_path_is_refused_by_name_and_its_target_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("precious");
-        fs::write(&target, "keep me").unwrap();
         let path = dir.path().join("x.json");
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = write_atomic(&path, b"{}", Durability::ProcessCrash).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains(&format!("{} is a symlink", path.display())),
-            "{err}"
-        );
-        assert_eq!(fs::read_to_string(&target).unwrap(), "keep me");
-        assert!(fs::symlink_metadata(&path)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        assert_refuses_a_link_at(&path, || {
+            write_atomic(&path, b"{}", Durability::ProcessCrash)
+        });
     }
 }

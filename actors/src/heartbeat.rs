@@ -209,6 +209,7 @@ mod tests {
     use super::*;
     use crate::calendar::NyseCalendar;
     use crate::clock::{LiveClock, SimClock, Speed};
+    use crate::own_file::test_support::assert_refuses_a_link_at;
     use crate::schedule::Schedule;
     use chrono::{TimeDelta, TimeZone};
     use std::path::Path;
@@ -282,22 +283,13 @@ mod tests {
     fn links_at_the_beat_files_are_refused_by_name_and_their_targets_kept() {
         let dir = tempfile::tempdir().unwrap();
         let (mut beat, _view) = actor(dir.path());
-        let target = dir.path().join("precious");
-        std::fs::write(&target, "keep me").unwrap();
         let state = dir.path().join("state").join(HEARTBEAT_FILE);
+        assert_refuses_a_link_at(&state, || beat.write_state("{}"));
         let log = dir.path().join("logs").join(HEARTBEAT_LOG);
-        for link in [&state, &log] {
-            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(&target, link).unwrap();
-        }
-        let err = beat.write_state("{}").unwrap_err();
-        let named = format!("{} is a symlink", state.display());
-        assert!(err.to_string().contains(&named), "{err}");
-        let err = beat.append_log("{}").unwrap_err();
-        let named = format!("{} is a symlink", log.display());
-        assert!(err.to_string().contains(&named), "{err}");
+        assert_refuses_a_link_at(&log, || beat.append_log("{}"));
         beat.beat(false);
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        assert!(!state.with_extension("target").exists());
+        assert!(!log.with_extension("target").exists());
     }
 
     /// The beat's JSON shape, field by field, which `kobe status` and operators' scripts read.

@@ -112,6 +112,7 @@ impl JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
 
     #[test]
     fn torn_last_line_is_cut_and_complete_lines_kept() {
@@ -151,21 +152,8 @@ mod tests {
     #[test]
     fn a_symlink_at_the_log_is_refused_by_name_and_its_target_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("precious");
-        std::fs::write(&target, "keep me").unwrap();
         let path = dir.path().join("logs/jobs.jsonl");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = JsonlWriter::open(&path).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains(&format!("{} is a symlink", path.display())),
-            "{err}"
-        );
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
-        // A dangling link must not be created through either.
-        std::fs::remove_file(&target).unwrap();
-        assert!(JsonlWriter::open(&path).is_err());
-        assert!(!target.exists());
+        assert_refuses_a_link_at(&path, || JsonlWriter::open(&path));
+        assert!(last_line(&path).is_err());
     }
 }

@@ -177,6 +177,7 @@ impl JobLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
     use chrono::TimeZone;
 
     fn info(pid: u32) -> LockInfo {
@@ -210,22 +211,12 @@ mod tests {
     #[test]
     fn a_symlink_at_the_runner_lock_is_refused_by_name_and_its_target_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("precious");
-        std::fs::write(&target, "keep me").unwrap();
         let path = dir.path().join(RUNNER_LOCK);
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = PidLock::acquire(dir.path(), &info(41)).unwrap_err();
-        assert!(matches!(err, LockError::NotRegular(_)), "{err:?}");
-        assert!(
-            err.to_string()
-                .contains(&format!("{} is a symlink", path.display())),
-            "{err}"
-        );
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
-        // A dangling link is not followed to create its target either.
-        std::fs::remove_file(&target).unwrap();
-        assert!(PidLock::acquire(dir.path(), &info(41)).is_err());
-        assert!(!target.exists());
+        assert_refuses_a_link_at(&path, || PidLock::acquire(dir.path(), &info(41)));
+        assert!(matches!(
+            PidLock::acquire(dir.path(), &info(41)),
+            Err(LockError::NotRegular(_))
+        ));
     }
 
     #[test]

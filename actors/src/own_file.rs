@@ -138,48 +138,75 @@ pub fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, Open
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::ffi::CString;
+    use std::fmt::Display;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
     pub fn mkfifo(path: &Path) {
         let c = CString::new(path.as_os_str().as_bytes()).unwrap();
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(
-            unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
-            0,
-            "mkfifo {}",
-            path.display()
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(made, 0, "mkfifo {}", path.display());
+    }
+
+    /// Checks that `op` refuses a link at `link`, naming it, and writes nothing through it:
+    /// first with the link's target present (its text must stay), then with the link dangling
+    /// (its target must not be created).
+    pub fn assert_refuses_a_link_at<T, E: Display>(
+        link: &Path,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) {
+        const KEPT: &str = "keep me";
+        let target = link.with_extension("target");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::fs::write(&target, KEPT).unwrap();
+        std::os::unix::fs::symlink(&target, link).unwrap();
+        let named = format!("{} is a symlink", link.display());
+        match op() {
+            Ok(_) => panic!("{} was used through the link", link.display()),
+            Err(e) => assert!(e.to_string().contains(&named), "{e}"),
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), KEPT);
+        std::fs::remove_file(&target).unwrap();
+        assert!(
+            op().is_err(),
+            "{} was used through a dangling link",
+            link.display()
         );
+        assert!(!target.exists());
+        assert!(std::fs::symlink_metadata(link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_refuses_a_link_at, mkfifo};
     use super::*;
 
     #[test]
     fn links_and_fifos_are_refused_by_name_and_regular_files_open() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        std::fs::write(&target, "kept").unwrap();
         let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = open_regular(&link, OpenOptions::new().append(true).create(true)).unwrap_err();
+        assert_refuses_a_link_at(&link, || {
+            open_regular(&link, OpenOptions::new().append(true).create(true))
+        });
         assert!(matches!(
-            &err,
-            OpenError::NotRegular(NotRegular { kind: EntryKind::Symlink, path }) if *path == link
+            open_regular(&link, OpenOptions::new().read(true)),
+            Err(OpenError::NotRegular(NotRegular { kind: EntryKind::Symlink, path })) if path == link
         ));
-        assert!(err.to_string().contains("link is a symlink"), "{err}");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
 
         let fifo = dir.path().join("fifo");
-        test_support::mkfifo(&fifo);
+        mkfifo(&fifo);
         let err = open_regular(&fifo, OpenOptions::new().read(true)).unwrap_err();
         assert!(err.to_string().contains("is a FIFO"), "{err}");
 
-        let err =
-            open_regular(&dir.path().join("none"), OpenOptions::new().read(true)).unwrap_err();
+        let regular = dir.path().join("regular");
+        let err = open_regular(&regular, OpenOptions::new().read(true)).unwrap_err();
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
-        assert!(open_regular(&target, OpenOptions::new().read(true)).is_ok());
+        std::fs::write(&regular, "").unwrap();
+        assert!(open_regular(&regular, OpenOptions::new().read(true)).is_ok());
     }
 }
