@@ -1,7 +1,10 @@
 //! Whole-file state writes that a crash can never leave half-done: temp file in the same folder,
 //! fsync, rename over the target, fsync the folder.
+//!
+//! A rename replaces a link rather than writing through it, but a link (or anything but a
+//! regular file) at a state file's path is refused first: the operator learns it is there.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -21,6 +24,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
+    crate::own_file::ensure_regular_or_absent(path)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     // Unique per call: two jobs of one process may write the same file at once.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -28,7 +32,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let result = (|| {
         let durable = durability == Durability::PowerLoss;
-        let mut file = File::create(&tmp)?;
+        // `create_new`: never through a link planted at the temp name.
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
@@ -48,6 +53,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
 
     #[test]
     fn replaces_whole_files_and_leaves_no_temp() {
@@ -61,5 +67,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["x.json"]);
+    }
+
+    #[test]
+    fn a_symlink_at_the_path_is_refused_by_name_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        assert_refuses_a_link_at(&path, || {
+            write_atomic(&path, b"{}", Durability::ProcessCrash)
+        });
     }
 }

@@ -1,6 +1,10 @@
 //! The heartbeat: every interval of real time, the runtime's state written atomically to
 //! `state/heartbeat.json` and appended to `logs/heartbeat.jsonl`, with its memory and CPU.
+//!
+//! Beats missed while the process could not run (SIGSTOP, a suspended machine) are skipped, not
+//! replayed: a burst of beats written in one second would tell a reader nothing true.
 
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +13,7 @@ use actix::prelude::*;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use tokio::time::Instant;
 
 use crate::atomic_file::write_atomic;
 use crate::calendar::EXCHANGE_TZ;
@@ -16,6 +21,15 @@ use crate::jsonl::JsonlWriter;
 use crate::view::{Health, KillSwitchStatus, LastJob, NextJob, RuntimeView};
 
 pub const HEARTBEAT_FILE: &str = "heartbeat.json";
+pub const HEARTBEAT_LOG: &str = "heartbeat.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    #[error("heartbeat not written: {0}")]
+    State(#[source] io::Error),
+    #[error("heartbeat not logged: {0}")]
+    Log(#[source] io::Error),
+}
 
 /// One beat (DESIGN §5). `Deserialize` so that `kobe status` can read it back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,25 +128,56 @@ impl HeartbeatActor {
             sim_now_et: (snap.clock == crate::clock::ClockKind::Simulated).then_some(snap.now_et),
         };
         let line = serde_json::to_string(&beat).expect("a beat serialises");
-        if let Err(e) = write_atomic(
-            &self.state_dir.join(HEARTBEAT_FILE),
-            line.as_bytes(),
-            self.view.durability(),
-        ) {
-            tracing::error!(error = %e, "cannot write state/heartbeat.json");
-        }
-        if self.log.is_none() {
-            match JsonlWriter::open(&self.logs_dir.join("heartbeat.jsonl")) {
-                Ok((w, _)) => self.log = Some(w),
-                Err(e) => tracing::error!(error = %e, "cannot open logs/heartbeat.jsonl"),
-            }
-        }
-        if let Some(log) = &mut self.log {
-            if let Err(e) = log.append(&line) {
-                tracing::error!(error = %e, "cannot append to logs/heartbeat.jsonl");
+        for result in [self.write_state(&line), self.append_log(&line)] {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "heartbeat");
             }
         }
         self.view.heartbeat_written(self.seq, ts);
+    }
+
+    /// Replaces `state/heartbeat.json` (refusing a link there; the error names the path).
+    fn write_state(&self, line: &str) -> Result<(), HeartbeatError> {
+        write_atomic(
+            &self.state_dir.join(HEARTBEAT_FILE),
+            line.as_bytes(),
+            self.view.durability(),
+        )
+        .map_err(HeartbeatError::State)
+    }
+
+    /// Appends to `logs/heartbeat.jsonl`, opening it at the first beat that can.
+    fn append_log(&mut self, line: &str) -> Result<(), HeartbeatError> {
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => {
+                let (w, _) = JsonlWriter::open(&self.logs_dir.join(HEARTBEAT_LOG))
+                    .map_err(HeartbeatError::Log)?;
+                self.log.insert(w)
+            }
+        };
+        log.append(line).map_err(HeartbeatError::Log)
+    }
+
+    /// Beats at `due` and schedules the next one.
+    fn schedule_after(&self, due: Instant, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let next = next_due(due, self.every, now);
+        ctx.run_later(next.saturating_duration_since(now), move |act, ctx| {
+            act.beat(false);
+            act.schedule_after(next, ctx);
+        });
+    }
+}
+
+/// The beat after the one due at `due`: on the same grid while on time; after a stall longer
+/// than a period, one period from now, so the missed beats are skipped rather than burst out.
+fn next_due(due: Instant, every: Duration, now: Instant) -> Instant {
+    let next = due + every;
+    if next > now {
+        next
+    } else {
+        now + every
     }
 }
 
@@ -141,7 +186,8 @@ impl Actor for HeartbeatActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.beat(false);
-        ctx.run_interval(self.every, |act, _| act.beat(false));
+        // Not `run_interval`: actix's interval fires once per missed period after a stall.
+        self.schedule_after(Instant::now(), ctx);
     }
 }
 
@@ -161,7 +207,90 @@ impl Handler<FinalBeat> for HeartbeatActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::calendar::NyseCalendar;
+    use crate::clock::{LiveClock, SimClock, Speed};
+    use crate::own_file::test_support::assert_refuses_a_link_at;
+    use crate::schedule::Schedule;
+    use chrono::{TimeDelta, TimeZone};
+    use std::path::Path;
+
+    const EVERY: Duration = Duration::from_secs(30);
+
+    fn actor(home: &Path) -> (HeartbeatActor, Arc<RuntimeView>) {
+        let start = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
+        let view = RuntimeView::new(
+            None,
+            Arc::new(SimClock::new(start, Speed::Max)),
+            Arc::new(LiveClock),
+            Arc::new(Schedule::new(Vec::new(), NyseCalendar)),
+            TimeDelta::seconds(30),
+        );
+        let beat = HeartbeatActor::new(
+            view.clone(),
+            home.join("state"),
+            home.join("logs"),
+            EVERY,
+            None,
+        );
+        (beat, view)
+    }
+
+    fn beats_logged(home: &Path) -> usize {
+        std::fs::read_to_string(home.join("logs").join(HEARTBEAT_LOG))
+            .map_or(0, |text| text.lines().count())
+    }
+
+    /// Lets every task that is ready run, without letting the paused clock move.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A stall of an hour (SIGSTOP, then SIGCONT) gives one beat, then beats a period apart.
+    #[test]
+    fn a_long_stall_yields_one_beat_not_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_path_buf();
+        let paused = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap()
+        };
+        actix_rt::System::with_tokio_rt(paused).block_on(async move {
+            let (beat, _view) = actor(&home);
+            let _addr = beat.start();
+            settle().await;
+            assert_eq!(beats_logged(&home), 1, "the beat at start");
+            tokio::time::advance(EVERY).await;
+            settle().await;
+            assert_eq!(beats_logged(&home), 2, "on time");
+            tokio::time::advance(Duration::from_secs(3600)).await;
+            settle().await;
+            assert_eq!(beats_logged(&home), 3, "one beat after the stall");
+            tokio::time::advance(EVERY - Duration::from_secs(1)).await;
+            settle().await;
+            assert_eq!(beats_logged(&home), 3, "not early");
+            tokio::time::advance(Duration::from_secs(1)).await;
+            settle().await;
+            assert_eq!(beats_logged(&home), 4, "a period after the stall's beat");
+        });
+    }
+
+    #[test]
+    fn links_at_the_beat_files_are_refused_by_name_and_their_targets_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut beat, _view) = actor(dir.path());
+        let state = dir.path().join("state").join(HEARTBEAT_FILE);
+        assert_refuses_a_link_at(&state, || beat.write_state("{}"));
+        let log = dir.path().join("logs").join(HEARTBEAT_LOG);
+        assert_refuses_a_link_at(&log, || beat.append_log("{}"));
+        beat.beat(false);
+        assert!(!state.with_extension("target").exists());
+        assert!(!log.with_extension("target").exists());
+    }
 
     /// The beat's JSON shape, field by field, which `kobe status` and operators' scripts read.
     #[test]

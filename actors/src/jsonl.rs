@@ -2,20 +2,23 @@
 //!
 //! Each record is written with a single `write` of the line and its newline, so a crash can
 //! only leave a torn *last* line; `repair_torn_tail` cuts it off before anything is appended.
+//! Only regular files are opened (`own_file`): a link at a log's path is refused, not written
+//! through.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+
+use crate::own_file::open_regular;
 
 /// How far back from the end the last complete line is looked for.
 const TAIL_WINDOW: u64 = 64 * 1024;
 
 /// Cuts a last line that has no newline (a torn write). Returns the number of bytes removed.
 pub fn repair_torn_tail(path: &Path) -> io::Result<u64> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+    let mut file = match open_regular(path, OpenOptions::new().read(true).write(true)) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
+        Err(e) => return not_found_as(e, 0),
     };
     let len = file.metadata()?.len();
     if len == 0 {
@@ -44,10 +47,9 @@ pub fn repair_torn_tail(path: &Path) -> io::Result<u64> {
 
 /// The last complete line of the file, if any (without its newline).
 pub fn last_line(path: &Path) -> io::Result<Option<String>> {
-    let mut file = match File::open(path) {
+    let mut file = match open_regular(path, OpenOptions::new().read(true)) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return not_found_as(e, None),
     };
     let len = file.metadata()?.len();
     let tail = read_tail(&mut file, len)?;
@@ -57,6 +59,14 @@ pub fn last_line(path: &Path) -> io::Result<Option<String>> {
     }
     let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     Ok(Some(String::from_utf8_lossy(&body[start..]).into_owned()))
+}
+
+/// A missing file is `absent`; any other failure (a refused link included) is an error.
+fn not_found_as<T>(e: crate::own_file::OpenError, absent: T) -> io::Result<T> {
+    match io::Error::from(e) {
+        e if e.kind() == io::ErrorKind::NotFound => Ok(absent),
+        e => Err(e),
+    }
 }
 
 fn read_tail(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
@@ -80,7 +90,7 @@ impl JsonlWriter {
             std::fs::create_dir_all(dir)?;
         }
         let repaired = repair_torn_tail(path)?;
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_regular(path, OpenOptions::new().create(true).append(true))?;
         Ok((Self { file }, repaired))
     }
 
@@ -102,6 +112,7 @@ impl JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
 
     #[test]
     fn torn_last_line_is_cut_and_complete_lines_kept() {
@@ -136,5 +147,13 @@ mod tests {
         assert_eq!(repaired, 1);
         w.append("3").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n3\n");
+    }
+
+    #[test]
+    fn a_symlink_at_the_log_is_refused_by_name_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/jobs.jsonl");
+        assert_refuses_a_link_at(&path, || JsonlWriter::open(&path));
+        assert!(last_line(&path).is_err());
     }
 }

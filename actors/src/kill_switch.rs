@@ -2,7 +2,8 @@
 //! (inotify via `notify`, plus a slow poll as a safety net) and broadcasts every change.
 //!
 //! The file may be JSON `{reason, activated_at, activated_by}`, plain text (the reason) or
-//! empty: an operator in a panic types `touch state/KILL_SWITCH`, and that must work.
+//! empty: an operator in a panic types `touch state/KILL_SWITCH`, and that must work. Anything
+//! else found there (a link, a directory, a FIFO) engages it too: the switch fails closed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,10 @@ use crate::atomic_file::write_atomic;
 use crate::clock::Clock;
 use crate::jsonl::{last_line, JsonlWriter};
 use crate::messages::KillSwitchChanged;
-use crate::view::{KillSwitchStatus, RuntimeView};
+use crate::view::RuntimeView;
+
+mod file;
+pub use file::{read, MAX_READ};
 
 pub const KILL_SWITCH_FILE: &str = "KILL_SWITCH";
 pub const HISTORY_FILE: &str = "kill_switch_history.jsonl";
@@ -45,42 +49,6 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     /// For a release: when the switch had been engaged.
     pub activated_at: Option<DateTime<Utc>>,
-}
-
-/// Reads the switch's state from the folder.
-pub fn read(state_dir: &Path) -> io::Result<KillSwitchStatus> {
-    use std::io::Read as _;
-    let path = state_dir.join(KILL_SWITCH_FILE);
-    // One open handle for bytes and time alike: the file may vanish between two lookups.
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KillSwitchStatus::default()),
-        Err(e) => return Err(e),
-    };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    if let Ok(parsed) = serde_json::from_slice::<KillSwitchFile>(&bytes) {
-        return Ok(KillSwitchStatus {
-            active: true,
-            reason: Some(parsed.reason),
-            since: Some(parsed.activated_at),
-        });
-    }
-    let text = String::from_utf8_lossy(&bytes).trim().to_string();
-    let since = file
-        .metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .map(DateTime::<Utc>::from);
-    Ok(KillSwitchStatus {
-        active: true,
-        reason: Some(if text.is_empty() {
-            "no reason given (empty KILL_SWITCH file)".into()
-        } else {
-            text
-        }),
-        since,
-    })
 }
 
 fn append_history(state_dir: &Path, entry: &HistoryEntry) -> io::Result<()> {
@@ -293,27 +261,6 @@ impl Handler<Recheck> for KillSwitchActor {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn json_text_and_empty_files_all_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let at = Utc.with_ymd_and_hms(2024, 11, 29, 15, 0, 0).unwrap();
-        assert!(!read(dir.path()).unwrap().active);
-        engage(dir.path(), "daily_loss", "kobe", at).unwrap();
-        let s = read(dir.path()).unwrap();
-        assert_eq!(
-            (s.active, s.reason.as_deref(), s.since),
-            (true, Some("daily_loss"), Some(at))
-        );
-        std::fs::write(dir.path().join(KILL_SWITCH_FILE), "going on holiday\n").unwrap();
-        assert_eq!(
-            read(dir.path()).unwrap().reason.as_deref(),
-            Some("going on holiday")
-        );
-        std::fs::write(dir.path().join(KILL_SWITCH_FILE), "").unwrap();
-        let s = read(dir.path()).unwrap();
-        assert!(s.active && s.reason.unwrap().contains("empty"));
-    }
 
     #[test]
     fn release_logs_who_and_when_then_removes_the_file() {

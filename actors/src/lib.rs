@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod lock;
 pub mod messages;
 pub mod mode;
+pub mod own_file;
 pub mod reason;
 pub mod schedule;
 pub mod slot;

@@ -3,6 +3,8 @@
 //! Both are OS advisory locks (flock through fs2): the OS releases them when the process dies,
 //! even on SIGKILL, so a crash never leaves a lock that blocks the next start. The lock file
 //! is never deleted to "clean up": its presence means nothing, only the lock on it does.
+//! A link (or anything but a regular file) at a lock's path is refused, never written through:
+//! the runner's JSON must not land in whatever file the link names.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
+
+use crate::own_file::{open_regular, NotRegular, OpenError};
 
 /// What the lock file says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,9 @@ pub enum LockError {
     },
     #[error("{path}: {source}", path = .path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// A bad state file: the operator removes what is at the lock's path.
+    #[error(transparent)]
+    NotRegular(#[from] NotRegular),
 }
 
 /// The held single-instance lock; released when dropped (or when the process dies).
@@ -62,13 +69,12 @@ impl PidLock {
             source,
         };
         std::fs::create_dir_all(state_dir).map_err(io)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        let mut file = open_regular(&path, &mut options).map_err(|e| match e {
+            OpenError::NotRegular(refusal) => LockError::NotRegular(refusal),
+            OpenError::Io(source) => io(source),
+        })?;
         if file.try_lock_exclusive().is_err() {
             return Err(LockError::Held {
                 holder: read_info(&mut file),
@@ -105,7 +111,8 @@ pub enum LockState {
 /// Looks at the runner lock: a lock file is only "held" if the OS says someone holds its lock.
 pub fn inspect(state_dir: &Path) -> io::Result<LockState> {
     let path = state_dir.join(RUNNER_LOCK);
-    let mut file = match OpenOptions::new().read(true).open(&path) {
+    let mut file = match open_regular(&path, OpenOptions::new().read(true)).map_err(io::Error::from)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockState::Absent),
         Err(e) => return Err(e),
@@ -129,12 +136,12 @@ impl JobLock {
     /// Opens (creating it and its folder if need be) the job's lock file, unlocked.
     fn open(locks_dir: &Path, tag: &str) -> io::Result<File> {
         std::fs::create_dir_all(locks_dir)?;
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(locks_dir.join(format!("{tag}.lock")))
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        Ok(open_regular(
+            &locks_dir.join(format!("{tag}.lock")),
+            &mut options,
+        )?)
     }
 
     /// `Ok(None)` if another process runs this job right now.
@@ -170,6 +177,7 @@ impl JobLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::own_file::test_support::assert_refuses_a_link_at;
     use chrono::TimeZone;
 
     fn info(pid: u32) -> LockInfo {
@@ -198,6 +206,17 @@ mod tests {
             LockState::Stale(Some(info(41)))
         );
         let _again = PidLock::acquire(dir.path(), &info(43)).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_at_the_runner_lock_is_refused_by_name_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RUNNER_LOCK);
+        assert_refuses_a_link_at(&path, || PidLock::acquire(dir.path(), &info(41)));
+        assert!(matches!(
+            PidLock::acquire(dir.path(), &info(41)),
+            Err(LockError::NotRegular(_))
+        ));
     }
 
     #[test]
