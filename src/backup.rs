@@ -79,31 +79,7 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
         .map_err(io(&backups))?;
     let result = (|| {
         let state = home.join("state");
-        // Consistent copies of the databases, made while the runner may be writing them.
-        for db in files(&state, |n| n.ends_with(".sqlite")) {
-            let file_name = db.file_name().expect("a file name");
-            let copy = staging.path().join(file_name);
-            let source =
-                Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|e| BackupError::Io {
-                        path: db.clone(),
-                        why: e.to_string(),
-                    })?;
-            source
-                .backup(rusqlite::DatabaseName::Main, &copy, None)
-                .map_err(|e| BackupError::CorruptSource {
-                    path: db.clone(),
-                    why: format!("online backup: {e}"),
-                })?;
-            // The copy is what the archive holds: it must pass SQLite's check.
-            Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| e.to_string())
-                .and_then(|c| kobe_actors::db_check::quick_check(&c))
-                .map_err(|why| BackupError::CorruptSource {
-                    path: db.clone(),
-                    why,
-                })?;
-        }
+        copy_databases(&state, staging.path())?;
         let file = File::create(&partial).map_err(io(&partial))?;
         let mut tar =
             tar::Builder::new(GzEncoder::new(BufWriter::new(file), Compression::default()));
@@ -154,6 +130,35 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
     result?;
     prune(&backups, keep)?;
     Ok(final_path)
+}
+
+/// Consistent copies of `state`'s databases into `into`, made with SQLite's online backup
+/// while the runner may be writing them; each copy must pass SQLite's check.
+fn copy_databases(state: &Path, into: &Path) -> Result<(), BackupError> {
+    for db in files(state, |n| n.ends_with(".sqlite")) {
+        let file_name = db.file_name().expect("a file name");
+        let copy = into.join(file_name);
+        let source = Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| BackupError::Io {
+            path: db.clone(),
+            why: e.to_string(),
+        })?;
+        source
+            .backup(rusqlite::DatabaseName::Main, &copy, None)
+            .map_err(|e| BackupError::CorruptSource {
+                path: db.clone(),
+                why: format!("online backup: {e}"),
+            })?;
+        // The copy is what the archive holds: it must pass SQLite's check.
+        Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())
+            .and_then(|c| kobe_actors::db_check::quick_check(&c))
+            .map_err(|why| BackupError::CorruptSource {
+                path: db.clone(),
+                why,
+            })?;
+    }
+    Ok(())
 }
 
 /// The home's archives, oldest first (names sort by time).
@@ -224,7 +229,17 @@ fn unpack(archive: &Path, into: &Path) -> Result<Vec<String>, BackupError> {
                 path.display()
             )));
         }
-        let is_file = entry.header().entry_type().is_file();
+        // Only files and folders: a link or a device restored into a home would let the
+        // runner write through it (its lock, its logs) to somewhere outside the home.
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(bad(format!(
+                "member {} is a {}, not a file or folder: refused",
+                path.display(),
+                member_kind(kind)
+            )));
+        }
+        let is_file = kind.is_file();
         entry
             .unpack_in(into)
             .map_err(|e| bad(format!("truncated or corrupt at {}: {e}", path.display())))?;
@@ -237,6 +252,21 @@ fn unpack(archive: &Path, into: &Path) -> Result<Vec<String>, BackupError> {
         }
     }
     Ok(names)
+}
+
+/// A tar member's kind, for a person.
+fn member_kind(kind: tar::EntryType) -> &'static str {
+    if kind.is_symlink() {
+        "symbolic link"
+    } else if kind.is_hard_link() {
+        "hard link"
+    } else if kind.is_character_special() || kind.is_block_special() {
+        "device"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else {
+        "special member"
+    }
 }
 
 /// Reads the whole archive and checks every database in it (`PRAGMA integrity_check`).

@@ -44,6 +44,8 @@ pub enum ConfigError {
     },
     #[error("{origin}: {why}")]
     Trading { origin: String, why: String },
+    #[error("{origin}: every job is turned off (enabled = false): a runner with nothing to run would only look healthy")]
+    NoJobs { origin: String },
     #[error("--scan-times: bad time {value:?}: {why}")]
     ScanTimes { value: String, why: String },
 }
@@ -146,8 +148,32 @@ impl Default for TradingSection {
 }
 
 impl TradingSection {
-    /// Every trading rule checked: the windows and the limit offset.
+    /// Every trading rule checked: each number finite and in its range, the windows, the
+    /// limit offset. The error names the key and the value.
     pub fn check(&self) -> Result<(), String> {
+        if !(self.starting_equity.is_finite() && self.starting_equity > 0.0) {
+            return Err(format!(
+                "trading.starting_equity = {}: must be a positive amount",
+                self.starting_equity
+            ));
+        }
+        for (key, value) in [
+            ("risk_per_trade", self.risk_per_trade),
+            ("max_notional", self.max_notional),
+            ("daily_loss_limit", self.daily_loss_limit),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(format!(
+                    "trading.{key} = {value}: must be a fraction above 0 and at most 1"
+                ));
+            }
+        }
+        if self.blueprint_execute > self.blueprint_top {
+            return Err(format!(
+                "trading.blueprint_execute = {}: at most trading.blueprint_top ({})",
+                self.blueprint_execute, self.blueprint_top
+            ));
+        }
         self.windows()?;
         if let Some(x) = self.entry_limit {
             if !(0.0..=0.05).contains(&x) {
@@ -217,18 +243,45 @@ impl Config {
             Some(p) => Some(p.to_path_buf()),
             None => Some(home.join("config/kobe.toml")).filter(|p| p.exists()),
         };
-        match path {
-            None => Self::parse(EMBEDDED_DEFAULT, "embedded default config"),
+        let config = match path {
+            None => Self::parse(EMBEDDED_DEFAULT, "embedded default config")?,
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
                     path: path.clone(),
                     source,
                 })?;
-                Self::parse(&text, &path.display().to_string())
+                Self::layered(&text, &path.display().to_string())?
             }
-        }
+        };
+        // Every command that loads the config gets checked numbers, not only the runner.
+        config.trading.check().map_err(|why| ConfigError::Trading {
+            origin: config.origin.clone(),
+            why,
+        })?;
+        Ok(config)
     }
 
+    /// A user's file over the embedded default, key by key: an empty or partial file means the
+    /// defaults for everything it does not say. The file is first read on its own, so its
+    /// unknown keys and wrong types are named with their line.
+    pub fn layered(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, origin)?;
+        let toml_error = |e: toml::de::Error| ConfigError::Toml {
+            origin: origin.to_string(),
+            line: e
+                .span()
+                .map_or(1, |s| text[..s.start].matches('\n').count() + 1),
+            message: e.message().replace('\n', " "),
+        };
+        let mut merged: toml::Table =
+            toml::from_str(EMBEDDED_DEFAULT).expect("the embedded default is valid TOML");
+        overlay(&mut merged, toml::from_str(text).map_err(toml_error)?);
+        let mut config = Config::deserialize(toml::Value::Table(merged)).map_err(toml_error)?;
+        config.origin = origin.to_string();
+        Ok(config)
+    }
+
+    /// One whole document (the embedded default, or a file read on its own to check it).
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
             origin: origin.to_string(),
@@ -272,13 +325,41 @@ impl Config {
         let plans = self
             .jobs
             .iter()
+            .filter(|(_, spec)| spec.enabled != Some(false))
             .map(|(tag, spec)| JobPlan::compile(tag, spec))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|source| ConfigError::Schedule {
                 origin: self.origin.clone(),
                 source,
             })?;
+        if plans.is_empty() {
+            return Err(ConfigError::NoJobs {
+                origin: self.origin.clone(),
+            });
+        }
         Ok(Schedule::new(plans, NyseCalendar))
+    }
+
+    /// The jobs a config turns off (`enabled = false`), for the runner to say at start.
+    pub fn disabled_jobs(&self) -> Vec<&str> {
+        self.jobs
+            .iter()
+            .filter(|(_, spec)| spec.enabled == Some(false))
+            .map(|(tag, _)| tag.as_str())
+            .collect()
+    }
+}
+
+/// `top` with `over` laid on it: tables merge key by key (recursively), anything else is
+/// replaced.
+fn overlay(top: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (top.get_mut(&key), value) {
+            (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => overlay(mine, theirs),
+            (_, value) => {
+                top.insert(key, value);
+            }
+        }
     }
 }
 
@@ -314,6 +395,83 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn a_users_file_lays_over_the_default_key_by_key() {
+        let default = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
+        let all = |c: &Config| -> Vec<String> {
+            c.schedule()
+                .unwrap()
+                .plans()
+                .map(|p| p.tag.clone())
+                .collect()
+        };
+        // Empty, or cut off after its first lines: the defaults, every job scheduled.
+        let cut: String = EMBEDDED_DEFAULT
+            .lines()
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for text in ["", "\n# nothing\n", cut.as_str()] {
+            let config = Config::layered(text, "kobe.toml").unwrap();
+            assert_eq!(all(&config), all(&default), "{text:?}");
+            assert_eq!(config.trading.starting_equity, 100_000.0);
+        }
+        // One key of one job changes that key only.
+        let text = "[jobs.FIRST_SCAN]\nkill_switch = \"skip\"\n[trading]\nmax_open_positions = 3\n";
+        let config = Config::layered(text, "kobe.toml").unwrap();
+        let scan = &config.jobs["FIRST_SCAN"];
+        assert_eq!(scan.at, default.jobs["FIRST_SCAN"].at);
+        assert_eq!(config.trading.max_open_positions, 3);
+        assert_eq!(config.trading.risk_per_trade, 0.01);
+        // A job is off only by its own key, and the runner names it.
+        let text = "[jobs.POSITION_MANAGER]\nenabled = false\n";
+        let config = Config::layered(text, "kobe.toml").unwrap();
+        assert!(!all(&config).contains(&"POSITION_MANAGER".to_string()));
+        assert_eq!(config.disabled_jobs(), ["POSITION_MANAGER"]);
+        // Every job off: refused.
+        let every: String = all(&default)
+            .iter()
+            .map(|t| format!("[jobs.{t}]\nenabled = false\n"))
+            .collect();
+        let err = Config::layered(&every, "kobe.toml")
+            .unwrap()
+            .schedule()
+            .unwrap_err();
+        assert!(err.to_string().contains("every job is turned off"), "{err}");
+        // The file's own mistakes are still named with their line.
+        let err = Config::layered("[trading]\n\nrisk_per_trad = 0.5\n", "kobe.toml").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("kobe.toml line 3: unknown field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_the_key() {
+        let cases = [
+            ("starting_equity = nan", "trading.starting_equity"),
+            ("starting_equity = -100000.0", "trading.starting_equity"),
+            ("starting_equity = inf", "trading.starting_equity"),
+            ("risk_per_trade = -5.0", "trading.risk_per_trade"),
+            ("risk_per_trade = 0.0", "trading.risk_per_trade"),
+            ("max_notional = 1.5", "trading.max_notional"),
+            ("daily_loss_limit = -1.0", "trading.daily_loss_limit"),
+            ("daily_loss_limit = nan", "trading.daily_loss_limit"),
+            ("entry_limit = nan", "trading.entry_limit"),
+            ("blueprint_execute = 9", "trading.blueprint_execute"),
+        ];
+        for (line, key) in cases {
+            let text = format!("[trading]\n{line}\n");
+            let config = Config::layered(&text, "kobe.toml").unwrap();
+            let err = config.schedule().unwrap_err().to_string();
+            assert!(
+                err.starts_with("kobe.toml: ") && err.contains(key),
+                "{line}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -172,17 +172,16 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut svg, (900, 360)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        if curve.is_empty() {
-            root.draw(&Text::new(
-                "no equity recorded yet",
-                (20, 20),
-                ("sans-serif", 16),
-            ))
-            .map_err(|e| e.to_string())?;
-        } else {
-            let lo = curve.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
-            let hi = curve.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
-            let pad = ((hi - lo) * 0.05).max(1.0);
+        let range = y_range(curve);
+        if curve.is_empty() || range.is_none() {
+            let note = if curve.is_empty() {
+                "no equity recorded yet"
+            } else {
+                "equity values that no chart can show (not finite numbers)"
+            };
+            root.draw(&Text::new(note, (20, 20), ("sans-serif", 16)))
+                .map_err(|e| e.to_string())?;
+        } else if let Some((lo, hi, pad)) = range {
             let n = curve.len();
             let mut chart = ChartBuilder::on(&root)
                 .caption("Equity (drawdowns shaded)", ("sans-serif", 18))
@@ -222,6 +221,26 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// The equity axis: lowest and highest values and a margin that is visible at their
+/// magnitude (a margin of 1 beside 1e306 is no margin at all, and the axis would have no
+/// width); `None` when no finite axis fits them.
+fn y_range(curve: &[(NaiveDate, f64)]) -> Option<(f64, f64, f64)> {
+    if curve.iter().any(|c| !c.1.is_finite()) {
+        return None;
+    }
+    let lo = curve.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    let hi = curve.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+    let width = if (hi - lo).is_finite() {
+        (hi - lo) * 0.05
+    } else {
+        (hi / 2.0 - lo / 2.0) * 0.1
+    };
+    let pad = width.max(lo.abs().max(hi.abs()) * 1e-9).max(1.0);
+    let (bottom, top) = (lo - pad, hi + pad);
+    let drawable = bottom.is_finite() && top.is_finite() && (top - bottom).is_finite();
+    drawable.then_some((lo, hi, pad))
 }
 
 /// `v` with two decimals, or `-` when there is none.
@@ -279,4 +298,35 @@ pub fn write_replay_summary(
         format!("# Replay {from} .. {to}\n\n```\n{summary}\n```\n\n![equity curve](equity.svg)\n");
     write_atomic(&path, text.as_bytes(), Durability::PowerLoss)
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(values: &[f64]) -> Vec<(NaiveDate, f64)> {
+        let first = NaiveDate::from_ymd_opt(2016, 1, 4).unwrap();
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (first + chrono::Days::new(i as u64), *v))
+            .collect()
+    }
+
+    #[test]
+    fn the_chart_copes_with_any_finite_range_and_says_so_otherwise() {
+        // Absurd but finite equities (a bar at 1e306) once made the axis endless.
+        for values in [
+            vec![1e306, 1e306],
+            vec![1e306, 1.1e306, 0.9e306],
+            vec![-1.7e308, 1.7e308],
+            vec![100_000.0, 100_000.0],
+            vec![1e-300, 2e-300],
+        ] {
+            let svg = equity_svg(&curve(&values)).unwrap();
+            assert!(svg.contains("<svg") && svg.contains("</svg>"), "{values:?}");
+        }
+        let svg = equity_svg(&curve(&[100_000.0, f64::NAN])).unwrap();
+        assert!(svg.contains("not finite numbers"));
+    }
 }

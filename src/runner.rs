@@ -110,6 +110,8 @@ impl RunnerError {
             RunnerError::Ledger(LedgerError::Corrupt { .. }) | RunnerError::Health(_) => 2,
             RunnerError::TradingLedger(_) => 2,
             RunnerError::Lock(LockError::Held { .. }) => 3,
+            // A link (or anything but a file) where the lock should be: a bad state file.
+            RunnerError::Lock(LockError::NotRegular(_)) => 2,
             _ => 1,
         }
     }
@@ -175,7 +177,14 @@ fn parse_speed(text: Option<&str>) -> Result<Speed, RunnerError> {
 /// What a finished run reports (a replay prints it).
 pub enum Outcome {
     Replay(ReplaySummary),
-    Stopped { jobs_finished: bool },
+    Stopped {
+        jobs_finished: bool,
+    },
+    /// A replay stopped by a signal before its end: where it got to (the last slot recorded
+    /// in its range), so the same command resumes it.
+    ReplayInterrupted {
+        last_slot: Option<String>,
+    },
 }
 
 /// Everything checked before anything starts or is written: flags, config, schedule, secrets.
@@ -351,6 +360,12 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         "info"
     };
     let _log_guard = crate::logging::init(level, Some(&plan.home.logs()));
+    for tag in plan.config.disabled_jobs() {
+        tracing::warn!(
+            job = tag,
+            "turned off in the config (enabled = false): not scheduled"
+        );
+    }
     let notifier = Notifier::start(&plan.config.notify);
     tracing::info!(
         pid = info.pid,
@@ -459,7 +474,12 @@ fn outcome(
             summary.trading = trading;
             Ok(Outcome::Replay(summary))
         }
-        (Exit::Shutdown { jobs_finished }, _) => Ok(Outcome::Stopped { jobs_finished }),
+        (Exit::Shutdown { .. }, Some((range, _))) => {
+            let records = ledger.records_between(range.start(), range.end())?;
+            let last_slot = records.last().map(|r| format!("{} {}", r.tag, r.slot_et));
+            Ok(Outcome::ReplayInterrupted { last_slot })
+        }
+        (Exit::Shutdown { jobs_finished }, None) => Ok(Outcome::Stopped { jobs_finished }),
         (Exit::Finished, None) => Ok(Outcome::Stopped {
             jobs_finished: true,
         }),
@@ -508,17 +528,24 @@ fn report_universe_gaps(app: &App) {
 /// Resolves on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
+    let (term, hup) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    );
+    let (mut term, mut hup) = match (term, hup) {
+        (Ok(term), Ok(hup)) => (term, hup),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM and SIGHUP");
             std::future::pending::<()>().await;
             return;
         }
     };
+    // SIGHUP (a closed terminal, or `systemctl reload`) stops gracefully like SIGTERM: the
+    // config is read at start only, so a restart is the reload.
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = hup.recv() => tracing::info!("SIGHUP: shutting down (restart to reload the config)"),
     }
 }
 

@@ -247,3 +247,52 @@ fn a_corrupt_database_fails_the_backup_and_the_good_archive_is_kept() {
     );
     assert!(verify(&home, &good).status.success());
 }
+
+#[test]
+fn restore_refuses_links_and_devices_in_an_archive() {
+    let home = TempHome::new();
+    let outside = home.path().join("outside.txt");
+    std::fs::write(&outside, "keep me\n").unwrap();
+    let kinds = [
+        (
+            "state/runner.lock",
+            tar::EntryType::Symlink,
+            "symbolic link",
+        ),
+        ("logs/jobs.jsonl", tar::EntryType::Link, "hard link"),
+        ("state/dev", tar::EntryType::Char, "device"),
+    ];
+    for (name, kind, said) in kinds {
+        let archive = home
+            .path()
+            .join(format!("crafted_{}.tar.gz", said.replace(' ', "_")));
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&archive).unwrap(),
+            flate2::Compression::default(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let text = b"{}\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "state/heartbeat.json", &text[..])
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(kind);
+        link.set_size(0);
+        link.set_mode(0o644);
+        tar.append_link(&mut link, name, &outside).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+
+        let target = home
+            .path()
+            .join(format!("restored_{}", said.replace(' ', "_")));
+        let out = restore(&home, &archive, &target);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "{name} restored: {err}");
+        assert!(err.contains(name) && err.contains(said), "{err}");
+        assert!(!target.join(name).exists(), "{name} was planted");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me\n");
+    }
+}

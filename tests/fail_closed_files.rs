@@ -61,12 +61,8 @@ fn a_link_at_the_runner_lock_is_refused_naming_it_and_its_target_kept() {
         .output()
         .unwrap();
     let err = common::stderr(&out);
-    // 2 once the runner maps LockError::NotRegular to a bad state file; never 0, nor 3 (held).
-    assert!(
-        matches!(out.status.code(), Some(code) if code != 0 && code != 3),
-        "{:?}: {err}",
-        out.status
-    );
+    // A bad state file: exit 2 (not 3, which says another runner holds the lock).
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("state/runner.lock is a symlink"), "{err}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");

@@ -133,11 +133,22 @@ fn a_kill_switch_active_at_start_starts_the_runner_halted() {
 
 #[test]
 fn sigterm_exits_0_with_a_stopping_heartbeat_and_frees_the_lock() {
+    stops_gracefully_on("-TERM");
+}
+
+#[test]
+fn sighup_stops_gracefully_like_sigterm() {
+    // A closed terminal or `systemctl reload` once killed the runner with 129, its heartbeat
+    // left saying "ok".
+    stops_gracefully_on("-HUP");
+}
+
+fn stops_gracefully_on(signal: &str) {
     let home = TempHome::new();
     let mut runner = RunningRunner::start(home.path(), &[]);
     assert_eq!(runner.get("/live").0, 200);
     assert_eq!(runner.get("/ready").0, 200);
-    runner.signal("-TERM");
+    runner.signal(signal);
     let status = runner.wait(Duration::from_secs(35));
     assert_eq!(status.code(), Some(0));
     let beat = runner.heartbeat().unwrap();

@@ -193,6 +193,53 @@ fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
 }
 
 #[test]
+fn an_interrupted_replay_says_where_it_stopped_and_exits_non_zero() {
+    let range = "2016-01-01..2016-12-31";
+    let home = TempHome::with_sample();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .args(["--home"])
+        .arg(home.path())
+        .args(["--mode", "paper", "--replay", range])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once it has recorded its first slots (a year takes far longer than that).
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(home.jobs_log_path()).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the replay never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "a summary for half a replay");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("replay interrupted")
+            && last.contains("2016-01-")
+            && last.contains("run the same command to resume"),
+        "{err}"
+    );
+    // And the same command does resume, to the end.
+    let resumed = home
+        .runner()
+        .args(["--mode", "paper", "--replay", range])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
+}
+
+#[test]
 fn bad_scan_times_exit_2_with_one_line_and_write_nothing() {
     let cases = [
         ("25:00", "\"25:00\""),
@@ -267,6 +314,46 @@ fn a_bad_config_file_is_named_with_its_line() {
         "{err}"
     );
     assert_eq!(home.files(), ["config/kobe.toml"]);
+}
+
+#[test]
+fn an_empty_or_partial_config_means_the_defaults_and_bad_numbers_are_refused() {
+    let home = TempHome::new();
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    let path = home.path().join("config/kobe.toml");
+    let first_lines: String = kobe::config::EMBEDDED_DEFAULT
+        .lines()
+        .take(12)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for text in ["", first_lines.as_str()] {
+        std::fs::write(&path, text).unwrap();
+        let out = home
+            .kobe()
+            .args(["schedule", "--session", "2024-11-27"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        for tag in ["DB_BACKUP", "FIRST_SCAN", "POSITION_MANAGER", "EOD_REPORT"] {
+            assert!(
+                shown.contains(tag),
+                "{tag} not scheduled by {text:?}:\n{shown}"
+            );
+        }
+    }
+    for (line, key) in [
+        ("starting_equity = nan", "trading.starting_equity"),
+        ("risk_per_trade = -5.0", "trading.risk_per_trade"),
+        ("daily_loss_limit = -1.0", "trading.daily_loss_limit"),
+    ] {
+        std::fs::write(&path, format!("[trading]\n{line}\n")).unwrap();
+        let out = home.runner().args(["--mode", "paper"]).output().unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{line}: {err}");
+        assert!(err.contains(key) && err.lines().count() == 1, "{err}");
+        assert_eq!(home.files(), ["config/kobe.toml"], "something was written");
+    }
 }
 
 #[test]

@@ -78,6 +78,9 @@ impl OneOrMany {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
+    /// `false` turns the job off (the runner says so at start); absent or `true`: on. Only an
+    /// explicit key turns a job off: a table missing from a user's file keeps the default's.
+    pub enabled: Option<bool>,
     /// Fixed times of day: `"HH:MM"`, `"open"`, `"close"`, `"open+15m"`, `"close-30m"`.
     #[serde(default)]
     pub at: OneOrMany,

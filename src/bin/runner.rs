@@ -30,6 +30,13 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Ok(Outcome::ReplayInterrupted { last_slot }) => {
+            let at = last_slot.unwrap_or_else(|| "before its first slot".into());
+            eprintln!(
+                "runner: replay interrupted; the last slot recorded: {at}; run the same command to resume"
+            );
+            ExitCode::from(1)
+        }
         Ok(Outcome::Stopped { jobs_finished }) => {
             if !jobs_finished {
                 eprintln!("runner: stopped before every running job finished (grace period over)");

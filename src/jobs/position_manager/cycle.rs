@@ -137,7 +137,7 @@ impl Cycle<'_> {
     }
 
     /// Engages the kill switch in the manager's name: no entry goes out until a person looks.
-    fn engage_kill_switch(&self, reason: &str) -> Result<(), JobError> {
+    pub(super) fn engage_kill_switch(&self, reason: &str) -> Result<(), JobError> {
         let state = self.manager.app.home.state();
         let by = JobTag::PositionManager.as_str();
         kill_switch::engage(&state, reason, by, self.ctx.clock.now()).map_err(fail)
@@ -366,6 +366,20 @@ impl Cycle<'_> {
     /// A day's loss beyond the limit engages the kill switch (reason `daily_loss`), once.
     /// Returns whether the limit is breached.
     fn check_daily_loss(&mut self, equity: f64, start: f64) -> Result<bool, JobError> {
+        if !(equity.is_finite() && start.is_finite()) {
+            // An equity that is not a number can breach nothing and prove nothing: no entries
+            // until a person looks.
+            let reason = format!("non-finite equity {equity} (start of day {start})");
+            if !self
+                .ctx
+                .kill_switch
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                self.engage_kill_switch(&reason)?;
+            }
+            self.notes.push(Note::EquityNotANumber { equity });
+            return Ok(true);
+        }
         let limit = self.manager.app.config.trading.daily_loss_limit;
         if equity >= start * (1.0 - limit) {
             return Ok(false);

@@ -34,6 +34,16 @@ impl Today {
     }
 }
 
+/// The most shares one order may carry: far above any real order, far below where share
+/// arithmetic in `f64` stops being exact.
+const MAX_SHARES: f64 = 1e9;
+
+/// A size in whole shares: at least one, finite, and within `MAX_SHARES`.
+fn whole_shares(size: f64) -> Option<i64> {
+    let shares = size.floor();
+    (shares.is_finite() && (1.0..=MAX_SHARES).contains(&shares)).then_some(shares as i64)
+}
+
 impl Cycle<'_> {
     pub fn enter(mut self, account: Option<&Account>) -> Result<CycleOutcome, JobError> {
         if let Some(why) = self.why_managing_only(account)? {
@@ -165,11 +175,32 @@ impl Cycle<'_> {
         let trading = &self.manager.app.config.trading;
         let limit = trading.entry_limit.map(|x| price * (1.0 + x));
         let worst = limit.unwrap_or(price);
+        let cash = self.ledger.cash().map_err(fail)?;
+        // Prices, equity and cash must be real numbers before any size is worked out: one
+        // that is not stops entries for a person to look (a bad bar, a broken account).
+        for (what, value) in [
+            ("price", worst),
+            ("stop", c.stop),
+            ("equity", start_equity),
+            ("cash", cash),
+        ] {
+            if !value.is_finite() {
+                let reason = format!("non-finite {what} {value} for {}", c.symbol);
+                self.engage_kill_switch(&reason)?;
+                return Err(JobError::Recoverable(format!(
+                    "{reason}: kill switch engaged"
+                )));
+            }
+        }
         let by_risk = start_equity * trading.risk_per_trade / (worst - c.stop);
         let by_notional = start_equity * trading.max_notional / worst;
-        let cash = self.ledger.cash().map_err(fail)?;
-        let qty = by_risk.min(by_notional).min(cash / worst).floor() as i64;
-        if qty < 1 {
+        let Some(qty) = whole_shares(by_risk.min(by_notional).min(cash / worst)) else {
+            return Ok(None);
+        };
+        let notional = qty as f64 * worst;
+        // Within cash and the notional limit (a hair of rounding aside, as `floor` left it).
+        let within = |limit: f64| notional <= limit * (1.0 + 1e-9);
+        if !(within(cash) && within(start_equity * trading.max_notional)) {
             return Ok(None);
         }
         Ok(Some(Decision {
@@ -186,5 +217,20 @@ impl Cycle<'_> {
             trigger: None,
             reason: DecisionReason::Entry(c.source),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_whole_finite_and_bounded() {
+        assert_eq!(whole_shares(61.9), Some(61));
+        assert_eq!(whole_shares(0.99), None);
+        for absurd in [f64::NAN, f64::INFINITY, 9.3e18, 1e20, -5.0] {
+            assert_eq!(whole_shares(absurd), None, "{absurd}");
+        }
+        assert_eq!(whole_shares(MAX_SHARES), Some(1_000_000_000));
     }
 }

@@ -124,6 +124,10 @@ pub enum Note {
         equity: f64,
     },
     DailyLossLimit,
+    /// The day's equity is not a finite number: entries stop with the kill switch.
+    EquityNotANumber {
+        equity: f64,
+    },
     ManagingOnly(ManagingOnly),
     /// An entry priced at the last close for want of a latest trade.
     PricedAtLastClose {
@@ -197,6 +201,9 @@ impl fmt::Display for Note {
                 write!(f, "close: exits today {}; equity {equity:.2}", list(exits))
             }
             Note::DailyLossLimit => f.write_str("daily loss limit reached: kill switch on"),
+            Note::EquityNotANumber { equity } => {
+                write!(f, "equity {equity} is not a number: kill switch on")
+            }
             Note::ManagingOnly(why) => match why {
                 ManagingOnly::OutsideWindows => {
                     f.write_str("outside the entry windows: managing only")
