@@ -330,7 +330,9 @@ fn check_alpaca(app: &App) -> Result<(), RunnerError> {
     })?;
     let redact = |e: AlpacaError| app.secrets.redact(&e.to_string());
     match client.account_balances() {
-        Err(e @ AlpacaError::Unauthorized { .. }) => Err(RunnerError::Usage(redact(e))),
+        Err(e @ (AlpacaError::Unauthorized { .. } | AlpacaError::EndpointNotFound { .. })) => {
+            Err(RunnerError::Usage(redact(e)))
+        }
         Err(e) => {
             eprintln!(
                 "warning: Alpaca did not answer at start ({}); POSITION_MANAGER asks again every cycle",

@@ -247,3 +247,82 @@ fn positions_parse_and_reconcile_against_the_ledger() {
         ["AAPL: ledger 10, broker 10.5"]
     );
 }
+
+#[test]
+fn decimals_sent_as_json_numbers_are_read_like_strings() {
+    // Alpaca's official SDK's test bodies carry numbers where the spec has strings.
+    let server = TestServer::start(|r| {
+        let body = if r.target.contains("by_client_order_id") {
+            r#"{"id":"o-1","client_order_id":"2024-11-26-IBS_RSI-AAPL-buy","symbol":"AAPL","side":"buy","type":"market","qty":1,"filled_qty":1,"status":"filled","filled_avg_price":0,"filled_at":"2024-11-26T15:00:00Z"}"#
+        } else if r.target.contains("/v2/positions") {
+            r#"[{"symbol":"AAPL","qty":76,"avg_entry_price":159.54}]"#
+        } else {
+            r#"{"status":"ACTIVE","cash":-23140.2,"equity":100000,"last_equity":"99000.5","buying_power":262113.632}"#
+        };
+        Response::json(200, body)
+    });
+    let alpaca = client(&server);
+    let order = alpaca
+        .order_by_client_id("2024-11-26-IBS_RSI-AAPL-buy")
+        .unwrap()
+        .unwrap();
+    assert_eq!((order.qty, order.filled_qty), (1, 1));
+    assert_eq!(order.fill_price, Some(Decimal::ZERO));
+    let positions = alpaca.open_positions().unwrap();
+    assert_eq!(
+        (positions[0].qty, positions[0].entry_price),
+        (dec("76"), dec("159.54"))
+    );
+    let account = alpaca.account_balances().unwrap();
+    assert_eq!(
+        (account.cash, account.equity),
+        (dec("-23140.2"), dec("100000"))
+    );
+}
+
+#[test]
+fn a_wrong_base_url_is_a_configuration_error_never_an_empty_account() {
+    // A base URL ending in /v2 makes every call /v2/v2/...: refused before any call.
+    let err = AlpacaClient::new(
+        "AKTESTID",
+        "sekret-value",
+        "https://paper-api.alpaca.markets/v2",
+        Duration::from_millis(700),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("/v2") && err.contains("APCA_API_BASE_URL"),
+        "{err}"
+    );
+    // Any other wrong path: Alpaca's 404 "endpoint not found" is named, with its code, for the
+    // account, the positions, the open orders and an order look-up alike.
+    let server = TestServer::start(|_| {
+        Response::json(404, r#"{"code":40410000,"message":"endpoint not found"}"#)
+    });
+    let alpaca = client(&server);
+    let errors = [
+        alpaca.account_balances().err().map(|e| e.to_string()),
+        alpaca.open_positions().err().map(|e| e.to_string()),
+        alpaca.list_open_orders().err().map(|e| e.to_string()),
+        alpaca.order_by_client_id("x").err().map(|e| e.to_string()),
+    ];
+    for err in errors {
+        let err = err.expect("a 404 is an error, not \"nothing there\"");
+        assert!(
+            err.contains("endpoint not found")
+                && err.contains("40410000")
+                && err.contains("APCA_API_BASE_URL"),
+            "{err}"
+        );
+    }
+    // An order Alpaca does not know is still "none".
+    let server = TestServer::start(|_| {
+        Response::json(
+            404,
+            r#"{"code":40410000,"message":"order not found for x"}"#,
+        )
+    });
+    assert!(client(&server).order_by_client_id("x").unwrap().is_none());
+}

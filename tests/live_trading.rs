@@ -728,3 +728,58 @@ fn assert_time_stop(exits: Option<Vec<ExitLine>>, symbol: &str) {
         DecisionReason::Exit(kobe::domain::ExitReason::TimeStop)
     );
 }
+
+#[test]
+fn a_wrong_base_url_fails_the_cycle_and_never_engages_a_false_reconciliation() {
+    // A position in the ledger, then the base URL pointing where every path is a 404.
+    let (_fake, dir, app) = holding_aapl(None);
+    assert_eq!(export(&app)["positions"].as_array().unwrap().len(), 1);
+    let nowhere = TestServer::start(|_| {
+        Response::json(404, r#"{"code":40410000,"message":"endpoint not found"}"#)
+    });
+    let mut secrets = vec![
+        ("APCA_API_KEY_ID", "AKTESTKEY1"),
+        ("APCA_API_SECRET_KEY", "alpaca-secret-xyz"),
+    ];
+    secrets.push(("APCA_API_BASE_URL", nowhere.base_url.as_str()));
+    let lost = Arc::new(App::new(
+        RunMode::Paper,
+        Home::resolve(Some(dir.path())),
+        app.config.clone(),
+        Secrets::from_pairs(&secrets),
+    ));
+    let err = manage(&lost, 2018, 2, 7, 10, 30).unwrap_err();
+    assert!(
+        err.contains("endpoint not found") && err.contains("APCA_API_BASE_URL"),
+        "{err}"
+    );
+    assert!(!err.contains("reconciliation"), "{err}");
+    assert!(
+        !app.home.state().join("KILL_SWITCH").exists(),
+        "the kill switch engaged on answers never received"
+    );
+
+    // The runner says so at start: exit 2, one line, nothing started.
+    let home = common::TempHome::new();
+    let config = EMBEDDED_DEFAULT.replace("broker = \"paper\"", "broker = \"alpaca\"");
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(home.path().join("config/kobe.toml"), config).unwrap();
+    for url in [nowhere.base_url.clone(), format!("{}/v2", nowhere.base_url)] {
+        let out = home
+            .runner()
+            .args(["--mode", "paper"])
+            .env("APCA_API_KEY_ID", "AKTESTKEY1")
+            .env("APCA_API_SECRET_KEY", "alpaca-secret-xyz")
+            .env("APCA_API_BASE_URL", &url)
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("APCA_API_BASE_URL") && err.contains("/v2"),
+            "{err}"
+        );
+        assert!(!err.contains("alpaca-secret-xyz"), "{err}");
+    }
+}

@@ -40,6 +40,11 @@ pub enum AlpacaError {
     InvalidParameter { message: String },
     #[error("Alpaca: HTTP {status}: {message}")]
     Http { status: u16, message: String },
+    /// The base URL leads nowhere: a configuration error, never "nothing there".
+    #[error("Alpaca: {url} answered 404 ({message}): check APCA_API_BASE_URL — the host only, e.g. https://paper-api.alpaca.markets, without /v2 (kobe adds it)")]
+    EndpointNotFound { url: String, message: String },
+    #[error("APCA_API_BASE_URL={0:?} ends in /v2: give the host only (e.g. https://paper-api.alpaca.markets); kobe adds /v2 itself")]
+    BaseUrlWithVersion(String),
     #[error("Alpaca: no answer ({0})")]
     Network(String),
     #[error("Alpaca: malformed answer: {0}")]
@@ -52,9 +57,11 @@ pub enum AlpacaError {
 impl From<AlpacaError> for BrokerError {
     fn from(e: AlpacaError) -> Self {
         match e {
-            AlpacaError::Network(_) | AlpacaError::Malformed(_) | AlpacaError::LegsStillOpen(_) => {
-                BrokerError::Unavailable(e.to_string())
-            }
+            AlpacaError::Network(_)
+            | AlpacaError::Malformed(_)
+            | AlpacaError::LegsStillOpen(_)
+            | AlpacaError::EndpointNotFound { .. }
+            | AlpacaError::BaseUrlWithVersion(_) => BrokerError::Unavailable(e.to_string()),
             AlpacaError::Http { status, .. } if status >= 500 || status == 429 => {
                 BrokerError::Unavailable(e.to_string())
             }
@@ -72,7 +79,35 @@ pub struct AlpacaClient {
     secret: String,
 }
 
-/// An order as Alpaca sends it: decimals are JSON strings; unknown fields are ignored.
+/// A decimal field as Alpaca sends it: a JSON string in its spec and answers, a JSON number in
+/// its official SDK's test bodies. Either is kept as text, parsed to `Decimal` where it is used
+/// (a number's text is the shortest that reads back to the same value).
+#[derive(Debug, Clone)]
+struct Num(String);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum TextOrNumber {
+            Text(String),
+            Number(serde_json::Number),
+        }
+        Ok(Num(match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Text(text) => text,
+            TextOrNumber::Number(n) => n.to_string(),
+        }))
+    }
+}
+
+impl std::ops::Deref for Num {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An order as Alpaca sends it; unknown fields are ignored.
 #[derive(Deserialize)]
 struct RawOrder {
     id: Option<String>,
@@ -82,10 +117,10 @@ struct RawOrder {
     #[serde(rename = "type")]
     kind: Option<String>,
     order_class: Option<String>,
-    qty: Option<String>,
-    filled_qty: Option<String>,
+    qty: Option<Num>,
+    filled_qty: Option<Num>,
     status: String,
-    filled_avg_price: Option<String>,
+    filled_avg_price: Option<Num>,
     filled_at: Option<String>,
     legs: Option<Vec<RawOrder>>,
 }
@@ -93,8 +128,8 @@ struct RawOrder {
 #[derive(Deserialize)]
 struct RawPosition {
     symbol: String,
-    qty: String,
-    avg_entry_price: String,
+    qty: Num,
+    avg_entry_price: Num,
 }
 
 #[derive(Deserialize)]
@@ -106,10 +141,10 @@ struct RawAccount {
     account_blocked: bool,
     #[serde(default)]
     trade_suspended_by_user: bool,
-    cash: String,
-    equity: Option<String>,
-    last_equity: Option<String>,
-    portfolio_value: Option<String>,
+    cash: Num,
+    equity: Option<Num>,
+    last_equity: Option<Num>,
+    portfolio_value: Option<Num>,
 }
 
 /// A decimal string as Alpaca sends it (money is never parsed through `f64`).
@@ -164,15 +199,25 @@ fn malformed(e: crate::domain::UnknownValue) -> AlpacaError {
     AlpacaError::Malformed(e.to_string())
 }
 
-/// Turns an error answer into its typed error.
-fn classify(status: u16, body: &str) -> AlpacaError {
-    let v: Value = serde_json::from_str(body).unwrap_or_default();
-    let message = v["message"]
+/// Alpaca's error text: its `message`, with its `code` when it gives one (the body itself,
+/// cut short, when it is not Alpaca's JSON).
+fn vendor_message(v: &Value, body: &str) -> String {
+    let message: String = v["message"]
         .as_str()
         .unwrap_or(body)
         .chars()
         .take(200)
-        .collect::<String>();
+        .collect();
+    match v["code"].as_i64() {
+        Some(code) => format!("{message}, code {code}"),
+        None => message,
+    }
+}
+
+/// Turns an error answer into its typed error.
+fn classify(status: u16, body: &str) -> AlpacaError {
+    let v: Value = serde_json::from_str(body).unwrap_or_default();
+    let message = vendor_message(&v, body);
     let lower = message.to_ascii_lowercase();
     match status {
         401 => AlpacaError::Unauthorized { status, message },
@@ -249,9 +294,13 @@ impl AlpacaClient {
             .timeout(timeout)
             .build()
             .map_err(|e| AlpacaError::Network(e.to_string()))?;
+        let base = base_url.trim_end_matches('/');
+        if base.ends_with("/v2") {
+            return Err(AlpacaError::BaseUrlWithVersion(base_url.to_string()));
+        }
         Ok(Self {
             http,
-            base: base_url.trim_end_matches('/').to_string(),
+            base: base.to_string(),
             key_id: key_id.into(),
             secret: secret.into(),
         })
@@ -273,15 +322,36 @@ impl AlpacaClient {
         }
     }
 
+    /// `None` when Alpaca says the thing asked for does not exist (an order it never saw); a
+    /// 404 for the endpoint itself ("endpoint not found": a wrong base URL) is an error.
     fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<Option<T>, AlpacaError> {
-        match self.send(self.http.get(format!("{}{path}", self.base))) {
+        let url = format!("{}{path}", self.base);
+        match self.send(self.http.get(&url)) {
             Sent::NoAnswer(why) => Err(AlpacaError::Network(why)),
-            Sent::Answer(404, _) => Ok(None),
+            Sent::Answer(404, body) => {
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                let message = vendor_message(&v, &body);
+                if message.to_ascii_lowercase().contains("endpoint not found") || v.is_null() {
+                    let url = url.split('?').next().unwrap_or(&url).to_string();
+                    return Err(AlpacaError::EndpointNotFound { url, message });
+                }
+                Ok(None)
+            }
             Sent::Answer(200..=299, body) => serde_json::from_str(&body)
                 .map(Some)
                 .map_err(|e| AlpacaError::Malformed(e.to_string())),
             Sent::Answer(status, body) => Err(classify(status, &body)),
         }
+    }
+
+    /// What an endpoint that always exists answers: a 404 there is a wrong base URL, not an
+    /// empty account, and never reads as "no positions" (a false reconciliation).
+    fn required<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, AlpacaError> {
+        self.get(path)?
+            .ok_or_else(|| AlpacaError::EndpointNotFound {
+                url: format!("{}{}", self.base, path.split('?').next().unwrap_or(path)),
+                message: "not found".into(),
+            })
     }
 
     /// The order with its bracket legs. The look-up by client order id gives the order; when
@@ -367,9 +437,7 @@ impl AlpacaClient {
     }
 
     pub fn account_balances(&self) -> Result<Account, AlpacaError> {
-        let raw: RawAccount = self
-            .get("/v2/account")?
-            .ok_or_else(|| AlpacaError::Malformed("no account".into()))?;
+        let raw: RawAccount = self.required("/v2/account")?;
         let cash = decimal(&raw.cash, "cash")?;
         let equity = match raw.equity.or(raw.portfolio_value) {
             Some(e) => decimal(&e, "equity")?,
@@ -399,7 +467,7 @@ impl AlpacaClient {
     }
 
     pub fn open_positions(&self) -> Result<Vec<Position>, AlpacaError> {
-        let raw: Vec<RawPosition> = self.get("/v2/positions")?.unwrap_or_default();
+        let raw: Vec<RawPosition> = self.required("/v2/positions")?;
         raw.into_iter()
             .map(|p| {
                 Ok(Position {
@@ -412,9 +480,7 @@ impl AlpacaClient {
     }
 
     pub fn list_open_orders(&self) -> Result<Vec<Order>, AlpacaError> {
-        let raw: Vec<RawOrder> = self
-            .get("/v2/orders?status=open&limit=500&nested=true")?
-            .unwrap_or_default();
+        let raw: Vec<RawOrder> = self.required("/v2/orders?status=open&limit=500&nested=true")?;
         raw.into_iter().map(RawOrder::order).collect()
     }
 

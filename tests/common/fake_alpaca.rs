@@ -386,6 +386,6 @@ fn answer(book: &mut Book, r: &Request) -> Response {
             }
             Response::json(200, v.to_string())
         }
-        _ => Response::json(404, r#"{"message":"no such endpoint"}"#),
+        _ => Response::json(404, r#"{"code":40410000,"message":"endpoint not found"}"#),
     }
 }
