@@ -380,6 +380,25 @@ impl TradingLedger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The entries of `session` the broker took (or has not answered yet): the buy decisions
+    /// whose order was not refused, as (symbol, qty, price), in id order.
+    pub fn entries_taken_on(
+        &self,
+        session: NaiveDate,
+    ) -> Result<Vec<(String, i64, f64)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.symbol, d.qty, d.price_ref FROM decisions d
+             LEFT JOIN orders o ON o.client_order_id = d.client_order_id
+             WHERE d.session = ?1 AND d.side = 'buy' AND d.trigger_price IS NULL
+               AND (o.status IS NULL OR o.status != 'rejected')
+             ORDER BY d.client_order_id",
+        )?;
+        let rows = stmt.query_map(params![session.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Symbols exited on `session`: by an exit decision, or by an exit the broker made (a
     /// bracket leg, a resting stop).
     pub fn exited_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {

@@ -314,8 +314,23 @@ fn a_refused_order_is_recorded_and_not_sent_again() {
     let (fake, _dir, app) = alpaca_home(None);
     let body = fixture("error_403_insufficient_buying_power.json");
     fake.refuse_next(403, &body);
-    manage(&app, 2018, 2, 7, 10, 0).unwrap();
-    manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    // Listed apart from the entries, with the quantity and Alpaca's own figures.
+    assert_eq!(out.refusals.len(), 1, "{out:?}");
+    let refusal = &out.refusals[0];
+    assert_eq!((refusal.symbol.as_str(), refusal.qty), ("AAPL", 61));
+    assert!(
+        refusal.why.contains("insufficient buying power") && refusal.why.contains("176531.28"),
+        "{refusal:?}"
+    );
+    assert_entries(&out, &[]);
+    let detail = out.to_string();
+    assert!(
+        detail.contains("entries today: none") && detail.contains("refused: AAPL x61 ("),
+        "{detail}"
+    );
+    let later = manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    assert_entries(&later, &[]);
     assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
     let e = export(&app);
     assert_eq!(e["orders"][0]["status"], "rejected");

@@ -77,12 +77,13 @@ impl Cycle<'_> {
             today.entered.push(c.symbol.clone());
             today.open.push(c.symbol);
         }
+        // What the broker refused is not an entry: it is listed apart, with the broker's words.
         let entries = self
             .ledger
-            .decisions_on(session, Side::Buy)
+            .entries_taken_on(session)
             .map_err(fail)?
             .into_iter()
-            .map(|(symbol, qty, price, _)| EntryLine { symbol, qty, price })
+            .map(|(symbol, qty, price)| EntryLine { symbol, qty, price })
             .collect();
         self.notes.push(Note::EntriesToday {
             entries,

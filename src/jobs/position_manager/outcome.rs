@@ -26,7 +26,7 @@ impl CycleOutcome {
 }
 
 impl fmt::Display for CycleOutcome {
-    /// The detail line: the notes joined by "; ".
+    /// The detail line: the notes joined by "; ", then what the broker refused.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, note) in self.notes.iter().enumerate() {
             if i > 0 {
@@ -34,7 +34,19 @@ impl fmt::Display for CycleOutcome {
             }
             write!(f, "{note}")?;
         }
+        if !self.refusals.is_empty() {
+            if !self.notes.is_empty() {
+                f.write_str("; ")?;
+            }
+            write!(f, "refused: {}", list(&self.refusals))?;
+        }
         Ok(())
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} x{} ({})", self.symbol, self.qty, self.why)
     }
 }
 
