@@ -128,15 +128,34 @@ text_enum!(
     }
 );
 
+/// Where an order stands, for what kobe does with it (the README's status table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// May still fill: asked about every cycle.
+    InFlight,
+    /// Done for today, alive again tomorrow (a gtc entry or bracket leg): still asked about.
+    LiveTomorrow,
+    /// Finished: what filled is applied, nothing more comes.
+    Finished,
+}
+
 impl OrderStatus {
-    /// No fill can come any more (matched exhaustively: a new status must be placed here).
-    pub fn is_terminal(self) -> bool {
+    /// What kobe does with an order in this status (matched exhaustively: a status Alpaca adds
+    /// must be placed here before kobe reads it; until then it is a malformed answer).
+    pub fn stage(self) -> Stage {
         use OrderStatus::*;
         match self {
-            Filled | Canceled | Expired | Rejected | Replaced | DoneForDay => true,
+            Filled | Canceled | Expired | Rejected | Replaced => Stage::Finished,
+            // Alpaca: "will not receive further updates until the next trading day".
+            DoneForDay => Stage::LiveTomorrow,
             New | PartiallyFilled | PendingCancel | PendingReplace | Accepted | PendingNew
-            | AcceptedForBidding | Stopped | Suspended | Calculated | Held => false,
+            | AcceptedForBidding | Stopped | Suspended | Calculated | Held => Stage::InFlight,
         }
+    }
+
+    /// No fill can come any more.
+    pub fn is_terminal(self) -> bool {
+        self.stage() == Stage::Finished
     }
 
     /// The terminal statuses, for SQL that selects what may still fill.
@@ -260,19 +279,14 @@ mod tests {
     }
 
     #[test]
-    fn terminal_statuses_are_the_six_that_never_fill_again() {
+    fn terminal_statuses_are_the_five_that_never_fill_again() {
         let terminal: Vec<&str> = OrderStatus::terminal().map(OrderStatus::as_str).collect();
         assert_eq!(
             terminal,
-            [
-                "filled",
-                "done_for_day",
-                "canceled",
-                "expired",
-                "replaced",
-                "rejected"
-            ]
+            ["filled", "canceled", "expired", "replaced", "rejected"]
         );
+        assert_eq!(OrderStatus::DoneForDay.stage(), Stage::LiveTomorrow);
+        assert_eq!(OrderStatus::Held.stage(), Stage::InFlight);
     }
 
     #[test]

@@ -798,3 +798,52 @@ fn a_wrong_base_url_fails_the_cycle_and_never_engages_a_false_reconciliation() {
         assert!(!err.contains("alpaca-secret-xyz"), "{err}");
     }
 }
+
+#[test]
+fn sizing_uses_what_the_account_can_buy_and_says_so_when_it_cannot() {
+    // Alpaca's documented margin account: negative cash, ample buying power. It enters.
+    let (fake, _dir, app) = alpaca_home(None);
+    fake.set_account("cash", Value::from("-23140.2"));
+    fake.set_account("buying_power", Value::from("262113.632"));
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert_entries(&out, &[("AAPL", 61, 163.03)]);
+
+    // Buying power below one share: not entered, and the detail says why with the figures.
+    let (fake, _dir, app) = alpaca_home(None);
+    fake.set_account("buying_power", Value::from("100.00"));
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert_entries(&out, &[]);
+    let detail = out.to_string();
+    assert!(
+        detail.contains("AAPL not entered: 100.00 to spend buys no share at 163.03"),
+        "{detail}"
+    );
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+
+    // A cash account spends its non-marginable buying power, not the margin figure.
+    let (fake, _dir, app) = alpaca_home(None);
+    fake.set_account("multiplier", Value::from("1"));
+    fake.set_account("non_marginable_buying_power", Value::from("50.00"));
+    let out = manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    assert!(out.to_string().contains("50.00 to spend"), "{out}");
+    assert!(fake.requests("POST", "/v2/orders").is_empty());
+}
+
+#[test]
+fn a_leg_done_for_the_day_is_live_tomorrow_not_gone() {
+    // Alpaca's done_for_day: "will not receive further updates until the next trading day".
+    let (fake, _dir, app) = holding_aapl(None);
+    fake.set_leg_status(ENTRY, "stop", "done_for_day");
+    let out = manage(&app, 2018, 2, 7, 10, 30).unwrap();
+    assert!(
+        !out.notes
+            .iter()
+            .any(|n| matches!(n, Note::StopRearmed { .. } | Note::ClosedThroughStop { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        fake.requests("POST", "/v2/orders").len(),
+        1,
+        "a stop was sent again"
+    );
+}

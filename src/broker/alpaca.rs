@@ -145,6 +145,10 @@ struct RawAccount {
     equity: Option<Num>,
     last_equity: Option<Num>,
     portfolio_value: Option<Num>,
+    buying_power: Option<Num>,
+    non_marginable_buying_power: Option<Num>,
+    /// "1" for a cash account, "2" or "4" for margin.
+    multiplier: Option<Num>,
 }
 
 /// A decimal string as Alpaca sends it (money is never parsed through `f64`).
@@ -458,11 +462,21 @@ impl AlpacaClient {
             .as_deref()
             .map(|e| decimal(e, "last_equity"))
             .transpose()?;
+        // A cash account buys with settled cash only: its non-marginable buying power.
+        let cash_account = raw.multiplier.as_deref().map(str::trim) == Some("1");
+        let spendable = match (cash_account, &raw.non_marginable_buying_power) {
+            (true, Some(n)) => Some(("non_marginable_buying_power", n)),
+            _ => raw.buying_power.as_ref().map(|b| ("buying_power", b)),
+        };
+        let buying_power = spendable
+            .map(|(field, text)| decimal(text, field))
+            .transpose()?;
         Ok(Account {
             cash,
             equity,
             blocked,
             last_equity,
+            buying_power,
         })
     }
 

@@ -101,6 +101,9 @@ pub struct Account {
     pub blocked: Option<String>,
     /// Equity at the previous session's close, as the broker computed it.
     pub last_equity: Option<Decimal>,
+    /// What the account can buy now, as the broker computes it (a margin account's cash may be
+    /// negative while it can still buy); `None`: the cash is what it can spend.
+    pub buying_power: Option<Decimal>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -86,6 +86,7 @@ impl Broker for PaperBroker<'_> {
             equity: cents(cash + held),
             blocked: None,
             last_equity: None,
+            buying_power: None,
         })
     }
 

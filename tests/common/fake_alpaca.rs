@@ -284,6 +284,13 @@ impl FakeAlpaca {
         book.cancel(&leg);
     }
 
+    /// A bracket leg (`stop` or `limit`) of the entry `client_id` takes Alpaca's `status`.
+    pub fn set_leg_status(&self, client_id: &str, kind: &str, status: &str) {
+        let mut book = self.book.lock().unwrap();
+        let leg = book.leg(client_id, kind);
+        book.set_status(&leg, status);
+    }
+
     /// A position opened outside kobe (by hand on the broker's site).
     pub fn add_position(&self, symbol: &str, qty: i64, price: f64) {
         self.book

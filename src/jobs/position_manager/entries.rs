@@ -8,7 +8,7 @@ use super::candidates::Candidate;
 use super::cycle::Cycle;
 use super::fail;
 use super::outcome::{CycleOutcome, EntryLine, ManagingOnly, Note};
-use crate::broker::Account;
+use crate::broker::{to_f64, Account};
 use crate::config::TradingSection;
 use crate::data::bars::Bar;
 use crate::domain::{DecisionReason, Side};
@@ -57,6 +57,10 @@ impl Cycle<'_> {
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
         let series = self.manager.bars(&symbols, session);
         let trading = &self.manager.app.config.trading;
+        // What the broker says the account can buy (a margin account's cash may be negative),
+        // less what this cycle has committed; else the ledger's cash, read per candidate.
+        let buying_power = account.and_then(|a| a.buying_power).map(to_f64);
+        let mut committed = 0.0;
         for c in candidates {
             if today.full(trading) {
                 break;
@@ -65,7 +69,8 @@ impl Cycle<'_> {
                 continue;
             }
             let bars = series.get(&c.symbol).map(Vec::as_slice).unwrap_or_default();
-            let Some(decision) = self.entry(&c, bars, start_equity)? else {
+            let spendable = buying_power.map(|b| b - committed);
+            let Some(decision) = self.entry(&c, bars, start_equity, spendable)? else {
                 continue;
             };
             // The switch may have been engaged since the run started: look again right before.
@@ -73,6 +78,7 @@ impl Cycle<'_> {
                 self.notes.push(Note::KillSwitchMidRun);
                 break;
             }
+            committed += decision.qty as f64 * decision.limit.unwrap_or(decision.price_ref);
             self.decide(decision)?;
             today.entered.push(c.symbol.clone());
             today.open.push(c.symbol);
@@ -149,13 +155,15 @@ impl Cycle<'_> {
         })
     }
 
-    /// The entry decision for a candidate, priced by the market data and sized by the risk,
-    /// notional and cash limits; `None` when there is nothing to trade.
+    /// The entry decision for a candidate, priced by the market data and sized by the risk and
+    /// notional limits and by what the account can spend (`spendable`, the broker's buying
+    /// power; else the ledger's cash); `None` when there is nothing to trade.
     fn entry(
         &mut self,
         c: &Candidate,
         bars: &[Bar],
         start_equity: f64,
+        spendable: Option<f64>,
     ) -> Result<Option<Decision>, JobError> {
         let session = self.session();
         // Entries fill at the session's open in the market model; live, at the latest trade
@@ -176,7 +184,10 @@ impl Cycle<'_> {
         let trading = &self.manager.app.config.trading;
         let limit = trading.entry_limit.map(|x| price * (1.0 + x));
         let worst = limit.unwrap_or(price);
-        let cash = self.ledger.cash().map_err(fail)?;
+        let cash = match spendable {
+            Some(money) => money,
+            None => self.ledger.cash().map_err(fail)?,
+        };
         // Prices, equity and cash must be real numbers before any size is worked out: one
         // that is not stops entries for a person to look (a bad bar, a broken account).
         for (what, value) in [
@@ -196,6 +207,14 @@ impl Cycle<'_> {
         let by_risk = start_equity * trading.risk_per_trade / (worst - c.stop);
         let by_notional = start_equity * trading.max_notional / worst;
         let Some(qty) = whole_shares(by_risk.min(by_notional).min(cash / worst)) else {
+            // The limits allowed a share the money does not: say so, with the figures.
+            if whole_shares(by_risk.min(by_notional)).is_some() {
+                self.notes.push(Note::NoMoney {
+                    symbol: c.symbol.clone(),
+                    money: cash,
+                    price: worst,
+                });
+            }
             return Ok(None);
         };
         let notional = qty as f64 * worst;

@@ -141,6 +141,12 @@ pub enum Note {
         equity: f64,
     },
     ManagingOnly(ManagingOnly),
+    /// An entry the limits allowed and the account's money (buying power, else cash) does not.
+    NoMoney {
+        symbol: String,
+        money: f64,
+        price: f64,
+    },
     /// An entry priced at the last close for want of a latest trade.
     PricedAtLastClose {
         symbol: String,
@@ -227,6 +233,14 @@ impl fmt::Display for Note {
                     write!(f, "{why}: no entries, managing only")
                 }
             },
+            Note::NoMoney {
+                symbol,
+                money,
+                price,
+            } => write!(
+                f,
+                "{symbol} not entered: {money:.2} to spend buys no share at {price:.2}"
+            ),
             Note::PricedAtLastClose { symbol, why } => {
                 write!(f, "{symbol} priced at its last close ({why})")
             }
