@@ -16,6 +16,7 @@ use crate::data::market::{History, MarketData, Polygon};
 use crate::data::store::BarStore;
 use crate::data::universe::{self, UniverseError};
 use crate::home::Home;
+use crate::metrics::OrderCounts;
 use crate::notify::Notifier;
 use crate::secrets::Secrets;
 use crate::trading::TradingLedger;
@@ -48,6 +49,8 @@ pub struct App {
     pub notifier: Notifier,
     /// Where the jobs' prices come from.
     pub market: MarketSource,
+    /// Orders by the broker's answer, for `/metrics`.
+    pub orders: OrderCounts,
 }
 
 /// Which `MarketData` the jobs ask.
@@ -70,6 +73,7 @@ impl App {
             universe: None,
             cap: None,
             notifier: Notifier::off(),
+            orders: OrderCounts::default(),
             market: match mode {
                 RunMode::Replay => MarketSource::History,
                 RunMode::Paper | RunMode::Live => MarketSource::Now,

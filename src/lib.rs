@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod home;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod replay_summary;
 pub mod report;

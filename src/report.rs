@@ -25,6 +25,14 @@ pub struct OpenLine {
     pub r: Option<f64>,
 }
 
+/// An order the broker refused.
+#[derive(Debug, Serialize)]
+pub struct RefusedLine {
+    pub symbol: String,
+    pub qty: i64,
+    pub why: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PnlReport {
     pub session: NaiveDate,
@@ -37,6 +45,9 @@ pub struct PnlReport {
     pub unrealized: f64,
     pub open_positions: Vec<OpenLine>,
     pub trades_today: Vec<serde_json::Value>,
+    /// Orders the broker refused today, with its words (left out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_today: Vec<RefusedLine>,
     pub trades_total: usize,
     pub realized_total: f64,
     pub win_rate: Option<f64>,
@@ -107,6 +118,11 @@ pub fn pnl(
         unrealized,
         open_positions: open,
         trades_today,
+        refused_today: ledger
+            .refusals_on(session)?
+            .into_iter()
+            .map(|(symbol, qty, why)| RefusedLine { symbol, qty, why })
+            .collect(),
         trades_total: known.len(),
         realized_total: known.iter().filter_map(|t| t["pnl"].as_f64()).sum::<f64>() + 0.0,
         win_rate: perf.win_rate,
@@ -153,6 +169,12 @@ pub fn markdown(r: &PnlReport) -> String {
             t["pnl"].as_f64().unwrap_or(0.0),
             t["reason"].as_str().unwrap_or("")
         );
+    }
+    if !r.refused_today.is_empty() {
+        let _ = writeln!(md, "\n## Refused today ({})\n", r.refused_today.len());
+        for x in &r.refused_today {
+            let _ = writeln!(md, "- **{}** x{}: {}", x.symbol, x.qty, x.why);
+        }
     }
     let _ = writeln!(
         md,

@@ -448,6 +448,7 @@ fn runtime_config(
             health,
             wall,
             on_event: Some(Arc::new(move |event| hook.send(describe(&event)))),
+            metrics: Some(app.orders.fragment()),
             status_page: Some(crate::status_page::fragment(
                 plan.home.root().to_path_buf(),
                 plan.config.trading.starting_equity,

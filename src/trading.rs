@@ -100,7 +100,15 @@ COMMIT;
 ";
 
 /// The schema version this kobe writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
+
+/// Version 4: the broker's words when it refused an order (for the EOD report).
+const MIGRATION_4: &str = "
+BEGIN;
+ALTER TABLE orders ADD COLUMN refusal TEXT;
+PRAGMA user_version = 4;
+COMMIT;
+";
 
 /// What shows that the home of `state_dir` has traded: the run ledger records a position
 /// manager run that ended ok, or a backup holds a trading ledger. An unreadable run ledger
@@ -258,6 +266,9 @@ impl TradingLedger {
         if version < 3 {
             conn.execute_batch(MIGRATION_3).map_err(corrupt)?;
         }
+        if version < 4 {
+            conn.execute_batch(MIGRATION_4).map_err(corrupt)?;
+        }
         conn.execute(
             "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
             params![starting_equity],
@@ -392,6 +403,21 @@ impl TradingLedger {
              WHERE d.session = ?1 AND d.side = 'buy' AND d.trigger_price IS NULL
                AND (o.status IS NULL OR o.status != 'rejected')
              ORDER BY d.client_order_id",
+        )?;
+        let rows = stmt.query_map(params![session.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The orders of `session` the broker refused: (symbol, qty, its words), in id order.
+    pub fn refusals_on(
+        &self,
+        session: NaiveDate,
+    ) -> Result<Vec<(String, i64, String)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT symbol, qty, COALESCE(refusal, 'refused') FROM orders
+             WHERE session = ?1 AND status = 'rejected' ORDER BY client_order_id",
         )?;
         let rows = stmt.query_map(params![session.to_string()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -587,7 +613,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         assert_eq!(ledger.trades_json().unwrap()[0]["pnl"], 10.0);
         let orders = &ledger.export().unwrap()["orders"];
         assert_eq!(orders[0]["client_order_id"], "2016-01-04-IBS_RSI-AAPL-buy");

@@ -27,6 +27,7 @@ use kobe::trading::{Decision, TradingLedger};
 use kobe::watchlist::{self, GapStatus, Pick, Validated, ValidatedPick};
 use kobe_actors::atomic_file::Durability;
 use kobe_actors::calendar::EXCHANGE_TZ;
+use kobe_actors::job::Job;
 use serde_json::Value;
 
 /// A live run on the embedded paper broker with Polygon at `polygon`.
@@ -332,6 +333,37 @@ fn a_refused_order_is_recorded_and_not_sent_again() {
     let later = manage(&app, 2018, 2, 7, 10, 15).unwrap();
     assert_entries(&later, &[]);
     assert_eq!(fake.requests("POST", "/v2/orders").len(), 1);
+    // Counted by result for /metrics.
+    let counted = app.orders.text();
+    assert!(
+        counted.contains("kobe_orders_total{result=\"refused\"} 1"),
+        "{counted}"
+    );
+    assert!(
+        counted.contains("kobe_orders_total{result=\"accepted\"} 0"),
+        "{counted}"
+    );
+    // The day's report lists it, with Alpaca's words.
+    let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 15, 30, 0).unwrap();
+    kobe::jobs::eod_report::EodReport { app: app.clone() }
+        .run(&live_context("EOD_REPORT", slot))
+        .unwrap();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(app.home.root().join("reports/pnl_20180207.json")).unwrap(),
+    )
+    .unwrap();
+    let refused = &report["refused_today"][0];
+    assert_eq!(
+        (refused["symbol"].as_str(), refused["qty"].as_i64()),
+        (Some("AAPL"), Some(61))
+    );
+    assert!(
+        refused["why"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient buying power"),
+        "{report}"
+    );
     let e = export(&app);
     assert_eq!(e["orders"][0]["status"], "rejected");
     assert_eq!(e["positions"].as_array().unwrap().len(), 0);

@@ -207,9 +207,12 @@ fn heartbeat_carries_the_design_fields() {
         "kobe_uptime_seconds",
         "kobe_kill_switch_active",
         "kobe_job_runs_total",
+        // The application's own: orders by the broker's answer, at 0 before any order.
+        "kobe_orders_total{result=\"refused\"} 0",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
     // Structured events in the JSON log.
     let events = std::fs::read_dir(home.path().join("logs"))
         .unwrap()

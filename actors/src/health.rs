@@ -46,6 +46,17 @@ async fn health(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
 /// An HTML fragment the application adds to the status page (positions, P&L, the chart).
 pub type PageFragment = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// What the application adds to `/metrics`: metric families in OpenMetrics text, placed before
+/// the closing `# EOF`.
+pub type MetricsFragment = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Extra parts the application adds to what the health server shows.
+#[derive(Clone, Default)]
+pub struct Extras {
+    pub page: Option<PageFragment>,
+    pub metrics: Option<MetricsFragment>,
+}
+
 /// Escapes text for HTML.
 pub fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -144,24 +155,31 @@ async fn ready(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
     }
 }
 
-async fn metrics(view: web::Data<Arc<RuntimeView>>) -> HttpResponse {
+async fn metrics(view: web::Data<Arc<RuntimeView>>, extras: web::Data<Extras>) -> HttpResponse {
+    let mut text = view.metrics_text();
+    if let Some(more) = &extras.metrics {
+        let at = text.rfind("# EOF").unwrap_or(text.len());
+        text.insert_str(at, &more());
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(view.metrics_text())
+        .body(text)
 }
 
 /// Starts serving on `listener` inside the current actix system.
 pub fn serve(
     listener: TcpListener,
     view: Arc<RuntimeView>,
-    extra: Option<PageFragment>,
+    extras: Extras,
 ) -> std::io::Result<Server> {
     let data = web::Data::new(view);
-    let extra = web::Data::new(extra);
+    let extra = web::Data::new(extras.page.clone());
+    let extras = web::Data::new(extras);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(extra.clone())
+            .app_data(extras.clone())
             .route("/", web::get().to(status_page))
             .route("/health", web::get().to(health))
             .route("/live", web::get().to(live))

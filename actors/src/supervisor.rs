@@ -72,6 +72,8 @@ pub struct Operations {
     pub on_event: Option<crate::messages::EventHook>,
     /// What the application adds to the status page at `/`.
     pub status_page: Option<crate::health::PageFragment>,
+    /// What the application adds to `/metrics`.
+    pub metrics: Option<crate::health::MetricsFragment>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,8 +204,11 @@ impl Actor for Supervisor {
         .start();
         self.clock = Some(clock);
         if let Some(listener) = self.config.ops.as_mut().and_then(|o| o.health.take()) {
-            let extra = self.config.ops.as_ref().and_then(|o| o.status_page.clone());
-            match crate::health::serve(listener, self.view.clone(), extra) {
+            let extras = crate::health::Extras {
+                page: self.config.ops.as_ref().and_then(|o| o.status_page.clone()),
+                metrics: self.config.ops.as_ref().and_then(|o| o.metrics.clone()),
+            };
+            match crate::health::serve(listener, self.view.clone(), extras) {
                 Ok(server) => {
                     self.health = Some(server.handle());
                     actix_rt::spawn(server);

@@ -669,6 +669,7 @@ async fn the_event_hook_hears_a_job_given_up_on() {
             health: None,
             wall: Arc::new(kobe_actors::clock::LiveClock),
             on_event: Some(Arc::new(move |e| hook_heard.lock().unwrap().push(e))),
+            metrics: None,
             status_page: None,
         }),
         ..h.config(

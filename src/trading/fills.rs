@@ -55,17 +55,19 @@ impl TradingLedger {
     /// Marks a decision whose order was not placed — the broker refused it, or the position
     /// it would close was already gone — so that it is never sent again. `status`: `rejected`
     /// or `canceled`.
+    /// `refusal`: the broker's words, when it said no.
     pub fn record_not_placed(
         &self,
         d: &Decision,
         status: OrderStatus,
         at: &str,
+        refusal: Option<&str>,
     ) -> Result<(), LedgerError> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, refusal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
-                OrderRequest::from(d).kind().as_str(), d.limit],
+                OrderRequest::from(d).kind().as_str(), d.limit, refusal],
         )?;
         Ok(())
     }

@@ -48,7 +48,7 @@ pub fn place(
                 .find(|p| p.symbol == d.symbol)
                 .map_or(0, |p| p.qty.trunc().try_into().unwrap_or(0));
             if held <= 0 {
-                ledger.record_not_placed(d, OrderStatus::Canceled, at)?;
+                ledger.record_not_placed(d, OrderStatus::Canceled, at, None)?;
                 return Ok(Placed::NothingToClose);
             }
             if d.trigger.is_some() {
@@ -69,7 +69,7 @@ pub fn place(
     let order = match sent {
         Ok(order) => order,
         Err(BrokerError::Refused(why)) => {
-            ledger.record_not_placed(d, OrderStatus::Rejected, at)?;
+            ledger.record_not_placed(d, OrderStatus::Rejected, at, Some(&why))?;
             return Ok(Placed::Refused(why));
         }
         Err(e) => return Err(e.into()),
@@ -192,7 +192,7 @@ impl Sync<'_> {
                 } else {
                     (OrderStatus::Canceled, NotSent::KillSwitch)
                 };
-                ledger.record_not_placed(d, status, at)?;
+                ledger.record_not_placed(d, status, at, None)?;
                 done.notes.push(Note::NotSent {
                     client_order_id: d.client_order_id.clone(),
                     why,

@@ -16,6 +16,7 @@ use crate::data::bars::Bar;
 use crate::data::market::{MarketData, Provisional};
 use crate::domain::{ExitReason, Side};
 use crate::jobs::JobTag;
+use crate::metrics::OrderResult;
 use crate::trading::{client_order_id, Decision, TradingLedger};
 
 /// Bars by symbol.
@@ -58,13 +59,17 @@ impl Cycle<'_> {
             "{} {} {} x{} @ {:.2} ({})",
             d.side, d.symbol, d.strategy, d.qty, d.price_ref, d.reason
         );
+        let orders = &self.manager.app.orders;
         match placed {
-            Placed::Sent(order) => self
-                .manager
-                .app
-                .notifier
-                .send(format!("kobe {what}: {}", order.status)),
+            Placed::Sent(order) => {
+                orders.count(OrderResult::Accepted);
+                self.manager
+                    .app
+                    .notifier
+                    .send(format!("kobe {what}: {}", order.status))
+            }
             Placed::Refused(why) => {
+                orders.count(OrderResult::Refused);
                 tracing::warn!(order = %d.client_order_id, %why, "order refused");
                 self.manager
                     .app
@@ -77,7 +82,7 @@ impl Cycle<'_> {
                     why,
                 });
             }
-            Placed::NothingToClose => {}
+            Placed::NothingToClose => orders.count(OrderResult::NothingToClose),
         }
         Ok(())
     }
