@@ -141,7 +141,8 @@ pub enum Stage {
 
 impl OrderStatus {
     /// What kobe does with an order in this status (matched exhaustively: a status Alpaca adds
-    /// must be placed here before kobe reads it; until then it is a malformed answer).
+    /// must be placed here; until then the Alpaca client keeps such an order in flight and the
+    /// position manager reports it).
     pub fn stage(self) -> Stage {
         use OrderStatus::*;
         match self {

@@ -879,3 +879,32 @@ fn a_leg_done_for_the_day_is_live_tomorrow_not_gone() {
         "a stop was sent again"
     );
 }
+
+#[test]
+fn an_unknown_status_is_kept_in_flight_and_reported() {
+    let (fake, _dir, app) = alpaca_home(None);
+    manage(&app, 2018, 2, 7, 10, 0).unwrap();
+    fake.set_status(ENTRY, "pending_review");
+    let out = manage(&app, 2018, 2, 7, 10, 15).unwrap();
+    let note = Note::UnknownStatus {
+        client_order_id: ENTRY.into(),
+        status: "pending_review".into(),
+    };
+    assert!(out.notes.contains(&note), "{out:?}");
+    // Never guessed finished: the ledger still has it in flight, as it was.
+    assert_eq!(export(&app)["orders"][0]["status"], "accepted");
+    // As a job the slot fails, its work done, so the jobs log and health show it.
+    let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 10, 30, 0).unwrap();
+    let err = PositionManager::new(app.clone())
+        .run(&live_context("POSITION_MANAGER", slot))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pending_review") && err.contains("kept in flight"),
+        "{err}"
+    );
+    // Once Alpaca says a status kobe knows, the order goes on as usual.
+    fake.fill(ENTRY, "163.10");
+    manage(&app, 2018, 2, 7, 10, 45).unwrap();
+    assert_eq!(export(&app)["positions"][0]["symbol"], "AAPL");
+}

@@ -172,6 +172,11 @@ impl RawOrder {
     }
 
     fn order(self) -> Result<Order, AlpacaError> {
+        // A status kobe does not know is never guessed finished: in flight, and reported.
+        let (status, unrecognized) = match self.status.parse() {
+            Ok(status) => (status, None),
+            Err(_) => (crate::domain::OrderStatus::New, Some(self.status.clone())),
+        };
         Ok(Order {
             qty: shares(self.qty.as_deref(), "qty")?,
             filled_qty: shares(self.filled_qty.as_deref(), "filled_qty")?,
@@ -193,7 +198,8 @@ impl RawOrder {
             filled_at: self.filled_at,
             client_order_id: self.client_order_id,
             symbol: self.symbol,
-            status: self.status.parse().map_err(malformed)?,
+            status,
+            unrecognized,
         })
     }
 }

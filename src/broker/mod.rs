@@ -74,6 +74,9 @@ pub struct Order {
     pub legs: Vec<Order>,
     /// When the broker filled it (RFC 3339), if it says.
     pub filled_at: Option<String>,
+    /// A status the broker sent that kobe does not know: the order is taken as in flight
+    /// (`status` then says `new`), nothing is changed in the ledger, and the cycle reports it.
+    pub unrecognized: Option<String>,
 }
 
 impl Order {

@@ -142,6 +142,7 @@ impl Broker for PaperBroker<'_> {
             fill_price: None,
             legs: Vec::new(),
             filled_at: None,
+            unrecognized: None,
         };
         self.ledger
             .record_order(&session, request, &accepted, &self.at)

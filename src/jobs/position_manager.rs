@@ -114,7 +114,14 @@ impl Job for PositionManager {
                 format!("{session} is not a session"),
             ));
         }
-        self.cycle(ctx).map(|o| JobOutput::ok(o.to_string()))
+        match self.cycle(ctx)? {
+            // Its work is done; the slot fails so the log and health show what kobe does not
+            // know.
+            outcome if outcome.has_unknown_status() => {
+                Err(JobError::Recoverable(outcome.to_string()))
+            }
+            outcome => Ok(JobOutput::ok(outcome.to_string())),
+        }
     }
 }
 

@@ -207,6 +207,10 @@ impl TradingLedger {
         at: &str,
         exit_reason: Option<ExitReason>,
     ) -> Result<bool, LedgerError> {
+        if order.unrecognized.is_some() {
+            // In flight as far as kobe knows: the ledger keeps what it had.
+            return Ok(false);
+        }
         let filled = order.filled_qty > 0 && order.is_done();
         match (filled, order.fill_price) {
             (true, Some(price)) => self.apply_fill(

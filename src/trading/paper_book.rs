@@ -65,6 +65,7 @@ impl TradingLedger {
                         kind: typed(r, 7, "orders", 0)?,
                         legs: Vec::new(),
                         filled_at: None,
+                        unrecognized: None,
                     })
                 },
             )

@@ -284,6 +284,13 @@ impl FakeAlpaca {
         book.cancel(&leg);
     }
 
+    /// The order `client_id` takes `status` (any text: Alpaca may add statuses).
+    pub fn set_status(&self, client_id: &str, status: &str) {
+        let mut book = self.book.lock().unwrap();
+        let id = book.by_client(client_id).expect("no such order");
+        book.set_status(&id, status);
+    }
+
     /// A bracket leg (`stop` or `limit`) of the entry `client_id` takes Alpaca's `status`.
     pub fn set_leg_status(&self, client_id: &str, kind: &str, status: &str) {
         let mut book = self.book.lock().unwrap();

@@ -213,6 +213,7 @@ impl Sync<'_> {
             }
             match self.broker.order_by_client_id(&pending.client_order_id)? {
                 Some(order) => {
+                    done.notice(&order);
                     let when = fill_time(&order, self.at);
                     if self.ledger.adopt_broker_order(&order, when, None)? {
                         done.fills += 1;
@@ -234,6 +235,7 @@ impl Sync<'_> {
             let Some(entry) = self.broker.order_by_client_id(&pos.entry_order)? else {
                 continue;
             };
+            done.notice(&entry);
             let resting_or_closing = pending
                 .iter()
                 .any(|p| p.symbol == pos.symbol && p.side == Side::Sell);
@@ -279,6 +281,24 @@ impl Sync<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl CatchUp {
+    /// Notes an order (or leg) whose status the broker sent and kobe does not know, once.
+    fn notice(&mut self, order: &Order) {
+        for o in std::iter::once(order).chain(order.legs.iter()) {
+            if let Some(status) = &o.unrecognized {
+                let note = Note::UnknownStatus {
+                    client_order_id: o.client_order_id.clone(),
+                    status: status.clone(),
+                };
+                if !self.notes.contains(&note) {
+                    tracing::warn!(order = %o.client_order_id, %status, "unknown order status: kept in flight");
+                    self.notes.push(note);
+                }
+            }
+        }
     }
 }
 

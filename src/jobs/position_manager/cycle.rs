@@ -101,7 +101,7 @@ impl Cycle<'_> {
         };
         let mut caught = catch_up()?;
         for note in &caught.notes {
-            tracing::warn!(%note, "a decision left unsent");
+            tracing::warn!(%note, "catching up with the broker");
         }
         self.notes.extend(caught.notes.iter().cloned());
         // A leg may fill between the two reads: read once more before acting. (The paper

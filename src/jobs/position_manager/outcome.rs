@@ -15,6 +15,14 @@ pub struct CycleOutcome {
 }
 
 impl CycleOutcome {
+    /// Whether the broker sent a status kobe does not know (the slot is then reported failed,
+    /// its work done, so health notices).
+    pub fn has_unknown_status(&self) -> bool {
+        self.notes
+            .iter()
+            .any(|n| matches!(n, Note::UnknownStatus { .. }))
+    }
+
     /// The entries recorded today, as the cycle's last word on them (`None` if it did not get
     /// to entries: outside the windows, kill switch, the close).
     pub fn entries_today(&self) -> Option<&[EntryLine]> {
@@ -98,6 +106,11 @@ pub enum ManagingOnly {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
+    /// The broker sent a status kobe does not know: the order is kept in flight.
+    UnknownStatus {
+        client_order_id: String,
+        status: String,
+    },
     /// A decision a dead run left unsent was not sent.
     NotSent {
         client_order_id: String,
@@ -194,6 +207,13 @@ impl fmt::Display for Note {
                 NotSent::KillSwitch => write!(f, "{id}: kill switch on, not sent"),
                 NotSent::NotYet(e) => write!(f, "{id}: not sent yet ({e})"),
             },
+            Note::UnknownStatus {
+                client_order_id,
+                status,
+            } => write!(
+                f,
+                "{client_order_id}: the broker says {status:?}, a status kobe does not know: kept in flight"
+            ),
             Note::StopStillMissing { symbol } => write!(
                 f,
                 "{symbol} has no stop at the broker (re-armed once today already): check it"
