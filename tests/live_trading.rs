@@ -897,8 +897,13 @@ fn an_unknown_status_is_kept_in_flight_and_reported() {
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 10, 30, 0).unwrap();
     let err = PositionManager::new(app.clone())
         .run(&live_context("POSITION_MANAGER", slot))
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    // An "attention" failure: health turns degraded at once (see the runtime's view).
+    assert!(
+        matches!(err, kobe_actors::job::JobError::Attention(_)),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(
         err.contains("pending_review") && err.contains("kept in flight"),
         "{err}"

@@ -71,6 +71,11 @@ pub enum JobError {
     /// disk): recorded, then the whole run stops — it never trades on without its records.
     #[error("{0}")]
     Storage(String),
+    /// The run did its work, but found something a person must look at now (an answer kobe
+    /// does not understand): recorded failed, and health turns degraded at once until the job
+    /// runs ok again.
+    #[error("{0}")]
+    Attention(String),
 }
 
 /// A job body. `run` is called on a blocking thread, one run at a time per tag.
@@ -120,6 +125,9 @@ impl From<RunEnd> for Outcome {
                 true,
             ),
             RunEnd::Returned(Err(JobError::Recoverable(m))) => (Status::Failed, None, m, false),
+            RunEnd::Returned(Err(JobError::Attention(m))) => {
+                (Status::Failed, Some(FailReason::Attention.into()), m, false)
+            }
             RunEnd::Returned(Err(JobError::Storage(m))) => {
                 (Status::Failed, Some(FailReason::Storage.into()), m, false)
             }

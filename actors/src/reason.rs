@@ -48,14 +48,17 @@ pub enum FailReason {
     Unrecoverable,
     /// State could not be read or written: the run stops.
     Storage,
+    /// The run did its work, but something needs a person now: health turns degraded at once.
+    Attention,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 4] = [
+    pub const ALL: [FailReason; 5] = [
         FailReason::Timeout,
         FailReason::Panic,
         FailReason::Unrecoverable,
         FailReason::Storage,
+        FailReason::Attention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl FailReason {
             FailReason::Panic => "panic",
             FailReason::Unrecoverable => "unrecoverable",
             FailReason::Storage => "storage",
+            FailReason::Attention => "attention",
         }
     }
 }
@@ -162,7 +166,10 @@ mod tests {
             ]
         );
         let fails: Vec<_> = FailReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(fails, ["timeout", "panic", "unrecoverable", "storage"]);
+        assert_eq!(
+            fails,
+            ["timeout", "panic", "unrecoverable", "storage", "attention"]
+        );
         assert_eq!(String::from(Reason::Job("no_api_key".into())), "no_api_key");
         assert_eq!(String::from(Reason::from(SkipReason::Missed)), "missed");
     }

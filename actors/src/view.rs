@@ -21,7 +21,7 @@ use crate::calendar::EXCHANGE_TZ;
 use crate::clock::{Clock, ClockKind};
 use crate::ledger::{RunRecord, Status};
 use crate::mode::RunMode;
-use crate::reason::SkipReason;
+use crate::reason::{FailReason, SkipReason};
 use crate::schedule::Schedule;
 
 /// A job that failed this many runs in a row (or was found still running at its slots) turns
@@ -270,7 +270,10 @@ impl RuntimeView {
         let mut s = self.lock();
         let failures = s.failures.entry(record.tag.clone()).or_default();
         let skip = record.reason.as_deref().and_then(|r| r.parse().ok());
+        let attention = record.reason.as_deref() == Some(FailReason::Attention.as_str());
         match (record.status, skip) {
+            // Needs a person now: degraded at once, until the job runs ok again.
+            (Status::Failed, _) if attention => *failures = (*failures + 1).max(FAILURES_DEGRADE),
             (Status::Failed, _) => *failures += 1,
             // The previous run is still going (a body hung past its timeout): the job is not
             // getting its work done, whatever the skip says.
@@ -475,6 +478,30 @@ mod tests {
             Arc::new(schedule),
             TimeDelta::seconds(30),
         );
+        // A failure that needs attention degrades at once; the job's next ok run clears it.
+        let record = |status, reason: Option<&str>| RunRecord {
+            // A tag of its own: the scheduled tags' counters are checked at 0 below.
+            tag: "ELSEWHERE".into(),
+            session: start.date_naive(),
+            slot_et: start.fixed_offset(),
+            started: start,
+            finished: start,
+            duration_ms: 0,
+            status,
+            reason: reason.map(String::from),
+            detail: String::new(),
+        };
+        view.observe(&record(Status::Failed, Some("attention")));
+        assert_eq!(view.snapshot().status, Health::Degraded);
+        view.observe(&record(Status::Ok, None));
+        assert_eq!(view.snapshot().status, Health::Ok);
+        view.observe(&record(Status::Failed, None));
+        assert_eq!(
+            view.snapshot().status,
+            Health::Ok,
+            "one ordinary failure is not degraded"
+        );
+        view.observe(&record(Status::Ok, None));
         // A storage failure turns health degraded at once, with the error among the problems.
         assert_eq!(view.snapshot().status, Health::Ok);
         view.set_storage_failure("logs/jobs.jsonl: No space left on device");

@@ -82,6 +82,7 @@ impl Job for Redacted {
             Err(JobError::Recoverable(m)) => Err(JobError::Recoverable(redact(m))),
             Err(JobError::Unrecoverable(m)) => Err(JobError::Unrecoverable(redact(m))),
             Err(JobError::Storage(m)) => Err(JobError::Storage(redact(m))),
+            Err(JobError::Attention(m)) => Err(JobError::Attention(redact(m))),
         }
     }
 }

@@ -118,7 +118,7 @@ impl Job for PositionManager {
             // Its work is done; the slot fails so the log and health show what kobe does not
             // know.
             outcome if outcome.has_unknown_status() => {
-                Err(JobError::Recoverable(outcome.to_string()))
+                Err(JobError::Attention(outcome.to_string()))
             }
             outcome => Ok(JobOutput::ok(outcome.to_string())),
         }
