@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use kobe_actors::atomic_file::Durability;
 use kobe_actors::db_check::{self, Found};
 use kobe_actors::ledger::RunLedger;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::domain::{DecisionReason, ExitReason, OrderKind, OrderStatus, Side};
@@ -242,9 +242,11 @@ impl TradingLedger {
             why: e.to_string(),
         };
         let conn = Connection::open(&path).map_err(corrupt)?;
+        // Waits out another connection's lock (a second job, a recovery after a kill) rather
+        // than calling a busy ledger unreadable.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The position manager asks the same dozen questions every cycle.
         conn.set_prepared_statement_cache_capacity(64);
         // Live money records survive a power cut; a replay's only need survive a kill.
@@ -289,8 +291,7 @@ impl TradingLedger {
         };
         let what = match db_check::inspect(&path).map_err(corrupt)? {
             Found::Database => {
-                let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|e| corrupt(e.to_string()))?;
+                let conn = db_check::open_existing(&path).map_err(|e| corrupt(e.to_string()))?;
                 db_check::quick_check(&conn).map_err(corrupt)?;
                 db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;
                 return Ok(());

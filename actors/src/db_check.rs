@@ -43,9 +43,36 @@ pub fn inspect(path: &Path) -> Result<Found, String> {
         .and_then(|f| f.take(16).read(&mut head))
         .map_err(|e| e.to_string())?;
     if read < HEADER.len() || &head != HEADER {
+        // A process killed while it checkpointed may leave the file grown but its first page
+        // not yet copied from the write-ahead log: SQLite recovers that from the log, and the
+        // quick check then judges the result.
+        if has_write_ahead_log(path) {
+            return Ok(Found::Database);
+        }
         return Err("is not an SQLite database (its header is wrong)".into());
     }
     Ok(Found::Database)
+}
+
+/// Whether a non-empty `-wal` file (a regular file) lies beside the database.
+fn has_write_ahead_log(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::symlink_metadata(Path::new(&wal)).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// Opens a database that exists, for checking: read-write (never creating it), because a
+/// database left by a killed process has a write-ahead log that only a writable connection can
+/// recover — read-only, SQLite would call a sound database unreadable. Recovery is SQLite's own
+/// bookkeeping; nothing of kobe's is written.
+pub fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+    let db = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Another connection's lock is waited out, not taken for damage.
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(db)
 }
 
 /// SQLite's quick check of every page and index: `Ok` only if it answers `ok`.
@@ -116,6 +143,13 @@ mod tests {
         assert!(inspect(&path)
             .unwrap_err()
             .contains("not an SQLite database"));
+        // Grown but not yet written, its log beside it (a checkpoint cut short): SQLite's to judge.
+        std::fs::write(&path, [0u8; 4096]).unwrap();
+        let wal = dir.path().join("x.sqlite-wal");
+        std::fs::write(&wal, b"a write-ahead log").unwrap();
+        assert_eq!(inspect(&path), Ok(Found::Database));
+        std::fs::remove_file(&wal).unwrap();
+        assert!(inspect(&path).is_err());
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
         assert!(inspect(&path).unwrap_err().contains("symbolic link"));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::db_check::{self, Found};
@@ -104,8 +104,7 @@ impl RunLedger {
         };
         match db_check::inspect(&db_path).map_err(refuse)? {
             Found::Database => {
-                let db = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|e| refuse(e.to_string()))?;
+                let db = db_check::open_existing(&db_path).map_err(|e| refuse(e.to_string()))?;
                 db_check::quick_check(&db).map_err(refuse)?;
                 db_check::schema_version(&db, SCHEMA_VERSION).map_err(refuse)?;
                 Ok(())
@@ -140,8 +139,7 @@ impl RunLedger {
         if db_check::inspect(&db_path) != Ok(Found::Database) {
             return Ok(false);
         }
-        let db = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(unreadable)?;
+        let db = db_check::open_existing(&db_path).map_err(unreadable)?;
         db.query_row(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE tag = ?1 AND status = 'ok')",
             params![tag],
@@ -171,6 +169,9 @@ impl RunLedger {
         };
         Self::check(state_dir, logs_dir)?;
         let db = Connection::open(&db_path).map_err(corrupt)?;
+        // Another process's lock (`kobe run-job` beside the runner) is waited out, not taken
+        // for damage.
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;
         let sync = match durability {
@@ -178,7 +179,6 @@ impl RunLedger {
             Durability::PowerLoss => "FULL",
         };
         db.pragma_update(None, "synchronous", sync)?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&db).map_err(corrupt)?;
 
         let (log, repaired) = JsonlWriter::open(&jobs_log).map_err(|source| LedgerError::Io {
