@@ -248,7 +248,7 @@ fn data_update_fills_feb_1_to_7_with_five_grouped_calls() {
         last["detail"]
             .as_str()
             .unwrap()
-            .starts_with("5 of 5 sessions fetched"),
+            .starts_with("fetched 5 of 5 sessions, 0 left"),
         "{last}"
     );
     // Nothing written anywhere carries the key.
