@@ -2,8 +2,9 @@
 //! the client's outcomes, DATA_UPDATE end to end through `kobe run-job`, import and stats.
 
 mod common;
+#[path = "common/polygon_stub.rs"]
+mod polygon_stub;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,21 +12,11 @@ use std::time::Duration;
 use common::http_server::{Response, TestServer};
 use common::TempHome;
 use kobe::data::polygon::{PolygonClient, PolygonError, PolygonSettings};
+use polygon_stub::{
+    data_stats, grouped_answer, grouped_days, home_with_cache_to, run_data_update, sample_rows,
+    KEY, SHARED,
+};
 use serde_json::Value;
-
-const KEY: &str = "pk_test_SECRET_1234";
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
-
-/// `kobe data stats --json` of a home.
-fn data_stats(home: &TempHome) -> Value {
-    let out = home
-        .kobe()
-        .args(["data", "stats", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{SHARED}/api/polygon/{name}")).unwrap()
@@ -211,87 +202,9 @@ fn failures_end_in_the_right_error_and_never_show_the_key() {
     }
 }
 
-/// Rows of the shared 10-symbol sample, by date.
-fn sample_rows() -> BTreeMap<String, Vec<(String, [f64; 5])>> {
-    let text = std::fs::read_to_string(format!("{SHARED}/bars/sample_10.csv")).unwrap();
-    let mut by_date: BTreeMap<String, Vec<(String, [f64; 5])>> = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let n = |i: usize| f[i].parse::<f64>().unwrap_or(f64::NAN);
-        by_date
-            .entry(f[0].to_string())
-            .or_default()
-            .push((f[6].to_string(), [n(1), n(2), n(3), n(4), n(5)]));
-    }
-    by_date
-}
-
-/// A home whose store holds the 10-symbol sample up to 2018-01-31, and a Polygon stand-in that
-/// answers grouped-daily calls from the same file.
+/// A home whose store holds the 10-symbol sample up to 2018-01-31.
 fn home_with_cache_to_jan31(server_url: &str) -> TempHome {
-    let home = TempHome::new();
-    let text = std::fs::read_to_string(format!("{SHARED}/bars/sample_10.csv")).unwrap();
-    let mut cut = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if i == 0 || &line[..10] <= "2018-01-31" {
-            cut.push_str(line);
-            cut.push('\n');
-        }
-    }
-    let long = home.path().join("cut.csv");
-    std::fs::write(&long, cut).unwrap();
-    let out = home
-        .kobe()
-        .args(["data", "import"])
-        .arg(&long)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    std::fs::create_dir_all(home.path().join("data/universe")).unwrap();
-    std::fs::write(
-        home.path().join("data/universe/sample.csv"),
-        "symbol\nAAPL\nAMZN\nDHR\nEBAY\nGOOG\nJPM\nLNT\nMSFT\nNFLX\nXOM\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(home.path().join("config")).unwrap();
-    let config = kobe::config::EMBEDDED_DEFAULT
-        .replace(
-            "base_url = \"https://api.polygon.io\"",
-            &format!("base_url = \"{server_url}\""),
-        )
-        .replace("calls_per_minute = 5", "calls_per_minute = 0")
-        .replace("retry_base_ms = 2000", "retry_base_ms = 1");
-    assert!(config.contains(server_url));
-    std::fs::write(home.path().join("config/kobe.toml"), config).unwrap();
-    home
-}
-
-fn grouped_answer(rows: &BTreeMap<String, Vec<(String, [f64; 5])>>, target: &str) -> Response {
-    let day = target
-        .split('/')
-        .nth(8)
-        .unwrap_or("")
-        .split('?')
-        .next()
-        .unwrap_or("");
-    let results: Vec<Value> = rows
-        .get(day)
-        .map(|r| {
-            r.iter()
-                .map(|(sym, [o, h, l, c, v])| {
-                    let t = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                        .unwrap()
-                        .and_hms_opt(5, 0, 0)
-                        .unwrap()
-                        .and_utc()
-                        .timestamp_millis();
-                    serde_json::json!({"T": sym, "o": o, "h": h, "l": l, "c": c, "v": v, "t": t})
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let body = serde_json::json!({"adjusted": true, "queryCount": results.len(), "resultsCount": results.len(), "status": "OK", "request_id": "x", "results": results});
-    Response::json(200, body.to_string())
+    home_with_cache_to(server_url, "2018-01-31")
 }
 
 #[test]
@@ -299,26 +212,15 @@ fn data_update_fills_feb_1_to_7_with_five_grouped_calls() {
     let rows = sample_rows();
     let server = TestServer::start(move |r| grouped_answer(&rows, &r.target));
     let home = home_with_cache_to_jan31(&server.base_url);
-    let out = home
-        .kobe()
-        .args(["run-job", "--tag", "DATA_UPDATE", "--session", "2018-02-08"])
-        .env("POLYGON_API_KEY", KEY)
-        .env_remove("POLYGON_BASE_URL")
-        .output()
-        .unwrap();
+    let out = run_data_update(&home, "2018-02-08", false);
     assert!(
         out.status.success(),
         "{} {}",
         String::from_utf8_lossy(&out.stdout),
         common::stderr(&out)
     );
-    let days: Vec<String> = server
-        .targets()
-        .iter()
-        .map(|t| t.split('/').nth(8).unwrap()[..10].to_string())
-        .collect();
     assert_eq!(
-        days,
+        grouped_days(&server),
         [
             "2018-02-01",
             "2018-02-02",
@@ -346,7 +248,7 @@ fn data_update_fills_feb_1_to_7_with_five_grouped_calls() {
         last["detail"]
             .as_str()
             .unwrap()
-            .starts_with("5 of 5 sessions fetched"),
+            .starts_with("fetched 5 of 5 sessions, 0 left"),
         "{last}"
     );
     // Nothing written anywhere carries the key.
@@ -388,13 +290,7 @@ fn a_failing_update_leaves_the_cache_intact_and_no_key_skips() {
                 .collect()
         };
         let before = bars(&home);
-        let out = home
-            .kobe()
-            .args(["run-job", "--tag", "DATA_UPDATE", "--session", "2018-02-08"])
-            .env("POLYGON_API_KEY", KEY)
-            .env_remove("POLYGON_BASE_URL")
-            .output()
-            .unwrap();
+        let out = run_data_update(&home, "2018-02-08", false);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{says}: {stdout}");
         assert!(

@@ -2,8 +2,12 @@
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
+use serde::Serialize;
+
 use super::{CommandError, Context, Done};
-use crate::data::import;
+use crate::data::fetch_progress::FetchProgress;
+use crate::data::import::{self, StoreStats};
 use crate::data::store::BarStore;
 
 #[derive(Debug, clap::Args)]
@@ -19,7 +23,8 @@ pub enum DataAction {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// What the bar store holds: symbols, first and last date, bars, dropped bars.
+    /// What the bar store holds: symbols, first and last date, bars, dropped bars; how far
+    /// DATA_UPDATE has fetched and the symbols Polygon stopped listing.
     Stats {
         #[arg(long)]
         json: bool,
@@ -36,21 +41,78 @@ impl Data {
                 Ok(import::import(&store, &files)?.to_string().into())
             }
             DataAction::Stats { json } => {
-                let stats = import::stats(&store);
+                let fetch = FetchProgress::load(ctx.home.root())
+                    .map_err(|e| CommandError::Refused(e.to_string()))?
+                    .unwrap_or_default();
+                let stats = Stats {
+                    store: import::stats(&store),
+                    fetched_through: fetch.fetched_through,
+                    inactive: fetch
+                        .inactive
+                        .into_iter()
+                        .map(|(symbol, i)| InactiveSymbol {
+                            symbol,
+                            last_bar: i.last_bar,
+                            since: i.since,
+                        })
+                        .collect(),
+                };
                 if json {
                     return Ok((serde_json::to_string_pretty(&stats)? + "\n").into());
                 }
-                Ok(format!(
-                    "{} symbols, {} bars, {}..{}, {} dropped bars, {} unreadable files\n",
-                    stats.symbols,
-                    stats.bars,
-                    stats.first.map_or("-".into(), |d| d.to_string()),
-                    stats.last.map_or("-".into(), |d| d.to_string()),
-                    stats.dropped_bars,
-                    stats.unreadable_files.len()
-                )
-                .into())
+                Ok(stats.text().into())
             }
         }
+    }
+}
+
+/// The store's figures and DATA_UPDATE's progress (`data/fetched_sessions.json`).
+#[derive(Serialize)]
+struct Stats {
+    #[serde(flatten)]
+    store: StoreStats,
+    fetched_through: Option<NaiveDate>,
+    inactive: Vec<InactiveSymbol>,
+}
+
+#[derive(Serialize)]
+struct InactiveSymbol {
+    symbol: String,
+    last_bar: Option<NaiveDate>,
+    since: NaiveDate,
+}
+
+impl Stats {
+    fn text(&self) -> String {
+        let store = &self.store;
+        let date = |d: Option<NaiveDate>| d.map_or("-".into(), |d| d.to_string());
+        let inactive: Vec<String> = self
+            .inactive
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} (last bar {}, since {})",
+                    i.symbol,
+                    date(i.last_bar),
+                    i.since
+                )
+            })
+            .collect();
+        format!(
+            "{} symbols, {} bars, {}..{}, {} dropped bars, {} unreadable files\n\
+             fetched through {}; inactive: {}\n",
+            store.symbols,
+            store.bars,
+            date(store.first),
+            date(store.last),
+            store.dropped_bars,
+            store.unreadable_files.len(),
+            date(self.fetched_through),
+            if inactive.is_empty() {
+                "none".to_string()
+            } else {
+                inactive.join(", ")
+            }
+        )
     }
 }

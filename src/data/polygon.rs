@@ -308,7 +308,8 @@ impl PolygonClient {
         format!("{}{path}", self.base)
     }
 
-    /// Every US stock's bar for `date` (empty on a day without trading).
+    /// Every US stock's bar for `date`. A day without bars (a holiday, a session not yet
+    /// published) is answered without `results`, as Polygon documents it: an empty list.
     pub fn grouped_daily(&mut self, date: NaiveDate) -> Result<Vec<(String, Bar)>, PolygonError> {
         let url = format!(
             "{}/v2/aggs/grouped/locale/us/market/stocks/{date}?adjusted=true",
