@@ -117,17 +117,43 @@ impl App {
         self.mode.durability()
     }
 
-    /// `--universe` as given (relative to where the command runs); the config's value
-    /// relative to the home folder.
-    pub fn universe_path(&self) -> PathBuf {
-        match &self.universe {
-            Some(flag) => flag.clone(),
-            None => self.home.root().join(&self.config.data.universe),
+    /// The universe's file and where it was named: `--universe` as given (relative to where
+    /// the command runs), else the config's `data.universe` relative to the home folder;
+    /// `None`: the universe is the bar store's symbols.
+    pub fn universe_source(&self) -> Option<(PathBuf, String)> {
+        match (&self.universe, &self.config.data.universe) {
+            (Some(flag), _) => Some((flag.clone(), "--universe".to_string())),
+            (None, Some(file)) => Some((
+                self.home.root().join(file),
+                format!("data.universe = {file:?} ({})", self.config.origin),
+            )),
+            (None, None) => None,
         }
     }
 
+    /// The universe's symbols: the file's (see `universe_source`), else every symbol in the
+    /// bar store in name order; the first `--cap N`.
     pub fn universe(&self) -> Result<Vec<String>, UniverseError> {
-        universe::load(&self.universe_path(), self.cap)
+        match self.universe_source() {
+            Some((path, _)) => universe::load(&path, self.cap),
+            None => {
+                let mut symbols = self.store().symbols();
+                symbols.truncate(self.cap.unwrap_or(usize::MAX));
+                Ok(symbols)
+            }
+        }
+    }
+
+    /// A universe file that is named but not there is refused before anything runs: one line
+    /// naming the file and the flag or config key that named it.
+    pub fn check_universe(&self) -> Result<(), String> {
+        match self.universe_source() {
+            Some((path, named_by)) if !path.is_file() => Err(format!(
+                "{named_by}: {} does not exist (a CSV with a symbol column; leave data.universe unset to trade every symbol in the bar store)",
+                path.display()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Who executes this run's orders (see `[trading] broker`).

@@ -212,15 +212,14 @@ impl TradingSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// The default universe CSV, relative to the home folder (`--universe` wins).
-    pub universe: String,
+    /// A universe CSV, relative to the home folder (`--universe` wins); `None`: every symbol
+    /// in the bar store.
+    pub universe: Option<String>,
 }
 
 impl Default for DataSection {
     fn default() -> Self {
-        Self {
-            universe: "data/universe/sample.csv".into(),
-        }
+        Self { universe: None }
     }
 }
 

@@ -261,6 +261,7 @@ impl Plan {
         };
         // Both databases are checked before anything starts or is written: a corrupt, foreign
         // or lost one stops the run here, named.
+        plan.app().check_universe().map_err(RunnerError::Usage)?;
         let state = plan.home.state();
         RunLedger::check(&state, &plan.home.logs())?;
         crate::trading::TradingLedger::check(&state)?;
@@ -346,6 +347,12 @@ fn check_alpaca(app: &App) -> Result<(), RunnerError> {
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
+    if let Some((range, _)) = plan.replay {
+        let store = crate::data::store::BarStore::new(plan.home.root());
+        if let Some(note) = crate::data::coverage::replay_note(&store, range.from, range.to) {
+            eprintln!("runner: note: {note}");
+        }
+    }
     // Refusals first, in an order that writes nothing: the port, then the lock.
     let listener = plan
         .health_addr

@@ -240,6 +240,46 @@ fn an_interrupted_replay_says_where_it_stopped_and_exits_non_zero() {
 }
 
 #[test]
+fn a_replay_the_store_does_not_cover_says_so_at_start_and_still_runs() {
+    let home = TempHome::with_sample();
+    let run = |range: &str| {
+        home.runner()
+            .args(["--mode", "paper", "--replay", range])
+            .output()
+            .unwrap()
+    };
+    // The shipped sample ends in 2018: Thanksgiving week 2024 has no bars at all.
+    let out = run("2024-11-25..2024-11-29");
+    let err = common::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let note = err
+        .lines()
+        .find(|l| l.starts_with("runner: note: the bar store holds"))
+        .unwrap_or_else(|| panic!("no coverage note: {err}"));
+    assert!(
+        note.contains("..2018-02-07:")
+            && note.contains("4 of the 4 sessions of 2024-11-25..2024-11-29 have no bars"),
+        "{note}"
+    );
+    // Partly covered: only the sessions past the store's end are named.
+    let out = run("2018-02-05..2018-02-09");
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(
+            "2 of the 5 sessions of 2018-02-05..2018-02-09 have no bars (2018-02-08..2018-02-09)"
+        ),
+        "{err}"
+    );
+    // Covered: no note.
+    let out = run("2016-06-24..2016-06-28");
+    assert!(
+        !common::stderr(&out).contains("runner: note"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+#[test]
 fn bad_scan_times_exit_2_with_one_line_and_write_nothing() {
     let cases = [
         ("25:00", "\"25:00\""),

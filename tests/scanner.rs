@@ -325,3 +325,55 @@ fn pre_game_reports_a_stale_or_missing_watchlist_instead_of_using_it() {
         .join("state/watchlist/today_validated.json")
         .exists());
 }
+
+#[test]
+fn a_new_home_with_only_imported_bars_scans_them_all() {
+    // No universe configured: every symbol in the store, the same as naming all 505 of them.
+    let home = imported();
+    let universe = format!("{SHARED}/universe_sp500.csv");
+    let all = scan(home, &["--as-of", "2016-06-27", "--json"]);
+    assert!(all.status.success(), "{}", common::stderr(&all));
+    let named = scan(
+        home,
+        &["--as-of", "2016-06-27", "--universe", &universe, "--json"],
+    );
+    assert_eq!(all.stdout, named.stdout);
+    assert!(
+        !common::stderr(&all).contains("no bars"),
+        "{}",
+        common::stderr(&all)
+    );
+}
+
+#[test]
+fn a_configured_universe_file_that_is_not_there_is_refused_at_start() {
+    let home = TempHome::new();
+    common::copy_sample(home.path());
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(
+        home.path().join("config/kobe.toml"),
+        "[data]\nuniverse = \"data/universe/mine.csv\"\n",
+    )
+    .unwrap();
+    let runner = home.runner().args(["--mode", "paper"]).output().unwrap();
+    let scan = home
+        .kobe()
+        .args(["scan", "--as-of", "2016-06-27"])
+        .output()
+        .unwrap();
+    let run_job = home
+        .kobe()
+        .args(["run-job", "--tag", "FIRST_SCAN", "--session", "2016-06-27"])
+        .output()
+        .unwrap();
+    for out in [runner, scan, run_job] {
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("data.universe") && err.contains("mine.csv"),
+            "{err}"
+        );
+    }
+    assert!(!home.path().join("state").exists(), "something ran");
+}

@@ -43,6 +43,7 @@ impl RunJob {
         let schedule = config.schedule()?;
         let app =
             operator_app(ctx.home, config, secrets, None, None).with_notifier(notifier.clone());
+        app.check_universe().map_err(CommandError::Refused)?;
         if self.tag == JobTag::PositionManager.as_str() {
             // Only the runner trades live (behind --approve-live); a cron slot is paper.
             crate::secrets::check_mode(false, false, &app.secrets).map_err(|why| {

@@ -37,9 +37,11 @@ impl Scan {
             self.universe,
             self.cap,
         );
-        let symbols = app
-            .universe()
-            .map_err(|e| CommandError::Refused(format!("--universe {e}")))?;
+        app.check_universe().map_err(CommandError::Refused)?;
+        let symbols = app.universe().map_err(|e| {
+            let named_by = app.universe_source().map_or(String::new(), |(_, by)| by);
+            CommandError::Refused(format!("{named_by} {e}"))
+        })?;
         let as_of = self
             .as_of
             .unwrap_or_else(|| crate::jobs::data_update::last_completed_session(ctx.wall.now()));

@@ -1,6 +1,7 @@
 //! Market data: daily bars, their store under `data/bars/`, imports, universes and Polygon.
 
 pub mod bars;
+pub mod coverage;
 pub mod fetch_progress;
 pub mod import;
 pub mod market;
