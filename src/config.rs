@@ -209,18 +209,12 @@ impl TradingSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
     /// A universe CSV, relative to the home folder (`--universe` wins); `None`: every symbol
     /// in the bar store.
     pub universe: Option<String>,
-}
-
-impl Default for DataSection {
-    fn default() -> Self {
-        Self { universe: None }
-    }
 }
 
 impl Default for RuntimeSection {
