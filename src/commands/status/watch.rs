@@ -74,7 +74,10 @@ pub struct BeatLine {
 
 /// The frame, one string per terminal line.
 pub fn render(view: &WatchView) -> Vec<String> {
-    let mut out = vec!["kobe status --watch (q or Ctrl-C quits)".to_string(), String::new()];
+    let mut out = vec![
+        "kobe status --watch (q or Ctrl-C quits)".to_string(),
+        String::new(),
+    ];
     out.extend(view.report.render().lines().map(String::from));
     out.push(String::new());
     out.extend(jobs_lines(&view.jobs, view.jobs_source));
@@ -97,14 +100,16 @@ fn jobs_lines(jobs: &[JobRow], source: &str) -> Vec<String> {
         out.push("  none known".into());
         return out;
     }
+    // As wide as the longest tag, so that every row's columns line up.
+    let w = jobs.iter().map(|j| j.tag.len()).max().unwrap_or(0).max(3);
     out.push(format!(
-        "  {:<16} {:<17} {:<8} {:<17} {:>8}",
+        "  {:<w$} {:<17} {:<8} {:<17} {:>8}",
         "tag", "last slot", "status", "next slot", "failures"
     ));
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     for j in jobs {
         out.push(format!(
-            "  {:<16} {:<17} {:<8} {:<17} {:>8}",
+            "  {:<w$} {:<17} {:<8} {:<17} {:>8}",
             j.tag,
             dash(&j.last_slot),
             dash(&j.last_status),

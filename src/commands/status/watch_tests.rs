@@ -50,13 +50,22 @@ fn has(lines: &[String], want: &str) -> bool {
 #[test]
 fn shows_status_kill_switch_jobs_and_heartbeats() {
     let lines = render(&view(Book::Absent("no trading ledger yet".into())));
-    assert!(has(&lines, "runner: halted (pid 42, mode paper, clock live, up 1m 15s)"));
-    assert!(has(&lines, "kill switch: ON since 2024-05-01T13:00:00Z (fomc)"));
-    assert!(has(&lines, "next job: EOD_REPORT at 2024-05-01T16:15:00-04:00"));
+    assert!(has(
+        &lines,
+        "runner: halted (pid 42, mode paper, clock live, up 1m 15s)"
+    ));
+    assert!(has(
+        &lines,
+        "kill switch: ON since 2024-05-01T13:00:00Z (fomc)"
+    ));
+    assert!(has(
+        &lines,
+        "next job: EOD_REPORT at 2024-05-01T16:15:00-04:00"
+    ));
     assert!(has(&lines, "jobs (from health)"));
     assert!(has(
         &lines,
-        "  EOD_REPORT       2024-04-30 16:15  failed   2024-05-01 16:15         2"
+        "  EOD_REPORT 2024-04-30 16:15  failed   2024-05-01 16:15         2"
     ));
     assert!(has(&lines, "book: no trading ledger yet"));
     assert!(has(&lines, "  2024-05-01 09:30:00  halted    #7"));
