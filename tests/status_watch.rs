@@ -110,19 +110,28 @@ fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     );
 }
 
+/// `kobe status --watch` with stdout captured (not a terminal): its exit code and output.
+fn watch_on_a_pipe(home: &TempHome) -> (Option<i32>, String) {
+    let out = home
+        .kobe()
+        .args(["status", "--watch"])
+        .timeout(WAIT)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 #[test]
 fn on_a_pipe_the_view_is_printed_once_with_status_exit_code() {
     let home = TempHome::new();
     let status = home.kobe().arg("status").output().unwrap();
-    let watch = home
-        .kobe()
-        .args(["status", "--watch"])
-        .timeout(WAIT)
-        .output();
-    let watch = watch.unwrap();
-    assert_eq!(watch.status.code(), Some(3), "{}", common::stderr(&watch));
-    assert_eq!(watch.status.code(), status.status.code());
-    let text = String::from_utf8(watch.stdout).unwrap();
+    let (code, text) = watch_on_a_pipe(&home);
+    assert_eq!(code, Some(3), "{text}");
+    assert_eq!(code, status.status.code());
     assert!(text.contains("runner: not running"), "{text}");
     assert!(text.contains("jobs (from jobs log)"), "{text}");
     assert!(text.contains("book: no trading ledger yet"), "{text}");
@@ -134,13 +143,7 @@ fn on_a_pipe_the_view_is_printed_once_with_status_exit_code() {
     assert_eq!(text.matches("kobe status --watch").count(), 1, "{text}");
 
     let _runner = RunningRunner::start(home.path(), &[]);
-    let watch = home
-        .kobe()
-        .args(["status", "--watch"])
-        .timeout(WAIT)
-        .output();
-    let watch = watch.unwrap();
-    assert_eq!(watch.status.code(), Some(0), "{}", common::stderr(&watch));
-    let text = String::from_utf8(watch.stdout).unwrap();
+    let (code, text) = watch_on_a_pipe(&home);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("jobs (from health)"), "{text}");
 }
