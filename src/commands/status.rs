@@ -1,4 +1,4 @@
-//! `kobe status [--json]`: is a runner up in this home, and how is it doing.
+//! `kobe status [--json | --watch]`: is a runner up in this home, and how is it doing.
 //!
 //! Works from files alone (lock, heartbeat, kill switch) and asks `/health` when the runner is
 //! up. Exit 0 running and ok; 1 running but degraded, halted or stopping; 3 not running (no
@@ -18,14 +18,23 @@ use serde_json::Value;
 use super::{CommandError, Context, Done};
 use crate::home::Home;
 
+mod terminal;
+mod watch;
+
 #[derive(Debug, clap::Args)]
 pub struct Status {
     #[arg(long)]
     pub json: bool,
+    /// A live view refreshed every second (q or Ctrl-C quits); printed once on a pipe.
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
 }
 
 impl Status {
     pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
+        if self.watch {
+            return terminal::run(&ctx);
+        }
         let report = gather(&ctx.home, ctx.wall.now());
         let text = if self.json {
             serde_json::to_string_pretty(&report)? + "\n"
@@ -150,6 +159,11 @@ fn ask_health(addr: &str) -> Option<Value> {
 
 /// Looks at the home's files, then asks the runner itself if it is up.
 pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
+    gather_with_health(home, now).0
+}
+
+/// [`gather`], with the runner's `/health` answer when it gave one (the watch shows its jobs).
+fn gather_with_health(home: &Home, now: DateTime<Utc>) -> (StatusReport, Option<Value>) {
     let lock_state = lock::inspect(&home.state()).unwrap_or(LockState::Absent);
     let kill_switch = kill_switch::read(&home.state())
         .ok()
@@ -160,11 +174,11 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
     let holder = match lock_state {
         LockState::Absent => {
             report.note = Some("no runner has run in this home".into());
-            return report;
+            return (report, None);
         }
         LockState::Stale(info) => {
             report.note = Some(stale_lock_note(info));
-            return report;
+            return (report, None);
         }
         LockState::Held(info) => info,
     };
@@ -172,6 +186,7 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
     report.mode = holder.as_ref().map(|h| h.mode.clone());
     // A heartbeat from an earlier runner says nothing about this one.
     let beat = beat.filter(|b| holder.as_ref().is_none_or(|h| h.pid == b.pid));
+    let mut health = None;
     if let Some(b) = &beat {
         let age = (now - b.ts).num_seconds();
         if age > b.interval_s * STALE_HEARTBEATS {
@@ -179,17 +194,18 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
                 "pid {} holds the lock but its heartbeat is {age} s old: hung or suspended",
                 b.pid
             ));
-            return report;
+            return (report, None);
         }
         report.take_heartbeat(b);
-        if let Some(health) = b.health_addr.as_deref().and_then(ask_health) {
-            report.take_health(&health);
+        health = b.health_addr.as_deref().and_then(ask_health);
+        if let Some(health) = &health {
+            report.take_health(health);
         }
     } else {
         report.state = "running";
         report.note = Some("the runner holds the lock but has not written a heartbeat yet".into());
     }
-    report
+    (report, health)
 }
 
 /// Who held a lock nobody holds any more, when the lock file still says.

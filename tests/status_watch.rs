@@ -1,0 +1,149 @@
+//! `kobe status --watch`: the live view driven in a real pseudo-terminal (tmux) next to a
+//! running runner, and printed once with `kobe status`'s exit code on a pipe.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{eventually, RunningRunner, TempHome};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A tmux server of this test's own (its socket named by pid and test), killed when dropped:
+/// even a failed test leaves no session behind, and parallel tests never share one.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "tmux is needed to drive `kobe status --watch` in a terminal: install the \
+             `tmux` package (apt-get install tmux)"
+        );
+        Self {
+            socket: format!("kobe-test-{}-{name}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "watch"]).stdout)
+            .into_owned()
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "watch"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// Waits for the screen to satisfy `check`, failing with the last screen shown.
+fn wait_for(tmux: &Tmux, what: &str, check: impl Fn(&str) -> bool) {
+    let mut last = String::new();
+    let ok = eventually(WAIT, || {
+        last = tmux.screen();
+        check(&last)
+    });
+    assert!(ok, "the watch never showed {what}; last screen:\n{last}");
+}
+
+#[test]
+fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
+    let home = TempHome::new();
+    let _runner = RunningRunner::start(home.path(), &[]);
+    let tmux = Tmux::new("live");
+    let kobe = assert_cmd::cargo::cargo_bin("kobe");
+    let command = format!(
+        "env -u KOBE_HOME '{}' --home '{}' status --watch",
+        kobe.display(),
+        home.path().display()
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "watch",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", common::stderr(&started));
+
+    wait_for(&tmux, "status, jobs and heartbeats", |s| {
+        s.contains("runner: ok (pid")
+            && s.contains("kill switch: off")
+            && s.contains("jobs (from health)")
+            && s.contains("EOD_REPORT")
+            && s.contains("heartbeat log (last 5)")
+            && s.contains(" ok        #")
+    });
+
+    std::fs::write(home.path().join("state/KILL_SWITCH"), "drill").unwrap();
+    wait_for(&tmux, "the kill switch on", |s| {
+        s.contains("kill switch: ON since") && s.contains("runner: halted")
+    });
+
+    tmux.run(&["send-keys", "-t", "watch", "q"]);
+    assert!(
+        eventually(WAIT, || !tmux.alive()),
+        "the watch did not quit on q; screen:\n{}",
+        tmux.screen()
+    );
+}
+
+/// `kobe status --watch` with stdout captured (not a terminal): its exit code and output.
+fn watch_on_a_pipe(home: &TempHome) -> (Option<i32>, String) {
+    let out = home
+        .kobe()
+        .args(["status", "--watch"])
+        .timeout(WAIT)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    (
+        out.status.code(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn on_a_pipe_the_view_is_printed_once_with_status_exit_code() {
+    let home = TempHome::new();
+    let status = home.kobe().arg("status").output().unwrap();
+    let (code, text) = watch_on_a_pipe(&home);
+    assert_eq!(code, Some(3), "{text}");
+    assert_eq!(code, status.status.code());
+    assert!(text.contains("runner: not running"), "{text}");
+    assert!(text.contains("jobs (from jobs log)"), "{text}");
+    assert!(text.contains("book: no trading ledger yet"), "{text}");
+    assert!(
+        text.contains("heartbeat log (last 5)\n  none yet"),
+        "{text}"
+    );
+    // Printed once: the frame's title appears a single time.
+    assert_eq!(text.matches("kobe status --watch").count(), 1, "{text}");
+
+    let _runner = RunningRunner::start(home.path(), &[]);
+    let (code, text) = watch_on_a_pipe(&home);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("jobs (from health)"), "{text}");
+}
