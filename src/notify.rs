@@ -262,11 +262,10 @@ fn post(
             (url, serde_json::json!({ "chat_id": chat_id, "text": text }))
         }
     };
-    let answer = http
-        .post(url)
-        .json(&body)
-        .send()
-        .map_err(|e| DeliveryError::Unreachable(secrets.redact(&e.without_url().to_string())))?;
+    let answer =
+        http.post(url).json(&body).send().map_err(|e| {
+            DeliveryError::Unreachable(secrets.redact(&e.without_url().to_string()))
+        })?;
     let status = answer.status();
     let telegram = matches!(sink, Sink::Telegram { .. });
     if !telegram {

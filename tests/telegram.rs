@@ -23,7 +23,10 @@ fn with_channels(home: &TempHome, webhook: Option<&str>, telegram: &str, chat: &
         &format!("telegram_base_url = \"{telegram}\""),
     );
     if let Some(url) = webhook {
-        config = config.replace("webhook_url = \"\"", &format!("webhook_url = \"{url}/hook\""));
+        config = config.replace(
+            "webhook_url = \"\"",
+            &format!("webhook_url = \"{url}/hook\""),
+        );
     }
     assert!(config.contains(telegram));
     std::fs::write(home.path().join("config/kobe.toml"), config).unwrap();
@@ -105,7 +108,10 @@ fn telegram_hears_what_the_webhook_hears() {
     assert_eq!(eod.len(), 5, "{sent:?}");
     assert!(eod[0].starts_with("kobe EOD 2016-01-04: equity"));
     assert_eq!(sent, texts(&webhook), "the two channels differ");
-    assert!(!logs(home.path()).contains("notification"), "a delivery failed");
+    assert!(
+        !logs(home.path()).contains("notification"),
+        "a delivery failed"
+    );
 
     let live = TempHome::new();
     with_channels(&live, None, &telegram.base_url, &CHAT.to_string());
@@ -136,7 +142,10 @@ fn a_telegram_refusal_costs_a_log_line_and_never_shows_the_token() {
     assert!(asked >= 3, "{asked} requests");
     let log = logs(home.path());
     let lines = log.lines().filter(|l| l.contains("chat not found")).count();
-    assert_eq!(lines, asked, "one line per refused message, no retries:\n{log}");
+    assert_eq!(
+        lines, asked,
+        "one line per refused message, no retries:\n{log}"
+    );
     assert!(log.contains("telegram"), "{log}");
 
     // A server that is not there: the transport error names no URL either.
