@@ -375,7 +375,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
             "turned off in the config (enabled = false): not scheduled"
         );
     }
-    let notifier = Notifier::start(&plan.config.notify);
+    let notifier = Notifier::start(&plan.config.notify, &plan.secrets);
     tracing::info!(
         pid = info.pid,
         mode = mode.account(),

@@ -8,14 +8,22 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The keys kobe reads (DESIGN §5).
-pub const KEYS: [&str; 4] = [
+pub const KEYS: [&str; 6] = [
     "POLYGON_API_KEY",
     "APCA_API_KEY_ID",
     "APCA_API_SECRET_KEY",
     "APCA_API_BASE_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
 ];
-/// The values of these keys are secret (the base URL is not).
-const SECRET_KEYS: [&str; 3] = ["POLYGON_API_KEY", "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"];
+/// The values of these keys are secret. Not the base URL, nor the chat id: a short number
+/// redacted everywhere would scrub prices and counts out of every message.
+const SECRET_KEYS: [&str; 4] = [
+    "POLYGON_API_KEY",
+    "APCA_API_KEY_ID",
+    "APCA_API_SECRET_KEY",
+    "TELEGRAM_BOT_TOKEN",
+];
 
 pub const ALPACA_LIVE_HOST: &str = "api.alpaca.markets";
 pub const ALPACA_PAPER_HOST: &str = "paper-api.alpaca.markets";
@@ -242,6 +250,14 @@ mod tests {
         assert_eq!(
             s.redact("key AKID123456 and s3cr3tvalue at api"),
             "key *** and *** at api"
+        );
+        let tg = Secrets::from_pairs(&[
+            ("TELEGRAM_BOT_TOKEN", "123456:ABCdef"),
+            ("TELEGRAM_CHAT_ID", "4242"),
+        ]);
+        assert_eq!(
+            tg.redact("/bot123456:ABCdef/sendMessage to 4242"),
+            "/bot***/sendMessage to 4242"
         );
         assert!(!format!("{s:?}").contains("s3cr3tvalue"));
     }

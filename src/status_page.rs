@@ -1,88 +1,244 @@
-//! The application's part of the status page at `/`: open positions, today's P&L and the
-//! equity chart, from the trading ledger and the latest report.
+//! The application's part of the status page at `/`: open positions, today's P&L, the equity
+//! chart, the validated watchlist, the latest scan's top signals and the last closed trades,
+//! from the trading ledger and the files the jobs write.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kobe_actors::health::{esc, PageFragment};
-
-use crate::trading::TradingLedger;
 use kobe_actors::atomic_file::Durability;
+use kobe_actors::health::{esc, PageFragment};
+use serde_json::Value;
+
+use crate::report::num_or_dash;
+use crate::trading::TradingLedger;
+use crate::watchlist::{self, Validated};
+
+/// Closed trades shown, newest first.
+const TRADES_SHOWN: usize = 10;
 
 /// The fragment for a home; read afresh on every page view (a few small files).
 pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
     Arc::new(move || {
-        let mut html = String::new();
         let state = home.join("state");
         let ledger = state
             .join("ledger.sqlite")
             .exists()
             .then(|| TradingLedger::open(&state, starting_equity, Durability::ProcessCrash).ok())
             .flatten();
-        html.push_str("<section id=\"positions\"><h2>Open positions</h2>");
-        match ledger.as_ref().map(|l| (l.positions(), l.cash())) {
-            Some((Ok(positions), Ok(cash))) => {
-                let _ = write!(html, "<p>{} open, cash {cash:.2}</p>", positions.len());
-                if !positions.is_empty() {
-                    html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>qty</th><th>entry</th><th>stop</th><th>target</th><th>since</th></tr>");
-                    for p in positions {
-                        let f = crate::report::num_or_dash;
-                        let _ = write!(
-                            html,
-                            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                            esc(&p.symbol),
-                            esc(p.strategy.as_str()),
-                            p.qty,
-                            p.entry_price,
-                            f(p.stop),
-                            f(p.target),
-                            p.entry_session
-                        );
-                    }
-                    html.push_str("</table>");
-                }
-            }
-            _ => html.push_str("<p>no trading ledger yet</p>"),
-        }
-        html.push_str("</section><section id=\"pnl\"><h2>P&amp;L</h2>");
-        // The latest end-of-day report, whatever its date.
-        let latest = std::fs::read_dir(home.join("reports"))
-            .ok()
-            .and_then(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("pnl_") && n.ends_with(".json"))
-                    })
-                    .max()
-            });
-        match latest
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        {
-            Some(r) => {
-                let _ = write!(
-                    html,
-                    "<p>{}: equity {:.2}, day {:+.2}, realized {:+.2}, unrealized {:+.2}</p>",
-                    esc(r["session"].as_str().unwrap_or("")),
-                    r["equity"].as_f64().unwrap_or(0.0),
-                    r["day_pnl"].as_f64().unwrap_or(0.0),
-                    r["realized_today"].as_f64().unwrap_or(0.0),
-                    r["unrealized"].as_f64().unwrap_or(0.0)
-                );
-            }
-            None => html.push_str("<p>no end-of-day report yet</p>"),
-        }
-        html.push_str("</section><section id=\"equity\"><h2>Equity</h2>");
-        match std::fs::read_to_string(home.join("reports/equity.svg")) {
-            // Our own file, written by plotters: embedded as it is.
-            Ok(svg) if svg.starts_with("<svg") => html.push_str(&svg),
-            _ => html.push_str("<p>no equity chart yet</p>"),
-        }
-        html.push_str("</section>");
+        let mut html = String::new();
+        positions(&mut html, ledger.as_ref());
+        pnl(&mut html, &home);
+        equity(&mut html, &home);
+        validated_watchlist(&mut html, &state);
+        latest_signals(&mut html, &state);
+        closed_trades(&mut html, ledger.as_ref());
         html
     })
+}
+
+fn positions(html: &mut String, ledger: Option<&TradingLedger>) {
+    html.push_str("<section id=\"positions\"><h2>Open positions</h2>");
+    match ledger.map(|l| (l.positions(), l.cash())) {
+        Some((Ok(positions), Ok(cash))) => {
+            let _ = write!(html, "<p>{} open, cash {cash:.2}</p>", positions.len());
+            if !positions.is_empty() {
+                html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>qty</th><th>entry</th><th>stop</th><th>target</th><th>since</th></tr>");
+                for p in positions {
+                    let _ = write!(
+                        html,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&p.symbol),
+                        esc(p.strategy.as_str()),
+                        p.qty,
+                        p.entry_price,
+                        num_or_dash(p.stop),
+                        num_or_dash(p.target),
+                        p.entry_session
+                    );
+                }
+                html.push_str("</table>");
+            }
+        }
+        _ => html.push_str("<p>no trading ledger yet</p>"),
+    }
+    html.push_str("</section>");
+}
+
+/// The newest `PREFIX*.json` in `dir` by name: the names carry the date (and slot), so the
+/// newest by name is the latest, whatever the files' times say.
+fn newest(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok().and_then(|entries| {
+        entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+            })
+            .max()
+    })
+}
+
+fn read_json(path: Option<PathBuf>) -> Option<Value> {
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn pnl(html: &mut String, home: &Path) {
+    html.push_str("<section id=\"pnl\"><h2>P&amp;L</h2>");
+    match read_json(newest(&home.join("reports"), "pnl_")) {
+        Some(r) => {
+            let _ = write!(
+                html,
+                "<p>{}: equity {:.2}, day {:+.2}, realized {:+.2}, unrealized {:+.2}</p>",
+                esc(r["session"].as_str().unwrap_or("")),
+                r["equity"].as_f64().unwrap_or(0.0),
+                r["day_pnl"].as_f64().unwrap_or(0.0),
+                r["realized_today"].as_f64().unwrap_or(0.0),
+                r["unrealized"].as_f64().unwrap_or(0.0)
+            );
+        }
+        None => html.push_str("<p>no end-of-day report yet</p>"),
+    }
+    html.push_str("</section>");
+}
+
+fn equity(html: &mut String, home: &Path) {
+    html.push_str("<section id=\"equity\"><h2>Equity</h2>");
+    match std::fs::read_to_string(home.join("reports/equity.svg")) {
+        // Our own file, written by plotters, embedded as it is but for its size: drawn 900 px
+        // wide, it ran off any narrower window and took the right-hand labels with it. The
+        // style (which outranks the width and height attributes) scales it with its viewBox.
+        Ok(svg) if svg.starts_with("<svg") => html.push_str(&svg.replacen(
+            "<svg ",
+            "<svg style=\"width:100%;max-width:900px;height:auto\" ",
+            1,
+        )),
+        _ => html.push_str("<p>no equity chart yet</p>"),
+    }
+    html.push_str("</section>");
+}
+
+fn validated_watchlist(html: &mut String, state: &Path) {
+    html.push_str("<section id=\"watchlist\"><h2>Today's watchlist</h2>");
+    let path = watchlist::dir(state).join(watchlist::VALIDATED);
+    match watchlist::read::<Validated>(&path) {
+        Ok(Some(w)) => {
+            // The file's own session is shown: after a quiet day it is an older one.
+            let _ = write!(
+                html,
+                "<p>for {}, pre-market prices: {}</p>",
+                w.for_session,
+                esc(&w.price_source)
+            );
+            if w.entries.is_empty() {
+                html.push_str("<p>nothing on it</p>");
+            } else {
+                html.push_str(
+                    "<table><tr><th>symbol</th><th>strategy</th><th>gap</th><th>status</th></tr>",
+                );
+                for e in &w.entries {
+                    let gap = e
+                        .gap
+                        .map_or_else(|| "-".to_string(), |g| format!("{:+.2}%", g * 100.0));
+                    let _ = write!(
+                        html,
+                        "<tr><td>{}</td><td>{}</td><td>{gap}</td><td>{}</td></tr>",
+                        esc(&e.pick.symbol),
+                        esc(e.pick.strategy.as_str()),
+                        e.status.as_str()
+                    );
+                }
+                html.push_str("</table>");
+            }
+        }
+        Ok(None) => html.push_str("<p>no validated watchlist yet</p>"),
+        Err(e) => {
+            let _ = write!(html, "<p class=\"alarm\">{}</p>", esc(&e.to_string()));
+        }
+    }
+    html.push_str("</section>");
+}
+
+fn latest_signals(html: &mut String, state: &Path) {
+    html.push_str("<section id=\"signals\"><h2>Latest scan</h2>");
+    match read_json(newest(&state.join("scans"), "scan_")) {
+        Some(scan) => {
+            let top: &[Value] = scan["top3"].as_array().map_or(&[], Vec::as_slice);
+            let _ = write!(
+                html,
+                "<p>{} ({}): {} signals on {}'s bars</p>",
+                esc(scan["tag"].as_str().unwrap_or("")),
+                esc(scan["slot_et"].as_str().unwrap_or("")),
+                scan["signals_found"].as_u64().unwrap_or(0),
+                esc(scan["as_of"].as_str().unwrap_or(""))
+            );
+            if !top.is_empty() {
+                html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>confidence</th><th>close</th><th>stop</th><th>target</th></tr>");
+                for s in top {
+                    let _ = write!(
+                        html,
+                        "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
+                        esc(s["symbol"].as_str().unwrap_or("")),
+                        esc(s["strategy"].as_str().unwrap_or("")),
+                        s["confidence"].as_f64().unwrap_or(0.0),
+                        s["close"].as_f64().unwrap_or(0.0),
+                        s["stop"].as_f64().unwrap_or(0.0),
+                        num_or_dash(s["target"].as_f64())
+                    );
+                }
+                html.push_str("</table>");
+            }
+        }
+        None => html.push_str("<p>no scan yet</p>"),
+    }
+    html.push_str("</section>");
+}
+
+fn closed_trades(html: &mut String, ledger: Option<&TradingLedger>) {
+    let _ = write!(
+        html,
+        "<section id=\"trades\"><h2>Last {TRADES_SHOWN} closed trades</h2>"
+    );
+    let mut trades = match ledger.map(TradingLedger::trades_json) {
+        Some(Ok(trades)) => trades,
+        Some(Err(e)) => {
+            let _ = write!(
+                html,
+                "<p class=\"alarm\">{}</p></section>",
+                esc(&e.to_string())
+            );
+            return;
+        }
+        None => Vec::new(),
+    };
+    if trades.is_empty() {
+        html.push_str("<p>none yet</p></section>");
+        return;
+    }
+    // The ledger lists them by entry; the page wants the latest exits first.
+    let key = |t: &Value| {
+        let field = |k: &str| t[k].as_str().unwrap_or("").to_string();
+        (field("exit_session"), field("exit_order"))
+    };
+    trades.sort_by_key(|t| std::cmp::Reverse(key(t)));
+    // Eight columns: on a phone the table scrolls inside its section, not the page.
+    html.push_str("<div style=\"overflow-x:auto\"><table><tr><th>symbol</th><th>strategy</th><th>entry</th><th>entry price</th><th>exit</th><th>exit price</th><th>P&amp;L</th><th>reason</th></tr>");
+    for t in trades.iter().take(TRADES_SHOWN) {
+        let text = |k: &str| esc(t[k].as_str().unwrap_or(""));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td><td>{:+.2}</td><td>{}</td></tr>",
+            text("symbol"),
+            text("strategy"),
+            text("entry_session"),
+            t["entry_price"].as_f64().unwrap_or(0.0),
+            text("exit_session"),
+            t["exit_price"].as_f64().unwrap_or(0.0),
+            t["pnl"].as_f64().unwrap_or(0.0),
+            text("reason")
+        );
+    }
+    html.push_str("</table></div></section>");
 }

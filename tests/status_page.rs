@@ -1,5 +1,6 @@
 //! The status page at `/` of a running runner, as served and as headless Chromium renders it:
-//! status, kill switch, last and next jobs, open positions, today's P&L and the equity chart.
+//! status, kill switch, last and next jobs, open positions, today's P&L, the equity chart, the
+//! validated watchlist, the latest scan's top signals and the last closed trades.
 
 mod common;
 
@@ -7,8 +8,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{RunningRunner, TempHome};
+use kobe_actors::atomic_file::Durability;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 10] = [
     "status",
     "kill-switch",
     "last-job",
@@ -16,7 +18,13 @@ const SECTIONS: [&str; 7] = [
     "positions",
     "pnl",
     "equity",
+    "watchlist",
+    "signals",
+    "trades",
 ];
+
+/// A replay whose last day has a validated watchlist, scan signals and closed trades behind it.
+const REPLAY: &str = "2016-01-04..2016-02-09";
 
 fn chromium() -> Option<&'static str> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -47,7 +55,8 @@ fn headless(profile: &Path) -> Command {
 #[test]
 fn the_status_page_shows_the_runner_and_the_book() {
     let home = TempHome::with_sample();
-    home.replay("2016-01-04..2016-02-26", &[]);
+    home.replay(REPLAY, &[]);
+    let expected = Expected::from_home(home.path());
     let runner = RunningRunner::start(home.path(), &[]);
     std::fs::write(home.path().join("state/KILL_SWITCH"), "page test\n").unwrap();
     assert!(common::eventually(
@@ -72,6 +81,7 @@ fn the_status_page_shows_the_runner_and_the_book() {
         "kill switch reason or chart missing"
     );
     assert!(!html.contains("<script"), "no JavaScript");
+    expected.check(&html);
 
     let Some(_) = chromium() else {
         assert!(
@@ -95,10 +105,25 @@ fn the_status_page_shows_the_runner_and_the_book() {
         );
     }
     assert!(dom.contains("<svg"), "the chart did not render");
-    let shot = scratch.path().join("status.png");
-    let out = headless(&scratch.path().join("p2"))
+    expected.check(&dom);
+    // Wide as a desktop, and narrower than the chart is drawn (it must scale, not be cut).
+    for (name, size) in [
+        ("status_page", "1100,2600"),
+        ("status_page_narrow", "600,2600"),
+    ] {
+        let shot = screenshot(&scratch.path().join(name), &url, size);
+        // Kept for a person to look at.
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.png"));
+        std::fs::copy(&shot, &kept).unwrap();
+        eprintln!("status page screenshot: {}", kept.display());
+    }
+}
+
+fn screenshot(profile: &Path, url: &str, size: &str) -> std::path::PathBuf {
+    let shot = profile.with_extension("png");
+    let out = headless(profile)
         .arg(format!("--screenshot={}", shot.display()))
-        .args(["--window-size=1100,1400", &url])
+        .args([&format!("--window-size={size}"), url])
         .output()
         .unwrap();
     assert!(
@@ -112,6 +137,110 @@ fn the_status_page_shows_the_runner_and_the_book() {
         "screenshot is {} bytes",
         png.len()
     );
-    // Kept for a person to look at.
-    let _ = std::fs::copy(&shot, std::env::temp_dir().join("kobe_status_page.png"));
+    shot
+}
+
+/// What the replay left, read from its files and ledger before the runner starts.
+struct Expected {
+    watchlist: Vec<(String, String)>,
+    signals: Vec<String>,
+    /// The newest exits first, at most ten.
+    trades: Vec<(String, String)>,
+}
+
+impl Expected {
+    fn from_home(home: &Path) -> Self {
+        let state = home.join("state");
+        let validated = common::json(&state.join("watchlist/today_validated.json"));
+        let watchlist: Vec<(String, String)> = validated["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (str_of(&e["symbol"]), str_of(&e["status"])))
+            .collect();
+        let mut scans: Vec<_> = std::fs::read_dir(state.join("scans"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        scans.sort();
+        let scan = common::json(scans.last().unwrap());
+        let signals: Vec<String> = scan["top3"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| str_of(&s["symbol"]))
+            .collect();
+        let ledger =
+            kobe::trading::TradingLedger::open(&state, 100_000.0, Durability::ProcessCrash)
+                .unwrap();
+        let mut trades: Vec<_> = ledger
+            .trades_json()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let exit = (str_of(&t["exit_session"]), str_of(&t["exit_order"]));
+                (exit, str_of(&t["symbol"]))
+            })
+            .collect();
+        trades.sort_by(|a, b| b.cmp(a));
+        let trades = trades
+            .into_iter()
+            .take(10)
+            .map(|((session, _), symbol)| (session, symbol))
+            .collect::<Vec<_>>();
+        assert!(
+            !watchlist.is_empty() && !signals.is_empty() && trades.len() >= 3,
+            "the replay left too little to show"
+        );
+        Self {
+            watchlist,
+            signals,
+            trades,
+        }
+    }
+
+    fn check(&self, html: &str) {
+        let watchlist = section(html, "watchlist");
+        for (symbol, status) in &self.watchlist {
+            let row = format!("<td>{symbol}</td>");
+            assert!(
+                watchlist.contains(&row) && watchlist.contains(status.as_str()),
+                "{symbol} {status} not in {watchlist}"
+            );
+        }
+        let signals = section(html, "signals");
+        for symbol in &self.signals {
+            assert!(
+                signals.contains(&format!("<td>{symbol}</td>")),
+                "{symbol} not in {signals}"
+            );
+        }
+        let trades = section(html, "trades");
+        let rows: Vec<&str> = trades.split("<tr>").skip(2).collect();
+        assert_eq!(rows.len(), self.trades.len(), "{trades}");
+        for (row, (exit, symbol)) in rows.iter().zip(&self.trades) {
+            assert!(
+                row.starts_with(&format!("<td>{symbol}</td>")) && row.contains(exit.as_str()),
+                "{row} is not {symbol} out on {exit}"
+            );
+        }
+        // Scaled to the window: drawn 900 px wide, it would be cut off in a narrower one.
+        assert!(
+            section(html, "equity").contains("max-width:900px"),
+            "the chart is not scaled"
+        );
+    }
+}
+
+fn str_of(v: &serde_json::Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+/// The `<section id=ID>` of a page, to its end.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<section id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let len = html[start..].find("</section>").unwrap();
+    &html[start..start + len]
 }

@@ -39,7 +39,7 @@ impl RunJob {
     pub fn run(self, ctx: Context) -> Result<Done, CommandError> {
         let secrets = Secrets::load(self.dotenv.as_deref(), ctx.home.root())?;
         let config = ctx.load_config()?;
-        let notifier = Notifier::start(&config.notify);
+        let notifier = Notifier::start(&config.notify, &secrets);
         let schedule = config.schedule()?;
         let app =
             operator_app(ctx.home, config, secrets, None, None).with_notifier(notifier.clone());
