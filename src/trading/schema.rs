@@ -1,0 +1,66 @@
+//! The trading ledger's tables as version 1 created them, and each migration since: a ledger
+//! of any earlier version is brought up to date in place, keeping its rows.
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS decisions (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, strategy TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, qty INTEGER NOT NULL, price_ref REAL NOT NULL,
+    stop REAL, target REAL, reason TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, qty INTEGER NOT NULL, stop REAL, target REAL, status TEXT NOT NULL,
+    submitted_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    client_order_id TEXT PRIMARY KEY, session TEXT NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    symbol TEXT PRIMARY KEY, qty INTEGER NOT NULL, entry_price REAL NOT NULL, stop REAL,
+    target REAL, strategy TEXT NOT NULL, entry_session TEXT NOT NULL,
+    entry_order TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    entry_order TEXT PRIMARY KEY, exit_order TEXT NOT NULL, symbol TEXT NOT NULL,
+    strategy TEXT NOT NULL, qty INTEGER NOT NULL, entry_session TEXT NOT NULL,
+    entry_price REAL NOT NULL, exit_session TEXT NOT NULL, exit_price REAL NOT NULL,
+    reason TEXT NOT NULL, pnl REAL NOT NULL, r REAL);
+CREATE TABLE IF NOT EXISTS equity (
+    session TEXT PRIMARY KEY, cash REAL NOT NULL, equity REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS account (
+    id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
+";
+
+/// Version 2: limit orders, and orders a real broker holds (its id, asynchronous fills).
+pub(super) const MIGRATION_2: &str = "
+BEGIN;
+ALTER TABLE decisions ADD COLUMN limit_price REAL;
+ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'market';
+ALTER TABLE orders ADD COLUMN limit_price REAL;
+ALTER TABLE orders ADD COLUMN broker_id TEXT;
+PRAGMA user_version = 2;
+COMMIT;
+";
+
+/// Version 3: resting stop orders (a stop re-armed at the broker), and a position closed in
+/// several fills (a trade per exit order).
+pub(super) const MIGRATION_3: &str = "
+BEGIN;
+ALTER TABLE decisions ADD COLUMN trigger_price REAL;
+CREATE TABLE trades_v2 (
+    entry_order TEXT NOT NULL, exit_order TEXT NOT NULL, symbol TEXT NOT NULL,
+    strategy TEXT NOT NULL, qty INTEGER NOT NULL, entry_session TEXT NOT NULL,
+    entry_price REAL NOT NULL, exit_session TEXT NOT NULL, exit_price REAL NOT NULL,
+    reason TEXT NOT NULL, pnl REAL NOT NULL, r REAL, PRIMARY KEY (entry_order, exit_order));
+INSERT INTO trades_v2 SELECT entry_order, exit_order, symbol, strategy, qty, entry_session,
+    entry_price, exit_session, exit_price, reason, pnl, r FROM trades;
+DROP TABLE trades;
+ALTER TABLE trades_v2 RENAME TO trades;
+PRAGMA user_version = 3;
+COMMIT;
+";
+
+/// Version 4: the broker's words when it refused an order (for the EOD report).
+pub(super) const MIGRATION_4: &str = "
+BEGIN;
+ALTER TABLE orders ADD COLUMN refusal TEXT;
+PRAGMA user_version = 4;
+COMMIT;
+";
