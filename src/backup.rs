@@ -128,7 +128,7 @@ pub fn create(home: &Path, stamp: &str, keep: usize) -> Result<PathBuf, BackupEr
         let _ = std::fs::remove_file(&partial);
     }
     result?;
-    prune(&backups, keep)?;
+    prune(home, keep)?;
     Ok(final_path)
 }
 
@@ -169,26 +169,22 @@ pub fn archives(home: &Path) -> Vec<PathBuf> {
 }
 
 /// Whether `archive` holds a trading ledger (`state/ledger.sqlite`), read from its index
-/// (the archive's members are listed, not unpacked).
-pub fn holds_ledger(archive: &Path) -> bool {
-    let Ok(file) = File::open(archive) else {
-        return false;
-    };
+/// (the archive's members are listed, not unpacked); an archive that cannot be read says why.
+pub fn holds_ledger(archive: &Path) -> Result<bool, String> {
+    let file = File::open(archive).map_err(|e| e.to_string())?;
     let mut tar = tar::Archive::new(GzDecoder::new(file));
-    let Ok(entries) = tar.entries() else {
-        return false;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.path().ok().map(|p| p.into_owned()))
-        .any(|p| p == Path::new("state/ledger.sqlite"))
+    for entry in tar.entries().map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.path().map_err(|e| e.to_string())? == Path::new("state/ledger.sqlite") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Keeps the newest `keep` archives (names sort by time).
-fn prune(backups: &Path, keep: usize) -> Result<(), BackupError> {
-    let archives = files(backups, |n| {
-        n.starts_with("backup_") && n.ends_with(".tar.gz")
-    });
+fn prune(home: &Path, keep: usize) -> Result<(), BackupError> {
+    let archives = archives(home);
     for old in archives
         .iter()
         .take(archives.len().saturating_sub(keep.max(1)))

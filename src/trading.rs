@@ -60,11 +60,56 @@ fn trading_history(state_dir: &Path) -> Option<String> {
         Err(e) => return Some(e.to_string()),
     }
     let home = state_dir.parent()?;
+    // An archive that cannot be read may hold a ledger: in doubt, it counts.
     crate::backup::archives(home)
         .into_iter()
         .rev()
-        .find(|a| crate::backup::holds_ledger(a))
-        .map(|a| format!("{} holds a trading ledger", a.display()))
+        .find_map(|a| match crate::backup::holds_ledger(&a) {
+            Ok(true) => Some(format!("{} holds a trading ledger", a.display())),
+            Ok(false) => None,
+            Err(why) => Some(format!(
+                "{} may hold a trading ledger (unreadable: {why})",
+                a.display()
+            )),
+        })
+}
+
+/// The trading ledger failing is a storage failure for any job: the run stops rather than
+/// trade on without its records (see `JobError::Storage`).
+impl From<LedgerError> for kobe_actors::job::JobError {
+    fn from(e: LedgerError) -> Self {
+        kobe_actors::job::JobError::Storage(e.to_string())
+    }
+}
+
+/// A job's trading ledger, opened (and checked) at its first run and kept for the next ones —
+/// a replay runs them thousands of times — and closed after any error, so the run after it
+/// opens and checks it again.
+#[derive(Default)]
+pub struct KeptLedger(std::sync::Mutex<Option<TradingLedger>>);
+
+impl KeptLedger {
+    /// Runs `work` on the ledger of `app`'s home, opening it first if it is not open.
+    pub fn with<T, E: From<LedgerError>>(
+        &self,
+        app: &crate::app::App,
+        work: impl FnOnce(&TradingLedger) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let ledger = match kept.take() {
+            Some(ledger) => ledger,
+            None => TradingLedger::open(
+                &app.home.state(),
+                app.config.trading.starting_equity,
+                app.durability(),
+            )?,
+        };
+        let result = work(&ledger);
+        if result.is_ok() {
+            *kept = Some(ledger);
+        }
+        result
+    }
 }
 
 /// One open position as the ledger holds it.

@@ -345,7 +345,7 @@ fn a_refused_order_is_recorded_and_not_sent_again() {
     );
     // The day's report lists it, with Alpaca's words.
     let slot = EXCHANGE_TZ.with_ymd_and_hms(2018, 2, 7, 15, 30, 0).unwrap();
-    kobe::jobs::eod_report::EodReport { app: app.clone() }
+    kobe::jobs::eod_report::EodReport::new(app.clone())
         .run(&live_context("EOD_REPORT", slot))
         .unwrap();
     let report: Value = serde_json::from_str(

@@ -8,45 +8,50 @@ use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
 use crate::data::visibility::last_visible_date;
-use crate::trading::TradingLedger;
+use crate::trading::KeptLedger;
 
 pub struct EodReport {
     pub app: Arc<App>,
+    /// The trading ledger, kept open between sessions.
+    ledger: KeptLedger,
+}
+
+impl EodReport {
+    pub fn new(app: Arc<App>) -> Self {
+        Self {
+            app,
+            ledger: KeptLedger::default(),
+        }
+    }
 }
 
 impl Job for EodReport {
     fn run(&self, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let app = &self.app;
-        let fail = |e: String| JobError::Recoverable(e);
-        // The trading ledger failing is a storage failure: the run stops (see `JobError`).
-        let storage = |e: crate::trading::LedgerError| JobError::Storage(e.to_string());
-        let starting = app.config.trading.starting_equity;
-        let ledger =
-            TradingLedger::open(&app.home.state(), starting, app.durability()).map_err(storage)?;
-        let now = ctx.clock.now();
-        // Positions are marked at the latest close this instant may see (DESIGN §7).
-        let visible = last_visible_date(ctx.session, now);
-        let held: Vec<String> = ledger
-            .positions()
-            .map_err(storage)?
-            .into_iter()
-            .map(|p| p.symbol)
-            .collect();
-        // The recent bars of the positions only, from the store's snapshot.
-        let series = match visible {
-            Some(day) if !held.is_empty() => {
-                app.store()
-                    .load_window(Some(&held), Some(crate::scan::window(day)))
-                    .series
-            }
-            _ => Default::default(),
-        };
-        // Loaded with `until` = the visible date: the last bar is the latest visible close.
-        let mark = |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
-        let report =
-            crate::report::pnl(&ledger, ctx.session, now, starting, mark).map_err(storage)?;
-        let curve = ledger.equity_curve().map_err(storage)?;
-        crate::report::write(app.home.root(), &report, &curve, app.durability()).map_err(fail)?;
+        let report = self.ledger.with(app, |ledger| {
+            let now = ctx.clock.now();
+            // Positions are marked at the latest close this instant may see (DESIGN §7).
+            let visible = last_visible_date(ctx.session, now);
+            let held: Vec<String> = ledger.positions()?.into_iter().map(|p| p.symbol).collect();
+            // The recent bars of the positions only, from the store's snapshot.
+            let series = match visible {
+                Some(day) if !held.is_empty() => {
+                    app.store()
+                        .load_window(Some(&held), Some(crate::scan::window(day)))
+                        .series
+                }
+                _ => Default::default(),
+            };
+            // Loaded with `until` = the visible date: the last bar is the latest visible close.
+            let mark =
+                |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
+            let starting = app.config.trading.starting_equity;
+            let report = crate::report::pnl(ledger, ctx.session, now, starting, mark)?;
+            Ok::<_, JobError>((report, ledger.equity_curve()?))
+        })?;
+        let (report, curve) = report;
+        crate::report::write(app.home.root(), &report, &curve, app.durability())
+            .map_err(JobError::Recoverable)?;
         let summary = format!(
             "equity {:.2} ({:+.2} today), {} open, {} closed today",
             report.equity,

@@ -44,7 +44,7 @@ pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
         let inner: Arc<dyn Job> = match tag {
             JobTag::DataUpdate => Arc::new(data_update::DataUpdate { app: app.clone() }),
             JobTag::DbBackup => Arc::new(db_backup::DbBackup { app: app.clone() }),
-            JobTag::EodReport => Arc::new(eod_report::EodReport { app: app.clone() }),
+            JobTag::EodReport => Arc::new(eod_report::EodReport::new(app.clone())),
             JobTag::FirstScan | JobTag::Scan => Arc::new(scan::Scan { app: app.clone() }),
             JobTag::OvernightWatchlist => {
                 Arc::new(overnight_watchlist::OvernightWatchlist { app: app.clone() })

@@ -25,7 +25,7 @@ use crate::app::App;
 use crate::broker::BrokerError;
 use crate::broker::Fills;
 use crate::data::bars::Bar;
-use crate::trading::{LedgerError, TradingLedger};
+use crate::trading::{KeptLedger, LedgerError, TradingLedger};
 use cycle::{Cycle, Series};
 use outcome::{CycleOutcome, Note};
 
@@ -36,9 +36,8 @@ pub struct PositionManager {
     pub app: Arc<App>,
     /// The session's bars, read once: the manager runs 25 times a session on the same bars.
     cache: std::sync::Mutex<Option<SessionBars>>,
-    /// The trading ledger, opened once (and again after an error): a replay runs the manager
-    /// thousands of times.
-    ledger: std::sync::Mutex<Option<TradingLedger>>,
+    /// The trading ledger, kept open between cycles.
+    ledger: KeptLedger,
 }
 
 impl PositionManager {
@@ -46,7 +45,7 @@ impl PositionManager {
         Self {
             app,
             cache: std::sync::Mutex::new(None),
-            ledger: std::sync::Mutex::new(None),
+            ledger: KeptLedger::default(),
         }
     }
 }
@@ -128,25 +127,12 @@ impl Job for PositionManager {
 impl PositionManager {
     /// One cycle for `ctx`'s slot, as data.
     pub fn cycle(&self, ctx: &JobContext) -> Result<CycleOutcome, JobError> {
-        let app = &self.app;
-        let trading = &app.config.trading;
         let session = ctx.session;
         let hours = NyseCalendar
             .session(session)
             .ok_or_else(|| JobError::Recoverable(format!("{session} is not a session")))?;
-        let mut cached = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-        if cached.is_none() {
-            *cached = Some(
-                TradingLedger::open(&app.home.state(), trading.starting_equity, app.durability())
-                    .map_err(fail)?,
-            );
-        }
-        let ledger = cached.as_ref().expect("just opened");
-        let outcome = self.manage(ctx, hours, ledger);
-        if outcome.is_err() {
-            *cached = None;
-        }
-        outcome
+        self.ledger
+            .with(&self.app, |ledger| self.manage(ctx, hours, ledger))
     }
 
     /// One cycle: the stages of `Cycle`, in order, and which of them run when.
