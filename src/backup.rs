@@ -145,7 +145,7 @@ fn copy_databases(state: &Path, into: &Path) -> Result<(), BackupError> {
         })?;
         source
             .backup(rusqlite::DatabaseName::Main, &copy, None)
-            .map_err(|e| BackupError::CorruptSource {
+            .map_err(|e| BackupError::Io {
                 path: db.clone(),
                 why: format!("online backup: {e}"),
             })?;

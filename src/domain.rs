@@ -197,14 +197,6 @@ pub enum DecisionReason {
 
 impl DecisionReason {
     const ENTRY_PREFIX: &'static str = "entry from the ";
-
-    /// The exit's reason, `None` for an entry.
-    pub fn exit(self) -> Option<ExitReason> {
-        match self {
-            DecisionReason::Exit(r) => Some(r),
-            DecisionReason::Entry(_) => None,
-        }
-    }
 }
 
 impl std::fmt::Display for DecisionReason {

@@ -538,24 +538,27 @@ fn report_universe_gaps(app: &App) {
 /// Resolves on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (term, hup) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    );
-    let (mut term, mut hup) = match (term, hup) {
-        (Ok(term), Ok(hup)) => (term, hup),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM and SIGHUP");
-            std::future::pending::<()>().await;
-            return;
+    // Each signal on its own: one that cannot be listened for must not cost the others.
+    let listen = |kind: SignalKind, name: &'static str| {
+        let stream = signal(kind);
+        if let Err(e) = &stream {
+            tracing::error!(error = %e, signal = name, "cannot listen for this signal");
+        }
+        async move {
+            match stream {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
         }
     };
     // SIGHUP (a closed terminal, or `systemctl reload`) stops gracefully like SIGTERM: the
     // config is read at start only, so a restart is the reload.
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = hup.recv() => tracing::info!("SIGHUP: shutting down (restart to reload the config)"),
+        _ = listen(SignalKind::terminate(), "SIGTERM") => tracing::info!("SIGTERM: shutting down"),
+        _ = listen(SignalKind::hangup(), "SIGHUP") => tracing::info!("SIGHUP: shutting down (restart to reload the config)"),
     }
 }
 

@@ -226,7 +226,7 @@ fn a_corrupt_database_fails_the_backup_and_the_good_archive_is_kept() {
     let home = traded_home();
     let good = backup(&home);
     let ledger = home.path().join("state/ledger.sqlite");
-    let _ = std::fs::remove_file(home.path().join("state/ledger.sqlite-wal"));
+    common::checkpoint(&ledger);
     common::damage(&ledger, 3 * 4096, false);
     // Archived, a corrupt copy would push good archives out as they age.
     let out = home.kobe().arg("backup").output().unwrap();

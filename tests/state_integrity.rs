@@ -101,7 +101,7 @@ fn a_damaged_or_foreign_trading_ledger_is_refused_by_name() {
     let home = traded_home();
     let ledger = home.path().join("state/ledger.sqlite");
     // WAL content is folded into the file first, so the damage below lands in real pages.
-    let _ = std::fs::remove_file(home.path().join("state/ledger.sqlite-wal"));
+    common::checkpoint(&ledger);
     let pristine = std::fs::read(&ledger).unwrap();
 
     let mut header = pristine.clone();
@@ -134,7 +134,7 @@ fn a_damaged_or_foreign_trading_ledger_is_refused_by_name() {
 fn a_damaged_run_ledger_is_refused_by_name() {
     let home = traded_home();
     let runs = home.path().join("state/runs.sqlite");
-    let _ = std::fs::remove_file(home.path().join("state/runs.sqlite-wal"));
+    common::checkpoint(&runs);
     common::damage(&runs, 4 * 4096, true);
     let before = std::fs::read(&runs).unwrap();
     let mut runner = home.runner();

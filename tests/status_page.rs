@@ -59,21 +59,7 @@ fn the_status_page_shows_the_runner_and_the_book() {
     let expected = Expected::from_home(home.path());
     // The live runner only serves the page: the jobs that would write what it shows are off,
     // so it reads the same whatever the day and hour (a Monday 09:45 would scan anew).
-    let off: String = [
-        "DATA_UPDATE",
-        "PRE_GAME",
-        "PREGAME_BLUEPRINT",
-        "FIRST_SCAN",
-        "SCAN",
-        "POSITION_MANAGER",
-        "EOD_REPORT",
-        "OVERNIGHT_WATCHLIST",
-    ]
-    .iter()
-    .map(|tag| format!("[jobs.{tag}]\nenabled = false\n"))
-    .collect();
-    std::fs::create_dir_all(home.path().join("config")).unwrap();
-    std::fs::write(home.path().join("config/kobe.toml"), off).unwrap();
+    common::jobs_only(home.path(), &["DB_BACKUP"]);
     let runner = RunningRunner::start(home.path(), &[]);
     std::fs::write(home.path().join("state/KILL_SWITCH"), "page test\n").unwrap();
     assert!(common::eventually(

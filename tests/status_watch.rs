@@ -67,6 +67,8 @@ fn wait_for(tmux: &Tmux, what: &str, check: impl Fn(&str) -> bool) {
 #[test]
 fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     let home = TempHome::new();
+    // A runner with only the jobs the screen lists: no scan or cycle runs at a live hour.
+    common::jobs_only(home.path(), &["DB_BACKUP", "EOD_REPORT"]);
     let _runner = RunningRunner::start(home.path(), &[]);
     let tmux = Tmux::new("live");
     let kobe = assert_cmd::cargo::cargo_bin("kobe");
@@ -142,6 +144,7 @@ fn on_a_pipe_the_view_is_printed_once_with_status_exit_code() {
     // Printed once: the frame's title appears a single time.
     assert_eq!(text.matches("kobe status --watch").count(), 1, "{text}");
 
+    common::jobs_only(home.path(), &["DB_BACKUP", "EOD_REPORT"]);
     let _runner = RunningRunner::start(home.path(), &[]);
     let (code, text) = watch_on_a_pipe(&home);
     assert_eq!(code, Some(0), "{text}");

@@ -13,7 +13,7 @@ use crate::job::{Job, JobFactory};
 use crate::ledger::{RunLedger, Status};
 use crate::messages::{Disable, JobCrashed, StorageFailed, Tick};
 use crate::schedule::JobPlan;
-use crate::slot::{Gate, LockPolicy, SlotEnd, SlotProtocol};
+use crate::slot::{Gate, LockPolicy, SlotEnd, SlotError, SlotProtocol};
 
 /// Counts a tick as in flight until its outcome is recorded (dropped after `record`).
 struct InFlight(Arc<AtomicUsize>);
@@ -136,7 +136,15 @@ impl Handler<Tick> for JobActor {
         let tag = tick.tag.clone();
         let admitted = match self.protocol.admit(tick.into(), self.disabled) {
             Ok(Gate::Open(admitted)) => admitted,
-            Ok(Gate::Closed(end)) => return ready(end.status()),
+            Ok(Gate::Closed(end)) => {
+                // A gate's skip that could not be recorded stops the run like any other record.
+                if let SlotEnd::Recorded(recorded) = &end {
+                    if let Some(error) = recorded.halt.clone() {
+                        self.storage.do_send(StorageFailed { error });
+                    }
+                }
+                return ready(end.status());
+            }
             Err(e) => {
                 tracing::error!(tag = %tag, error = %e, "run ledger unreadable; slot not run");
                 // Without the ledger no slot can be promised "never twice": the run stops.
@@ -156,6 +164,12 @@ impl Handler<Tick> for JobActor {
                 Ok(_) => return None,
                 Err(e) => {
                     tracing::error!(tag = %tag, error = %e, "slot not run");
+                    // The ledger unreadable under the lock is the same doubt as before it.
+                    if matches!(e, SlotError::Ledger(_)) {
+                        act.storage.do_send(StorageFailed {
+                            error: format!("{tag}: {e}"),
+                        });
+                    }
                     return None;
                 }
             };

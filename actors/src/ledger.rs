@@ -111,7 +111,12 @@ impl RunLedger {
             }
             found => {
                 let jobs_log = logs_dir.join("jobs.jsonl");
-                let logged = std::fs::metadata(&jobs_log).is_ok_and(|m| m.len() > 0);
+                // A log that cannot even be looked at is no proof that nothing was recorded.
+                let logged = match std::fs::symlink_metadata(&jobs_log) {
+                    Ok(meta) => meta.len() > 0 || !meta.is_file(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                    Err(_) => true,
+                };
                 if logged {
                     let what = if found == Found::Empty {
                         "empty"
@@ -136,8 +141,16 @@ impl RunLedger {
             path: db_path.clone(),
             reason: e.to_string(),
         };
-        if db_check::inspect(&db_path) != Ok(Found::Database) {
-            return Ok(false);
+        match db_check::inspect(&db_path) {
+            Ok(Found::Database) => {}
+            Ok(Found::Missing | Found::Empty) => return Ok(false),
+            // Something that is not a database where the run ledger should be: in doubt.
+            Err(reason) => {
+                return Err(LedgerError::Corrupt {
+                    path: db_path,
+                    reason,
+                })
+            }
         }
         let db = db_check::open_existing(&db_path).map_err(unreadable)?;
         db.query_row(

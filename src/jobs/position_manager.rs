@@ -86,6 +86,7 @@ impl From<broker_sync::SyncError> for CycleError {
         match e {
             broker_sync::SyncError::Ledger(e) => e.into(),
             broker_sync::SyncError::Broker(e) => e.into(),
+            e @ broker_sync::SyncError::NotFinite(_) => CycleError::Other(e.to_string()),
         }
     }
 }
@@ -93,13 +94,6 @@ impl From<broker_sync::SyncError> for CycleError {
 impl From<crate::app::AlpacaSetupError> for CycleError {
     fn from(e: crate::app::AlpacaSetupError) -> Self {
         CycleError::Other(e.to_string())
-    }
-}
-
-impl From<std::io::Error> for CycleError {
-    /// The kill switch's file not written: nothing may be traded on without it.
-    fn from(e: std::io::Error) -> Self {
-        CycleError::Storage(format!("state/KILL_SWITCH: {e}"))
     }
 }
 

@@ -261,3 +261,23 @@ pub fn damage(path: &Path, len: usize, noise: bool) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// Folds a database's write-ahead log into the file itself, so what a test damages or copies
+/// is the whole database.
+pub fn checkpoint(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+}
+
+/// A config that turns off every job but those in `keep`: a live runner that only serves its
+/// pages and files reads the same whatever the day and hour.
+pub fn jobs_only(home: &Path, keep: &[&str]) {
+    let off: String = kobe::jobs::tag_names()
+        .into_iter()
+        .filter(|tag| !keep.contains(tag))
+        .map(|tag| format!("[jobs.{tag}]\nenabled = false\n"))
+        .collect();
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config/kobe.toml"), off).unwrap();
+}

@@ -17,6 +17,10 @@ pub enum SyncError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A decision whose prices are not all finite never becomes an order (a NaN stop would go
+    /// out as a stop at 0.00).
+    #[error("{0}: a price that is not a finite number: not sent")]
+    NotFinite(String),
 }
 
 /// What happened to one decision's order.
@@ -38,6 +42,10 @@ pub fn place(
     d: &Decision,
     at: &str,
 ) -> Result<Placed, SyncError> {
+    let prices = [Some(d.price_ref), d.stop, d.target, d.limit, d.trigger];
+    if prices.into_iter().flatten().any(|p| !p.is_finite()) {
+        return Err(SyncError::NotFinite(d.client_order_id.clone()));
+    }
     let req = OrderRequest::from(d);
     let sent = match broker.order_by_client_id(&d.client_order_id)? {
         Some(order) => Ok(order),
@@ -338,4 +346,41 @@ pub fn differences(
         .filter(|p| !in_flight.contains(&p.symbol))
         .collect();
     Ok(crate::broker::reconcile(&held, &at_broker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::paper::PaperBroker;
+    use crate::domain::{DecisionReason, EntrySource};
+    use crate::strategy::signals::Strategy;
+    use kobe_actors::atomic_file::Durability;
+
+    #[test]
+    fn a_decision_with_a_price_that_is_not_a_number_is_never_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = TradingLedger::open(dir.path(), 10_000.0, Durability::ProcessCrash).unwrap();
+        let broker = PaperBroker::new(&ledger, "t".into());
+        let d = Decision {
+            client_order_id: "2018-02-07-IBS_RSI-AAPL-buy".into(),
+            session: NaiveDate::from_ymd_opt(2018, 2, 7).unwrap(),
+            strategy: Strategy::IbsRsi,
+            symbol: "AAPL".into(),
+            side: Side::Buy,
+            qty: 10,
+            price_ref: 100.0,
+            stop: Some(f64::NAN),
+            target: None,
+            limit: None,
+            trigger: None,
+            reason: DecisionReason::Entry(EntrySource::Scan),
+        };
+        ledger.record_decision(&d, "t").unwrap();
+        let err = place(&ledger, &broker, &d, "t").unwrap_err();
+        assert!(matches!(err, SyncError::NotFinite(_)), "{err}");
+        assert!(ledger.export().unwrap()["orders"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -145,7 +145,9 @@ impl Cycle<'_> {
     pub(super) fn engage_kill_switch(&self, reason: &str) -> Result<(), JobError> {
         let state = self.manager.app.home.state();
         let by = JobTag::PositionManager.as_str();
-        kill_switch::engage(&state, reason, by, self.ctx.clock.now()).map_err(fail)
+        // Nothing may be traded on without the switch's file: a storage failure.
+        kill_switch::engage(&state, reason, by, self.ctx.clock.now())
+            .map_err(|e| JobError::Storage(format!("state/KILL_SWITCH: {e}")))
     }
 
     /// Alpaca's account, its cash mirrored into the ledger (fees, dividends and transfers

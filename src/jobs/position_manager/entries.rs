@@ -217,12 +217,6 @@ impl Cycle<'_> {
             }
             return Ok(None);
         };
-        let notional = qty as f64 * worst;
-        // Within cash and the notional limit (a hair of rounding aside, as `floor` left it).
-        let within = |limit: f64| notional <= limit * (1.0 + 1e-9);
-        if !(within(cash) && within(start_equity * trading.max_notional)) {
-            return Ok(None);
-        }
         Ok(Some(Decision {
             client_order_id: client_order_id(session, c.strategy, &c.symbol, "buy"),
             session,
