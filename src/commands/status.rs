@@ -165,10 +165,15 @@ pub fn gather(home: &Home, now: DateTime<Utc>) -> StatusReport {
 /// [`gather`], with the runner's `/health` answer when it gave one (the watch shows its jobs).
 fn gather_with_health(home: &Home, now: DateTime<Utc>) -> (StatusReport, Option<Value>) {
     let lock_state = lock::inspect(&home.state()).unwrap_or(LockState::Absent);
-    let kill_switch = kill_switch::read(&home.state())
-        .ok()
-        .and_then(|k| serde_json::to_value(k).ok())
-        .unwrap_or(Value::Null);
+    // A switch that cannot be read is shown on, naming why: never "off" in doubt.
+    let kill_switch = match kill_switch::read(&home.state()) {
+        Ok(status) => serde_json::to_value(status).unwrap_or(Value::Null),
+        Err(e) => serde_json::json!({
+            "active": true,
+            "reason": format!("state/KILL_SWITCH cannot be read: {e}"),
+            "since": null,
+        }),
+    };
     let beat = read_beat(home);
     let mut report = StatusReport::from_files(kill_switch, beat.as_ref(), now);
     let holder = match lock_state {
