@@ -248,7 +248,7 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
 /// The equity axis: lowest and highest values and a margin that is visible at their
 /// magnitude (a margin of 1 beside 1e306 is no margin at all, and the axis would have no
 /// width); `None` when no finite axis fits them.
-fn y_range(curve: &[(NaiveDate, f64)]) -> Option<(f64, f64, f64)> {
+pub(crate) fn y_range(curve: &[(NaiveDate, f64)]) -> Option<(f64, f64, f64)> {
     if curve.iter().any(|c| !c.1.is_finite()) {
         return None;
     }
