@@ -8,6 +8,7 @@
 //! so ratios are annualised with √252 and CAGR takes `sessions / 252` years.
 
 pub mod chart;
+pub mod report;
 
 use std::collections::BTreeMap;
 

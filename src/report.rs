@@ -304,24 +304,6 @@ pub fn write(
     Ok(())
 }
 
-/// The final report of a replay: `reports/replay_FROM_TO.md`, the summary as printed.
-pub fn write_replay_summary(
-    home: &Path,
-    from: NaiveDate,
-    to: NaiveDate,
-    summary: &str,
-) -> Result<(), String> {
-    let path = home.join("reports").join(format!(
-        "replay_{}_{}.md",
-        from.format("%Y%m%d"),
-        to.format("%Y%m%d")
-    ));
-    let text =
-        format!("# Replay {from} .. {to}\n\n```\n{summary}\n```\n\n![equity curve](equity.svg)\n");
-    write_atomic(&path, text.as_bytes(), Durability::PowerLoss)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
