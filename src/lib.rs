@@ -3,6 +3,7 @@
 //! The binaries (`runner`, `kobe`) only parse flags and call into this library.
 
 pub mod app;
+pub mod backtest;
 pub mod backup;
 pub mod broker;
 pub mod cli;

@@ -20,6 +20,8 @@ pub struct ReplaySummary {
     pub elapsed: Duration,
     /// The paper account's results, read from the trading ledger.
     pub trading: Option<crate::trading::Performance>,
+    /// The backtest report of the range (returns, ratios, the benchmark), when it was built.
+    pub backtest: Option<crate::backtest::report::BacktestReport>,
 }
 
 impl ReplaySummary {
@@ -48,6 +50,7 @@ impl ReplaySummary {
             reasons,
             elapsed,
             trading: None,
+            backtest: None,
         }
     }
 
@@ -102,6 +105,9 @@ impl fmt::Display for ReplaySummary {
         }
         if let Some(t) = &self.trading {
             writeln!(f, "  {t}")?;
+        }
+        if let Some(b) = &self.backtest {
+            writeln!(f, "  {}", b.summary_line())?;
         }
         write!(
             f,

@@ -248,7 +248,7 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
 /// The equity axis: lowest and highest values and a margin that is visible at their
 /// magnitude (a margin of 1 beside 1e306 is no margin at all, and the axis would have no
 /// width); `None` when no finite axis fits them.
-fn y_range(curve: &[(NaiveDate, f64)]) -> Option<(f64, f64, f64)> {
+pub(crate) fn y_range(curve: &[(NaiveDate, f64)]) -> Option<(f64, f64, f64)> {
     if curve.iter().any(|c| !c.1.is_finite()) {
         return None;
     }
@@ -302,24 +302,6 @@ pub fn write(
     let svg = equity_svg(curve)?;
     write_atomic(&dir.join("equity.svg"), svg.as_bytes(), durability).map_err(io)?;
     Ok(())
-}
-
-/// The final report of a replay: `reports/replay_FROM_TO.md`, the summary as printed.
-pub fn write_replay_summary(
-    home: &Path,
-    from: NaiveDate,
-    to: NaiveDate,
-    summary: &str,
-) -> Result<(), String> {
-    let path = home.join("reports").join(format!(
-        "replay_{}_{}.md",
-        from.format("%Y%m%d"),
-        to.format("%Y%m%d")
-    ));
-    let text =
-        format!("# Replay {from} .. {to}\n\n```\n{summary}\n```\n\n![equity curve](equity.svg)\n");
-    write_atomic(&path, text.as_bytes(), Durability::PowerLoss)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

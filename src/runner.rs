@@ -176,7 +176,15 @@ fn parse_speed(text: Option<&str>) -> Result<Speed, RunnerError> {
 
 /// What a finished run reports (a replay prints it).
 pub enum Outcome {
+    /// A replay that reached its end, its backtest report written.
     Replay(ReplaySummary),
+    /// A replay that reached its end but whose report could not be built or written: the
+    /// summary (without the report's line) and why, so the runner prints one and fails on the
+    /// other.
+    ReplayUnreported {
+        summary: ReplaySummary,
+        error: crate::backtest::report::ReportError,
+    },
     Stopped {
         jobs_finished: bool,
     },
@@ -482,7 +490,19 @@ fn outcome(
                     .and_then(|l| l.performance(starting).ok());
             let mut summary = ReplaySummary::new(range, &records, elapsed);
             summary.trading = trading;
-            Ok(Outcome::Replay(summary))
+            // Built and written only here, at the end of a finished replay: an interrupted
+            // one writes none, and its resumption writes the whole range's.
+            let report = crate::backtest::report::build(&plan.app(), range.from, range.to)
+                .and_then(|r| {
+                    crate::backtest::report::write(plan.home.root(), &r, durability).map(|()| r)
+                });
+            match report {
+                Ok(report) => {
+                    summary.backtest = Some(report);
+                    Ok(Outcome::Replay(summary))
+                }
+                Err(error) => Ok(Outcome::ReplayUnreported { summary, error }),
+            }
         }
         (Exit::Shutdown { .. }, Some((range, _))) => {
             let records = ledger.records_between(range.start(), range.end())?;

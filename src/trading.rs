@@ -5,6 +5,7 @@
 //! position manager's next run finishes what a dead one started, by client order id.
 
 mod fills;
+mod history;
 mod paper_book;
 mod rows;
 mod schema;

@@ -15,20 +15,15 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(&e.to_string(), e.exit_code()),
     };
-    let plan_home = plan.home.root().to_path_buf();
     let outcome = runner::run(plan);
     match outcome {
         Ok(Outcome::Replay(summary)) => {
             println!("{summary}");
-            if let Err(e) = kobe::report::write_replay_summary(
-                plan_home.as_path(),
-                summary.range.from,
-                summary.range.to,
-                &summary.to_string(),
-            ) {
-                eprintln!("runner: warning: replay report not written: {e}");
-            }
             ExitCode::SUCCESS
+        }
+        Ok(Outcome::ReplayUnreported { summary, error }) => {
+            println!("{summary}");
+            fail(&error.to_string(), 1)
         }
         Ok(Outcome::ReplayInterrupted { last_slot }) => {
             let at = last_slot.unwrap_or_else(|| "before its first slot".into());
