@@ -51,6 +51,10 @@ pub struct App {
     pub market: MarketSource,
     /// Orders by the broker's answer, for `/metrics`.
     pub orders: OrderCounts,
+    /// The bar store: read once and kept in a replay, read as it is now otherwise.
+    store: BarStore,
+    /// A replay's universe, read once: its file does not change the past being replayed.
+    kept_universe: std::sync::OnceLock<Vec<String>>,
 }
 
 /// Which `MarketData` the jobs ask.
@@ -65,7 +69,13 @@ pub enum MarketSource {
 impl App {
     /// A run in `mode` on the config's universe, notifications off.
     pub fn new(mode: RunMode, home: Home, config: Config, secrets: Secrets) -> Self {
+        let store = if mode.is_replay() {
+            BarStore::frozen(home.root())
+        } else {
+            BarStore::new(home.root())
+        };
         Self {
+            store,
             mode,
             home,
             config,
@@ -74,6 +84,7 @@ impl App {
             cap: None,
             notifier: Notifier::off(),
             orders: OrderCounts::default(),
+            kept_universe: std::sync::OnceLock::new(),
             market: match mode {
                 RunMode::Replay => MarketSource::History,
                 RunMode::Paper | RunMode::Live => MarketSource::Now,
@@ -134,6 +145,17 @@ impl App {
     /// The universe's symbols: the file's (see `universe_source`), else every symbol in the
     /// bar store in name order; the first `--cap N`.
     pub fn universe(&self) -> Result<Vec<String>, UniverseError> {
+        if !self.mode.is_replay() {
+            return self.read_universe();
+        }
+        if let Some(kept) = self.kept_universe.get() {
+            return Ok(kept.clone());
+        }
+        let universe = self.read_universe()?;
+        Ok(self.kept_universe.get_or_init(|| universe).clone())
+    }
+
+    fn read_universe(&self) -> Result<Vec<String>, UniverseError> {
         match self.universe_source() {
             Some((path, _)) => universe::load(&path, self.cap),
             None => {
@@ -190,7 +212,7 @@ impl App {
     }
 
     pub fn store(&self) -> BarStore {
-        BarStore::new(self.home.root())
+        self.store.clone()
     }
 }
 

@@ -41,10 +41,16 @@ pub fn scan(
 
 /// Why a scan found nothing, when the store simply has no bar for the date: the latest bar
 /// date it has up to `as_of`, if that is before it.
-pub fn missing_as_of(series: &BTreeMap<String, Vec<Bar>>, as_of: NaiveDate) -> Option<String> {
-    // Series may run past `as_of`: each one's latest bar up to it.
-    let latest = series
-        .values()
+pub fn missing_as_of(
+    series: &BTreeMap<String, Vec<Bar>>,
+    universe: &[String],
+    as_of: NaiveDate,
+) -> Option<String> {
+    // Series may run past `as_of`, and hold other symbols: each universe symbol's latest bar
+    // up to it.
+    let latest = universe
+        .iter()
+        .filter_map(|s| series.get(s))
         .filter_map(|b| b[..b.partition_point(|x| x.date <= as_of)].last())
         .map(|b| b.date)
         .max();

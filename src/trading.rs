@@ -6,6 +6,7 @@
 
 mod fills;
 mod history;
+mod memo;
 mod paper_book;
 mod rows;
 mod schema;
@@ -163,6 +164,8 @@ pub struct PendingOrder {
 pub struct TradingLedger {
     /// Only the ledger's own modules speak SQL: everyone else uses its calls.
     conn: Connection,
+    /// What the repeated reads answered, while nothing has been written.
+    memo: memo::ReadMemo,
 }
 
 impl Decision {
@@ -260,7 +263,10 @@ impl TradingLedger {
             "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
             params![starting_equity],
         )?;
-        let ledger = Self { conn };
+        let ledger = Self {
+            conn,
+            memo: memo::ReadMemo::default(),
+        };
         ledger.check_rows()?;
         Ok(ledger)
     }
@@ -306,28 +312,30 @@ impl TradingLedger {
 
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
-             FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
-             WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Decision {
-                client_order_id: r.get(0)?,
-                session: session_at(r, 1, "decisions", 0)?,
-                strategy: typed(r, 2, "decisions", 0)?,
-                symbol: r.get(3)?,
-                side: typed(r, 4, "decisions", 0)?,
-                qty: r.get(5)?,
-                price_ref: r.get(6)?,
-                stop: r.get(7)?,
-                target: r.get(8)?,
-                reason: typed(r, 9, "decisions", 0)?,
-                limit: r.get(10)?,
-                trigger: r.get(11)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered("unsent_decisions".into(), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
+                 FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
+                 WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Decision {
+                    client_order_id: r.get(0)?,
+                    session: session_at(r, 1, "decisions", 0)?,
+                    strategy: typed(r, 2, "decisions", 0)?,
+                    symbol: r.get(3)?,
+                    side: typed(r, 4, "decisions", 0)?,
+                    qty: r.get(5)?,
+                    price_ref: r.get(6)?,
+                    stop: r.get(7)?,
+                    target: r.get(8)?,
+                    reason: typed(r, 9, "decisions", 0)?,
+                    limit: r.get(10)?,
+                    trigger: r.get(11)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     pub fn positions(&self) -> Result<Vec<OpenPosition>, LedgerError> {
@@ -363,18 +371,20 @@ impl TradingLedger {
         session: NaiveDate,
         side: Side,
     ) -> Result<Vec<(String, i64, f64, DecisionReason)>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol, qty, price_ref, reason, client_order_id FROM decisions WHERE session = ?1 AND side = ?2 AND trigger_price IS NULL ORDER BY client_order_id",
-        )?;
-        let rows = stmt.query_map(params![session.to_string(), side], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                typed(r, 3, "decisions", 4)?,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered(format!("decisions_on {session} {side}"), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT symbol, qty, price_ref, reason, client_order_id FROM decisions WHERE session = ?1 AND side = ?2 AND trigger_price IS NULL ORDER BY client_order_id",
+            )?;
+            let rows = stmt.query_map(params![session.to_string(), side], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    typed(r, 3, "decisions", 4)?,
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The entries of `session` the broker took (or has not answered yet): the buy decisions
@@ -383,17 +393,19 @@ impl TradingLedger {
         &self,
         session: NaiveDate,
     ) -> Result<Vec<(String, i64, f64)>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.symbol, d.qty, d.price_ref FROM decisions d
-             LEFT JOIN orders o ON o.client_order_id = d.client_order_id
-             WHERE d.session = ?1 AND d.side = 'buy' AND d.trigger_price IS NULL
-               AND (o.status IS NULL OR o.status != 'rejected')
-             ORDER BY d.client_order_id",
-        )?;
-        let rows = stmt.query_map(params![session.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered(format!("entries_taken_on {session}"), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT d.symbol, d.qty, d.price_ref FROM decisions d
+                 LEFT JOIN orders o ON o.client_order_id = d.client_order_id
+                 WHERE d.session = ?1 AND d.side = 'buy' AND d.trigger_price IS NULL
+                   AND (o.status IS NULL OR o.status != 'rejected')
+                 ORDER BY d.client_order_id",
+            )?;
+            let rows = stmt.query_map(params![session.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The orders of `session` the broker refused: (symbol, qty, its words), in id order.
@@ -414,13 +426,15 @@ impl TradingLedger {
     /// Symbols exited on `session`: by an exit decision, or by an exit the broker made (a
     /// bracket leg, a resting stop).
     pub fn exited_on(&self, session: NaiveDate) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol FROM trades WHERE exit_session = ?1
-             UNION SELECT symbol FROM decisions WHERE session = ?1 AND side = 'sell' AND trigger_price IS NULL
-             ORDER BY symbol",
-        )?;
-        let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered(format!("exited_on {session}"), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT symbol FROM trades WHERE exit_session = ?1
+                 UNION SELECT symbol FROM decisions WHERE session = ?1 AND side = 'sell' AND trigger_price IS NULL
+                 ORDER BY symbol",
+            )?;
+            let rows = stmt.query_map(params![session.to_string()], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     pub fn has_decision(&self, client_order_id: &str) -> Result<bool, LedgerError> {

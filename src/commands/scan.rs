@@ -60,7 +60,7 @@ impl Scan {
                 missing.join(",")
             );
         }
-        if let Some(why) = crate::scan::missing_as_of(&loaded.series, as_of) {
+        if let Some(why) = crate::scan::missing_as_of(&loaded.series, &symbols, as_of) {
             eprintln!("kobe: {why}");
         }
         let mut signals = crate::scan::scan(&loaded.series, &symbols, as_of);

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use chrono::NaiveDate;
 
 use kobe_actors::atomic_file::{write_atomic, Durability};
 
@@ -44,6 +47,8 @@ pub struct Loaded {
     pub dropped: Vec<Dropped>,
     /// Corrupt or unreadable files; every other symbol still loads.
     pub errors: Vec<String>,
+    /// The symbol of each of `errors`, in the same order.
+    pub unreadable: Vec<String>,
 }
 
 /// Maps a file read-only: a scan touches only the pages of the bars it needs.
@@ -54,15 +59,100 @@ fn map_file(path: &Path) -> Option<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }.ok()
 }
 
+/// The window of `symbols` (all if `None`) out of a frozen store's kept copy: what `read` would
+/// give for them, without the drops and errors logged again.
+fn cut(kept: &Loaded, symbols: Option<&[String]>, window: Option<snapshot::Window>) -> Loaded {
+    let window_of = |bars: &[Bar]| -> Vec<Bar> {
+        match window {
+            None => bars.to_vec(),
+            Some(w) => {
+                let end = bars.partition_point(|b| b.date <= w.until);
+                bars[end.saturating_sub(w.keep)..end].to_vec()
+            }
+        }
+    };
+    let series = match symbols {
+        None => kept
+            .series
+            .iter()
+            .map(|(s, bars)| (s.clone(), window_of(bars)))
+            .collect(),
+        Some(wanted) => wanted
+            .iter()
+            .filter_map(|s| kept.series.get(s).map(|bars| (s.clone(), window_of(bars))))
+            .collect(),
+    };
+    let wanted = |symbol: &str| symbols.is_none_or(|w| w.iter().any(|s| s == symbol));
+    let (unreadable, errors) = kept
+        .unreadable
+        .iter()
+        .zip(&kept.errors)
+        .filter(|(symbol, _)| wanted(symbol))
+        .map(|(s, e)| (s.clone(), e.clone()))
+        .unzip();
+    Loaded {
+        series,
+        dropped: kept
+            .dropped
+            .iter()
+            .filter(|d| wanted(&d.symbol))
+            .cloned()
+            .collect(),
+        errors,
+        unreadable,
+    }
+}
+
+/// A symbol's bars up to `date`: what a caller of `BarStore::with_series` cuts at.
+pub fn up_to(bars: &[Bar], date: NaiveDate) -> &[Bar] {
+    &bars[..bars.partition_point(|b| b.date <= date)]
+}
+
 #[derive(Debug, Clone)]
 pub struct BarStore {
     dir: PathBuf,
+    /// A replay's store: every bar read once, on first use, and kept for the run. The past
+    /// does not change under a replay, and reading it again for each of a session's scans was
+    /// most of a replay's time. `None`: every load reads the files (or their snapshot) as they
+    /// are now, so a live run sees what DATA_UPDATE or `kobe data import` just wrote.
+    frozen: Option<Arc<OnceLock<Loaded>>>,
 }
 
 impl BarStore {
     pub fn new(home: &Path) -> Self {
         Self {
             dir: home.join("data/bars"),
+            frozen: None,
+        }
+    }
+
+    /// A store read once and kept for the run (see `frozen`); clones share the one copy.
+    pub fn frozen(home: &Path) -> Self {
+        Self {
+            frozen: Some(Arc::new(OnceLock::new())),
+            ..Self::new(home)
+        }
+    }
+
+    /// The kept copy of a frozen store, read (and its drops and errors logged) on first use.
+    fn kept(&self) -> Option<&Loaded> {
+        let cell = self.frozen.as_ref()?;
+        Some(cell.get_or_init(|| self.read(None, None)))
+    }
+
+    /// Calls `f` with the series of at least `symbols`, each holding its valid bars up to
+    /// `until` (at least the last `keep` of them) — and possibly bars after `until`, and other
+    /// symbols: `f` looks up what it wants and cuts at `until` itself (as `scan::scan` does).
+    /// A frozen store lends its kept copy, so a scan of the whole universe copies nothing.
+    pub fn with_series<R>(
+        &self,
+        symbols: &[String],
+        window: snapshot::Window,
+        f: impl FnOnce(&BTreeMap<String, Vec<Bar>>) -> R,
+    ) -> R {
+        match self.kept() {
+            Some(kept) => f(&kept.series),
+            None => f(&self.read(Some(symbols), Some(window)).series),
         }
     }
 
@@ -119,6 +209,14 @@ impl BarStore {
         symbols: Option<&[String]>,
         window: Option<snapshot::Window>,
     ) -> Loaded {
+        match self.kept() {
+            Some(kept) => cut(kept, symbols, window),
+            None => self.read(symbols, window),
+        }
+    }
+
+    /// `load_window` from the files (or their snapshot) as they are now.
+    fn read(&self, symbols: Option<&[String]>, window: Option<snapshot::Window>) -> Loaded {
         let wanted: Vec<String> = match symbols {
             Some(s) => s.to_vec(),
             None => self.symbols(),
@@ -166,6 +264,7 @@ impl BarStore {
             if let Some(error) = entry.error {
                 tracing::error!(error = %error, "bars file not loaded");
                 loaded.errors.push(error);
+                loaded.unreadable.push(symbol);
                 continue;
             }
             for d in &entry.dropped {

@@ -12,6 +12,7 @@ use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
 use crate::data::market::Provisional;
+use crate::data::store::up_to;
 use crate::scan::{scan, window};
 use crate::watchlist::{self, NextDay, Pick};
 
@@ -32,33 +33,40 @@ impl Job for OvernightWatchlist {
         let universe = app
             .universe()
             .map_err(|e| JobError::Recoverable(e.to_string()))?;
-        let mut series = app
-            .store()
-            .load_window(Some(&universe), Some(window(session)))
-            .series;
-        let has_today = series
-            .values()
-            .any(|b| b.last().is_some_and(|b| b.date == session));
-        let previous = NyseCalendar.previous_session(session).date;
-        let provisional = if has_today {
-            Provisional::NotKept
-        } else {
-            app.market().add_provisional_bars(&mut series, session)
+        let store = app.store();
+        let window = window(session);
+        // The store's bars when it has the session's bar for some symbol (a replay's final bar,
+        // or bars already updated): lent, not copied. Else the market's provisional bars are
+        // added to a copy.
+        let on_store = store.with_series(&universe, window, |series| {
+            let has_today = universe.iter().filter_map(|s| series.get(s)).any(|bars| {
+                up_to(bars, session)
+                    .last()
+                    .is_some_and(|b| b.date == session)
+            });
+            has_today.then(|| scan(series, &universe, session))
+        });
+        let (signals, as_of, note) = match on_store {
+            Some(signals) => (signals, session, None),
+            None => {
+                let mut series = store.load_window(Some(&universe), Some(window)).series;
+                let previous = NyseCalendar.previous_session(session).date;
+                let (as_of, note) = match app.market().add_provisional_bars(&mut series, session) {
+                    Provisional::NotKept => (session, None),
+                    Provisional::Added(added) => (
+                        session,
+                        Some(format!(
+                            "provisional bars of {added} symbols from Polygon's snapshot"
+                        )),
+                    ),
+                    Provisional::Unavailable(why) => (
+                        previous,
+                        Some(format!("no provisional bar ({why}): scanned {previous}")),
+                    ),
+                };
+                (scan(&series, &universe, as_of), as_of, note)
+            }
         };
-        let (as_of, note) = match provisional {
-            Provisional::NotKept => (session, None),
-            Provisional::Added(added) => (
-                session,
-                Some(format!(
-                    "provisional bars of {added} symbols from Polygon's snapshot"
-                )),
-            ),
-            Provisional::Unavailable(why) => (
-                previous,
-                Some(format!("no provisional bar ({why}): scanned {previous}")),
-            ),
-        };
-        let signals = scan(&series, &universe, as_of);
         let top5: Vec<Pick> = signals
             .iter()
             .take(5)

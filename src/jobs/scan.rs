@@ -30,11 +30,10 @@ pub fn scan_universe(
     let universe = app
         .universe()
         .map_err(|e| JobError::Recoverable(e.to_string()))?;
-    let loaded = app
-        .store()
-        .load_window(Some(&universe), Some(window(as_of)));
-    let missing = crate::scan::missing_as_of(&loaded.series, as_of);
-    Ok((scan(&loaded.series, &universe, as_of), missing))
+    Ok(app.store().with_series(&universe, window(as_of), |series| {
+        let missing = crate::scan::missing_as_of(series, &universe, as_of);
+        (scan(series, &universe, as_of), missing)
+    }))
 }
 
 pub struct Scan {

@@ -74,23 +74,25 @@ impl TradingLedger {
 
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
-        let finished: Vec<String> = OrderStatus::terminal().map(|s| format!("'{s}'")).collect();
-        let finished = finished.join(", ");
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
-             WHERE status NOT IN ({finished}) ORDER BY submitted_at, client_order_id"
-        ))?;
-        let rows = stmt.query_map([], |r| {
-            Ok(PendingOrder {
-                client_order_id: r.get(0)?,
-                symbol: r.get(1)?,
-                side: typed(r, 2, "orders", 0)?,
-                status: typed(r, 3, "orders", 0)?,
-                order_type: typed(r, 4, "orders", 0)?,
-                session: session_at(r, 5, "orders", 0)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered("pending_orders".into(), || {
+            let finished: Vec<String> = OrderStatus::terminal().map(|s| format!("'{s}'")).collect();
+            let finished = finished.join(", ");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
+                 WHERE status NOT IN ({finished}) ORDER BY submitted_at, client_order_id"
+            ))?;
+            let rows = stmt.query_map([], |r| {
+                Ok(PendingOrder {
+                    client_order_id: r.get(0)?,
+                    symbol: r.get(1)?,
+                    side: typed(r, 2, "orders", 0)?,
+                    status: typed(r, 3, "orders", 0)?,
+                    order_type: typed(r, 4, "orders", 0)?,
+                    session: session_at(r, 5, "orders", 0)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// A status the broker reported for an order that did not fill (yet).

@@ -20,11 +20,13 @@ pub struct FillTerms {
 impl TradingLedger {
     /// Orders accepted and not yet filled (only a crashed run leaves any), in id order.
     pub fn new_order_ids(&self) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered("new_order_ids".into(), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT client_order_id FROM orders WHERE status = 'new' ORDER BY client_order_id",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The terms order `id` fills on (its decision's price).
