@@ -55,6 +55,11 @@ pub struct App {
     store: BarStore,
     /// A replay's universe, read once: its file does not change the past being replayed.
     kept_universe: std::sync::OnceLock<Vec<String>>,
+    /// A replay's last scans, for the session's other scans of the same date.
+    pub(crate) last_scan: crate::jobs::scan::LastScan,
+    /// A replay's last session: drawings of the whole run (the equity chart) are made there
+    /// once, not redrawn every session.
+    pub replay_last_session: Option<chrono::NaiveDate>,
 }
 
 /// Which `MarketData` the jobs ask.
@@ -85,6 +90,8 @@ impl App {
             notifier: Notifier::off(),
             orders: OrderCounts::default(),
             kept_universe: std::sync::OnceLock::new(),
+            last_scan: Default::default(),
+            replay_last_session: None,
             market: match mode {
                 RunMode::Replay => MarketSource::History,
                 RunMode::Paper | RunMode::Live => MarketSource::Now,
@@ -116,6 +123,23 @@ impl App {
         self.universe = universe;
         self.cap = cap;
         self
+    }
+
+    /// A replay ending at `to`: its last session is where the run's drawings are made.
+    pub fn with_replay_end(mut self, to: chrono::NaiveDate) -> Self {
+        let first = to - chrono::Days::new(10);
+        self.replay_last_session = kobe_actors::calendar::NyseCalendar
+            .sessions(first, to)
+            .last()
+            .map(|s| s.date);
+        self
+    }
+
+    /// Whether this session's EOD_REPORT draws the equity chart: every session, except in a
+    /// replay, where only the last one does (the chart is the run's, and redrawing it each
+    /// session cost a replay as much as all its scans).
+    pub fn draws_equity_chart(&self, session: chrono::NaiveDate) -> bool {
+        !self.mode.is_replay() || self.replay_last_session.is_none_or(|last| last == session)
     }
 
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {

@@ -288,10 +288,11 @@ pub fn write_pair(
 }
 
 /// Writes the report's three files under `reports/`.
+/// Writes the day's P&L report and, given the equity curve, the chart of it.
 pub fn write(
     home: &Path,
     report: &PnlReport,
-    curve: &[(NaiveDate, f64)],
+    curve: Option<&[(NaiveDate, f64)]>,
     durability: Durability,
 ) -> Result<(), String> {
     let dir = home.join("reports");
@@ -299,8 +300,10 @@ pub fn write(
     let io = |e: std::io::Error| format!("reports/: {e}");
     let md = markdown(report);
     write_pair(&dir, &format!("pnl_{stamp}"), report, &md, durability).map_err(io)?;
-    let svg = equity_svg(curve)?;
-    write_atomic(&dir.join("equity.svg"), svg.as_bytes(), durability).map_err(io)?;
+    if let Some(curve) = curve {
+        let svg = equity_svg(curve)?;
+        write_atomic(&dir.join("equity.svg"), svg.as_bytes(), durability).map_err(io)?;
+    }
     Ok(())
 }
 

@@ -291,13 +291,17 @@ impl Plan {
 
     /// What the jobs share, for this run (notifications off until the run starts them).
     fn app(&self) -> App {
-        App::new(
+        let app = App::new(
             self.run_mode(),
             self.home.clone(),
             self.config.clone(),
             self.secrets.clone(),
         )
-        .with_universe(self.universe.clone(), self.cap)
+        .with_universe(self.universe.clone(), self.cap);
+        match self.replay {
+            Some((range, _)) => app.with_replay_end(range.to),
+            None => app,
+        }
     }
 }
 
@@ -391,7 +395,13 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         home = %plan.home.root().display(),
         "runner starting"
     );
-    let ledger = Arc::new(RunLedger::open(
+    // A replay has the home to itself (the lock above): its records are committed in batches.
+    let open = if mode.is_replay() {
+        RunLedger::open_batched
+    } else {
+        RunLedger::open
+    };
+    let ledger = Arc::new(open(
         &plan.home.state(),
         &plan.home.logs(),
         mode.durability(),

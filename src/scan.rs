@@ -1,13 +1,12 @@
 //! Scanning a universe on an as-of date: each symbol's bars up to that date, its signal, the
 //! ranking, and the JSON that `kobe scan --json` and the scan jobs write.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::data::bars::Bar;
+use crate::data::store::BarsBySymbol;
 use crate::strategy::signals::{rank, signal, Signal};
 
 /// Bars a scan reads per symbol: the 200 the rules need plus margin for the shorter windows.
@@ -21,19 +20,11 @@ pub fn window(as_of: NaiveDate) -> crate::data::snapshot::Window {
     }
 }
 
-/// Ranked signals of `universe` on `as_of`, from series that may run past it.
-pub fn scan(
-    series: &BTreeMap<String, Vec<Bar>>,
-    universe: &[String],
-    as_of: NaiveDate,
-) -> Vec<Signal> {
+/// Ranked signals of `universe` on `as_of`, from bars that may run past it.
+pub fn scan(bars: &dyn BarsBySymbol, universe: &[String], as_of: NaiveDate) -> Vec<Signal> {
     let mut signals: Vec<Signal> = universe
         .iter()
-        .filter_map(|symbol| {
-            let bars = series.get(symbol)?;
-            let end = bars.partition_point(|b| b.date <= as_of);
-            signal(symbol, &bars[..end], as_of)
-        })
+        .filter_map(|symbol| signal(symbol, bars.up_to(symbol, as_of)?, as_of))
         .collect();
     rank(&mut signals);
     signals
@@ -42,16 +33,14 @@ pub fn scan(
 /// Why a scan found nothing, when the store simply has no bar for the date: the latest bar
 /// date it has up to `as_of`, if that is before it.
 pub fn missing_as_of(
-    series: &BTreeMap<String, Vec<Bar>>,
+    bars: &dyn BarsBySymbol,
     universe: &[String],
     as_of: NaiveDate,
 ) -> Option<String> {
-    // Series may run past `as_of`, and hold other symbols: each universe symbol's latest bar
-    // up to it.
+    // Each universe symbol's latest bar up to `as_of`.
     let latest = universe
         .iter()
-        .filter_map(|s| series.get(s))
-        .filter_map(|b| b[..b.partition_point(|x| x.date <= as_of)].last())
+        .filter_map(|s| bars.up_to(s, as_of)?.last())
         .map(|b| b.date)
         .max();
     match latest {
@@ -109,6 +98,7 @@ pub fn to_table(as_of: NaiveDate, signals: &[Signal]) -> String {
 mod tests {
     use super::*;
     use crate::data::bars::{clean, Bar};
+    use std::collections::BTreeMap;
 
     #[test]
     fn invalid_bars_in_the_window_are_skipped_not_counted() {

@@ -61,6 +61,29 @@ pub fn last_line(path: &Path) -> io::Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&body[start..]).into_owned()))
 }
 
+/// The complete lines of the file's last 64 KiB, oldest first (without their newlines): a
+/// line cut by the window's start is left out.
+pub fn last_lines(path: &Path) -> io::Result<Vec<String>> {
+    let mut file = match open_regular(path, OpenOptions::new().read(true)) {
+        Ok(f) => f,
+        Err(e) => return not_found_as(e, Vec::new()),
+    };
+    let len = file.metadata()?.len();
+    let tail = read_tail(&mut file, len)?;
+    let whole_file = len <= TAIL_WINDOW;
+    let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
+    // After the last newline: empty, or a torn line (repaired before any write).
+    lines.pop();
+    if !whole_file && !lines.is_empty() {
+        lines.remove(0);
+    }
+    Ok(lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect())
+}
+
 /// A missing file is `absent`; any other failure (a refused link included) is an error.
 fn not_found_as<T>(e: crate::own_file::OpenError, absent: T) -> io::Result<T> {
     match io::Error::from(e) {
@@ -126,6 +149,7 @@ mod tests {
         );
         assert_eq!(repair_torn_tail(&path).unwrap(), 0);
         assert_eq!(last_line(&path).unwrap().as_deref(), Some("{\"b\":2}"));
+        assert_eq!(last_lines(&path).unwrap(), ["{\"a\":1}", "{\"b\":2}"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::db_check::{self, Found};
-use crate::jsonl::{last_line, JsonlWriter};
+use crate::jsonl::{last_lines, JsonlWriter};
 
 /// How a slot ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -76,7 +76,16 @@ pub enum LedgerError {
 struct Inner {
     db: Connection,
     log: JsonlWriter,
+    /// Records inserted since the open transaction began (batched ledgers only), and the
+    /// bytes of their log lines.
+    pending: usize,
+    pending_bytes: usize,
 }
+
+/// A batched ledger commits once this many records are pending...
+const BATCH_RECORDS: usize = 64;
+/// ...or once their log lines pass this size: well inside the tail `adopt_logged` reads back.
+const BATCH_BYTES: usize = 16 * 1024;
 
 /// Called with each record once it is stored (the runtime view and metrics listen here).
 pub type RecordObserver = Box<dyn Fn(&RunRecord) + Send + Sync>;
@@ -87,6 +96,11 @@ pub struct RunLedger {
     observers: Mutex<Vec<RecordObserver>>,
     durability: Durability,
     jobs_log: PathBuf,
+    /// A replay's ledger: records go into one transaction committed every `BATCH_RECORDS`
+    /// (a commit per slot was a tenth of a replay's time). The jobs log still gets each line
+    /// before its row, and opening adopts every logged line the database lacks, so a replay
+    /// killed with a batch uncommitted resumes exactly where its log says it was.
+    batched: bool,
 }
 
 const SCHEMA_VERSION: i32 = 1;
@@ -168,6 +182,26 @@ impl RunLedger {
         logs_dir: &Path,
         durability: Durability,
     ) -> Result<Self, LedgerError> {
+        Self::open_with(state_dir, logs_dir, durability, false)
+    }
+
+    /// `open` for a replay: records are committed in batches (see `batched`). Only a process
+    /// that has the home to itself (the runner holds its lock) may batch: another process
+    /// writing the ledger would wait on the open transaction.
+    pub fn open_batched(
+        state_dir: &Path,
+        logs_dir: &Path,
+        durability: Durability,
+    ) -> Result<Self, LedgerError> {
+        Self::open_with(state_dir, logs_dir, durability, true)
+    }
+
+    fn open_with(
+        state_dir: &Path,
+        logs_dir: &Path,
+        durability: Durability,
+        batched: bool,
+    ) -> Result<Self, LedgerError> {
         let db_path = state_dir.join("runs.sqlite");
         let jobs_log = logs_dir.join("jobs.jsonl");
         for dir in [state_dir, logs_dir] {
@@ -202,12 +236,18 @@ impl RunLedger {
             tracing::warn!(path = %jobs_log.display(), bytes = repaired, "cut a torn last line from the jobs log");
         }
         let ledger = Self {
-            inner: Mutex::new(Inner { db, log }),
+            inner: Mutex::new(Inner {
+                db,
+                log,
+                pending: 0,
+                pending_bytes: 0,
+            }),
             observers: Mutex::new(Vec::new()),
             durability,
             jobs_log,
+            batched,
         };
-        ledger.adopt_last_logged()?;
+        ledger.adopt_logged()?;
         Ok(ledger)
     }
 
@@ -217,23 +257,24 @@ impl RunLedger {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A process that died after logging a record but before inserting it left that record as
-    /// the log's last line: insert it so the slot is not run again.
-    fn adopt_last_logged(&self) -> Result<(), LedgerError> {
-        let line = last_line(&self.jobs_log).map_err(|source| LedgerError::Io {
+    /// A process that died after logging records but before inserting them (one record, or a
+    /// batch not yet committed) left them as the log's last lines: insert them so their slots
+    /// are not run again. Every line of the log's tail is offered; those the database has are
+    /// ignored.
+    fn adopt_logged(&self) -> Result<(), LedgerError> {
+        let lines = last_lines(&self.jobs_log).map_err(|source| LedgerError::Io {
             path: self.jobs_log.clone(),
             source,
         })?;
-        let Some(line) = line else { return Ok(()) };
-        let record: RunRecord = match serde_json::from_str(&line) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(path = %self.jobs_log.display(), error = %e, "last jobs-log line is not a run record; left as is");
-                return Ok(());
-            }
-        };
         let inner = self.lock();
-        insert(&inner.db, &record, &line)?;
+        for line in lines {
+            match serde_json::from_str::<RunRecord>(&line) {
+                Ok(record) => insert(&inner.db, &record, &line)?,
+                Err(e) => {
+                    tracing::warn!(path = %self.jobs_log.display(), error = %e, "a jobs-log line is not a run record; left as is");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -272,13 +313,23 @@ impl RunLedger {
         if self.durability == Durability::PowerLoss {
             inner.log.sync().map_err(io)?;
         }
+        if self.batched && inner.pending == 0 {
+            inner.db.execute_batch("BEGIN")?;
+        }
         if replace {
-            inner.db.execute(
-                "DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2",
-                params![record.tag, slot],
-            )?;
+            inner
+                .db
+                .prepare_cached("DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2")?
+                .execute(params![record.tag, slot])?;
         }
         insert(&inner.db, record, &line)?;
+        if self.batched {
+            inner.pending += 1;
+            inner.pending_bytes += line.len() + 1;
+            if inner.pending >= BATCH_RECORDS || inner.pending_bytes >= BATCH_BYTES {
+                commit(&mut inner)?;
+            }
+        }
         drop(inner);
         for observe in self
             .observers
@@ -349,13 +400,31 @@ impl RunLedger {
 }
 
 fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
-    db.query_row(
-        "SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2",
-        params![tag, slot_utc],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|found| found.is_some())
+    db.prepare_cached("SELECT 1 FROM runs WHERE tag = ?1 AND slot_utc = ?2")?
+        .query_row(params![tag, slot_utc], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// Commits a batch's open transaction.
+fn commit(inner: &mut Inner) -> rusqlite::Result<()> {
+    inner.db.execute_batch("COMMIT")?;
+    inner.pending = 0;
+    inner.pending_bytes = 0;
+    Ok(())
+}
+
+impl Drop for RunLedger {
+    /// The last batch is committed on the way out. Should that fail, nothing is lost: every
+    /// record is in the jobs log, and the next open adopts it.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        if inner.pending > 0 {
+            if let Err(e) = commit(inner) {
+                tracing::error!(error = %e, "run ledger: the last batch was not committed; the jobs log keeps it for the next start");
+            }
+        }
+    }
 }
 
 fn migrate(db: &Connection) -> rusqlite::Result<()> {
@@ -379,18 +448,18 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
 }
 
 fn insert(db: &Connection, record: &RunRecord, line: &str) -> Result<(), LedgerError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT OR IGNORE INTO runs (tag, slot_utc, session, status, reason, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            record.tag,
-            record.slot_et.with_timezone(&Utc).timestamp(),
-            record.session.to_string(),
-            record.status.as_str(),
-            record.reason,
-            line
-        ],
-    )?;
+    )?
+    .execute(params![
+        record.tag,
+        record.slot_et.with_timezone(&Utc).timestamp(),
+        record.session.to_string(),
+        record.status.as_str(),
+        record.reason,
+        line
+    ])?;
     Ok(())
 }
 

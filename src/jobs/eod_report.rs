@@ -1,6 +1,7 @@
 //! EOD_REPORT (close − 30 min): the day's P&L from the trading ledger — equity, cash, realized
 //! and unrealized P&L, open positions with their R, trades closed today, running statistics —
-//! in `reports/pnl_YYYYMMDD.{json,md}`, with the equity curve in `reports/equity.svg`.
+//! in `reports/pnl_YYYYMMDD.{json,md}`, with the equity curve in `reports/equity.svg` (in a
+//! replay, drawn at its last session only).
 
 use std::sync::Arc;
 
@@ -47,10 +48,14 @@ impl Job for EodReport {
                 |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
             let starting = app.config.trading.starting_equity;
             let report = crate::report::pnl(ledger, ctx.session, now, starting, mark)?;
-            Ok::<_, JobError>((report, ledger.equity_curve()?))
+            let curve = match app.draws_equity_chart(ctx.session) {
+                true => Some(ledger.equity_curve()?),
+                false => None,
+            };
+            Ok::<_, JobError>((report, curve))
         })?;
         let (report, curve) = report;
-        crate::report::write(app.home.root(), &report, &curve, app.durability())
+        crate::report::write(app.home.root(), &report, curve.as_deref(), app.durability())
             .map_err(JobError::Recoverable)?;
         let summary = format!(
             "equity {:.2} ({:+.2} today), {} open, {} closed today",

@@ -12,7 +12,7 @@ use kobe_actors::job::{Job, JobContext, JobError, JobOutput};
 
 use crate::app::App;
 use crate::data::market::Provisional;
-use crate::data::store::up_to;
+use crate::jobs::scan::scan_universe;
 use crate::scan::{scan, window};
 use crate::watchlist::{self, NextDay, Pick};
 
@@ -33,23 +33,18 @@ impl Job for OvernightWatchlist {
         let universe = app
             .universe()
             .map_err(|e| JobError::Recoverable(e.to_string()))?;
-        let store = app.store();
-        let window = window(session);
         // The store's bars when it has the session's bar for some symbol (a replay's final bar,
-        // or bars already updated): lent, not copied. Else the market's provisional bars are
-        // added to a copy.
-        let on_store = store.with_series(&universe, window, |series| {
-            let has_today = universe.iter().filter_map(|s| series.get(s)).any(|bars| {
-                up_to(bars, session)
-                    .last()
-                    .is_some_and(|b| b.date == session)
-            });
-            has_today.then(|| scan(series, &universe, session))
-        });
+        // or bars already updated): the scan of that date. Else the market's provisional bars
+        // are added to a copy.
+        let on_store = scan_universe(app, session)?;
+        let on_store = on_store.1.is_none().then(|| on_store.0.clone());
         let (signals, as_of, note) = match on_store {
             Some(signals) => (signals, session, None),
             None => {
-                let mut series = store.load_window(Some(&universe), Some(window)).series;
+                let mut series = app
+                    .store()
+                    .load_window(Some(&universe), Some(window(session)))
+                    .series;
                 let previous = NyseCalendar.previous_session(session).date;
                 let (as_of, note) = match app.market().add_provisional_bars(&mut series, session) {
                     Provisional::NotKept => (session, None),

@@ -22,18 +22,40 @@ pub fn as_of(session: NaiveDate, now: DateTime<Utc>) -> Option<NaiveDate> {
     last_visible_session(session, now)
 }
 
+/// A scan's ranked signals, and why the store has no bar for its date (`None`: it has).
+pub type Scanned = (Vec<Signal>, Option<String>);
+
+/// A replay's last two scans: its bars and universe are kept for the run, so a scan is a
+/// function of its date alone. A session's scans ask for the previous session (the first, the
+/// timed ones), except the overnight watchlist, which asks for the session itself — and the
+/// next session's scans ask for that again.
+#[derive(Default)]
+pub struct LastScan(std::sync::Mutex<Vec<(NaiveDate, Arc<Scanned>)>>);
+
 /// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.
-pub fn scan_universe(
-    app: &App,
-    as_of: NaiveDate,
-) -> Result<(Vec<Signal>, Option<String>), JobError> {
+pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobError> {
     let universe = app
         .universe()
         .map_err(|e| JobError::Recoverable(e.to_string()))?;
-    Ok(app.store().with_series(&universe, window(as_of), |series| {
-        let missing = crate::scan::missing_as_of(series, &universe, as_of);
-        (scan(series, &universe, as_of), missing)
-    }))
+    let run = || {
+        Arc::new(app.store().with_series(&universe, window(as_of), |series| {
+            let missing = crate::scan::missing_as_of(series, &universe, as_of);
+            (scan(series, &universe, as_of), missing)
+        }))
+    };
+    if !app.mode.is_replay() {
+        return Ok(run());
+    }
+    let mut last = app.last_scan.0.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, scanned)) = last.iter().find(|(date, _)| *date == as_of) {
+        return Ok(scanned.clone());
+    }
+    let scanned = run();
+    if last.len() == 2 {
+        last.remove(0);
+    }
+    last.push((as_of, scanned.clone()));
+    Ok(scanned)
 }
 
 pub struct Scan {
@@ -78,9 +100,10 @@ impl Job for Scan {
         let Some(as_of) = as_of(ctx.session, now) else {
             return Ok(JobOutput::skipped("no_data", "no session before this one"));
         };
-        let (signals, missing) = scan_universe(app, as_of)?;
+        let scanned = scan_universe(app, as_of)?;
+        let (signals, missing) = (&scanned.0, scanned.1.clone());
         let slot_et = ctx.slot.fixed_offset().to_rfc3339();
-        log_signals(app, &ctx.tag, &slot_et, as_of, &signals)?;
+        log_signals(app, &ctx.tag, &slot_et, as_of, signals)?;
         let windows = app
             .config
             .trading
@@ -113,7 +136,7 @@ impl Job for Scan {
                 session: ctx.session,
                 slot_et: slot_et.clone(),
                 as_of,
-                entries: &signals,
+                entries: signals,
             };
             write_json(
                 &scans.join(format!("handoff_{}.json", ctx.session.format("%Y%m%d"))),

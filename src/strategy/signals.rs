@@ -51,15 +51,30 @@ pub fn signal(symbol: &str, bars: &[Bar], as_of: NaiveDate) -> Option<Signal> {
     if last.date != as_of || bars.len() < MIN_BARS {
         return None;
     }
+    let (ibs, rsi2, atr14) = (ibs(bars)?, rsi2(bars)?, atr14(bars)?);
+    // Most symbols fire neither setup, and the setups look at a few bars where the filters
+    // read 200: the setups are tested first, which changes no answer, only its cost.
+    let ibs_rsi_fires = ibs < 0.08 && rsi2 < 10.0;
+    let l15 = prior_low15(bars);
+    let turtle_fires = l15.is_some_and(|l15| {
+        let sweep = l15 - last.low;
+        atr14 > 0.0 && sweep >= 0.3 * atr14 && last.close > l15
+    });
+    if !ibs_rsi_fires && !turtle_fires {
+        return None;
+    }
+    if last.close < MIN_CLOSE || adv60(bars)? < MIN_ADV60 {
+        return None;
+    }
     let c = Context {
         close: last.close,
         low: last.low,
-        ibs: ibs(bars)?,
-        rsi2: rsi2(bars)?,
-        atr14: atr14(bars)?,
+        ibs,
+        rsi2,
+        atr14,
         sma200: sma200(bars)?,
     };
-    if c.close < MIN_CLOSE || adv60(bars)? < MIN_ADV60 || c.close <= c.sma200 {
+    if c.close <= c.sma200 {
         return None;
     }
     let make = |strategy, score: f64, confidence, stop, target| Signal {
@@ -85,7 +100,7 @@ pub fn signal(symbol: &str, bars: &[Bar], as_of: NaiveDate) -> Option<Signal> {
             None,
         )
     });
-    let turtle = prior_low15(bars).and_then(|l15| {
+    let turtle = l15.and_then(|l15| {
         let sweep = l15 - c.low;
         (c.atr14 > 0.0 && sweep >= 0.3 * c.atr14 && c.close > l15).then(|| {
             let stop = c.low - 0.2 * c.atr14;
