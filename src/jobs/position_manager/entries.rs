@@ -52,11 +52,38 @@ impl Cycle<'_> {
         }
         let session = self.session();
         let mut today = self.today()?;
+        let trading = &self.manager.app.config.trading;
+        // A full day (most cycles once the morning's entries are in) reads no candidates.
+        if !today.full(trading) {
+            self.enter_candidates(&mut today, account)?;
+        }
+        // What the broker refused is not an entry: it is listed apart, with the broker's words.
+        let entries = self
+            .ledger
+            .entries_taken_on(session)
+            .map_err(fail)?
+            .into_iter()
+            .map(|(symbol, qty, price)| EntryLine { symbol, qty, price })
+            .collect();
+        self.notes.push(Note::EntriesToday {
+            entries,
+            open: today.open.len(),
+        });
+        Ok(self.finish())
+    }
+
+    /// The candidates, best first, entered until the day is full.
+    fn enter_candidates(
+        &mut self,
+        today: &mut Today,
+        account: Option<&Account>,
+    ) -> Result<(), JobError> {
+        let session = self.session();
+        let trading = &self.manager.app.config.trading;
         let start_equity = self.start_of_day_equity(account)?;
         let candidates = self.manager.candidates(session);
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
         let series = self.manager.bars(&symbols, session);
-        let trading = &self.manager.app.config.trading;
         // What the broker says the account can buy (a margin account's cash may be negative),
         // less what this cycle has committed; else the ledger's cash, read per candidate.
         let buying_power = account.and_then(|a| a.buying_power).map(to_f64);
@@ -83,19 +110,7 @@ impl Cycle<'_> {
             today.entered.push(c.symbol.clone());
             today.open.push(c.symbol);
         }
-        // What the broker refused is not an entry: it is listed apart, with the broker's words.
-        let entries = self
-            .ledger
-            .entries_taken_on(session)
-            .map_err(fail)?
-            .into_iter()
-            .map(|(symbol, qty, price)| EntryLine { symbol, qty, price })
-            .collect();
-        self.notes.push(Note::EntriesToday {
-            entries,
-            open: today.open.len(),
-        });
-        Ok(self.finish())
+        Ok(())
     }
 
     /// Why this cycle makes no entries at all, if so.
