@@ -78,8 +78,12 @@ fn style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+// Each template starts with an empty row the bar owns. indicatif pads every row to the
+// terminal's width, so the "^C" a terminal echoes for Ctrl-C wraps onto a new row and the
+// clearing that follows starts one row low: what it then misses is that empty row, not the bar.
+// Two rows of text, so that everything shows on an 80-column terminal beside a bar.
 const REPLAY_TEMPLATE: &str =
-    "replay [{wide_bar}] {pos}/{len} sessions, {msg}, {elapsed} elapsed, ETA {eta}";
+    "\nreplay [{wide_bar}] {pos}/{len} sessions\n  {msg}, {elapsed} elapsed, ETA {eta}";
 
 /// What a replay has done so far, from its run-ledger records: sessions done, trades closed
 /// and the latest equity. Fed every record, including those a resumed replay finds already
@@ -275,8 +279,8 @@ impl Drop for ReplayProgress {
 }
 
 const IMPORT_READING: &str =
-    "import [{wide_bar}] {bytes}/{total_bytes} read, {msg}, {elapsed} elapsed, ETA {eta}";
-const IMPORT_STORING: &str = "import [{wide_bar}] {msg}, {elapsed} elapsed, ETA {eta}";
+    "\nimport [{wide_bar}] {bytes}/{total_bytes} read\n  {msg}, {elapsed} elapsed, ETA {eta}";
+const IMPORT_STORING: &str = "\nimport [{wide_bar}] {msg}\n  {elapsed} elapsed, ETA {eta}";
 
 /// `kobe data import`'s bar: bytes read of the files' size with rows and symbols so far, then
 /// the symbols checked and written into the store.
