@@ -53,10 +53,18 @@ impl Write for LogWriter {
 struct Shown(ProgressBar);
 
 impl Shown {
-    fn new(len: u64, style: ProgressStyle) -> Self {
+    /// A bar first drawn at `position` with `message`: a resumed replay never shows 0 done.
+    fn new(len: u64, style: ProgressStyle, position: u64, message: String) -> Self {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
             .with_style(style)
-            .with_finish(ProgressFinish::AndClear);
+            .with_finish(ProgressFinish::AndClear)
+            .with_message(message)
+            .with_position(position);
+        // The ETA follows the steps made from here on: the first draw records the position it
+        // starts at, and the reset forgets that step, or what was done before would count as
+        // done in the first instant.
+        bar.tick();
+        bar.reset_eta();
         // Redrawn on its own so elapsed and ETA move while a slow slot holds the next update.
         bar.enable_steady_tick(Duration::from_millis(250));
         *SHOWN.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
@@ -217,16 +225,12 @@ impl ReplayProgress {
         for record in recorded {
             tally.observe(record);
         }
-        let shown = Shown::new(tally.total() as u64, style(REPLAY_TEMPLATE));
-        let bar = &shown.0;
-        bar.set_message(tally.message());
-        if tally.done() > 0 {
-            // The ETA follows the sessions done from here on: without the reset, those
-            // already done would count as done in the first instant.
-            bar.set_position(tally.done() as u64);
-            bar.tick();
-            bar.reset_eta();
-        }
+        let shown = Shown::new(
+            tally.total() as u64,
+            style(REPLAY_TEMPLATE),
+            tally.done() as u64,
+            tally.message(),
+        );
         Self {
             shared: Arc::new(ReplayShared {
                 state: Mutex::new(Some((shown, tally))),
@@ -292,7 +296,7 @@ pub struct ImportProgress {
 impl ImportProgress {
     pub fn on_terminal() -> Option<Self> {
         stderr_is_terminal().then(|| Self {
-            shown: Shown::new(0, style(IMPORT_READING)),
+            shown: Shown::new(0, style(IMPORT_READING), 0, String::new()),
             storing: false,
         })
     }
