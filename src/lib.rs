@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod progress;
 pub mod replay_summary;
 pub mod report;
 pub mod runner;

@@ -15,7 +15,8 @@ pub fn init(default_level: &str, logs_dir: Option<&Path>) -> Option<WorkerGuard>
     let filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
+        // Through the progress bar, when one is drawn, so a line never lands inside it.
+        .with_writer(crate::progress::log_writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter());
     let (file, guard) = match logs_dir.map(events_appender) {

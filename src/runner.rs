@@ -407,6 +407,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         mode.durability(),
     )?);
     let config = runtime_config(&plan, ledger.clone(), listener, wall, &notifier);
+    let progress = replay_progress(&plan, &ledger)?;
     let stopwatch = Instant::now();
     let system = actix_rt::System::new();
     let exit = system.block_on(async move {
@@ -424,9 +425,35 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         std::mem::forget(system);
     }
     tracing::info!("runner stopped; lock released");
+    if let (Some(progress), Exit::Finished) = (&progress, &exit) {
+        progress.note("writing the backtest report");
+    }
     // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
     notifier.flush(Duration::from_secs(3));
-    outcome(&plan, exit, &ledger, stopwatch.elapsed())
+    let outcome = outcome(&plan, exit, &ledger, stopwatch.elapsed());
+    // Cleared before the binary prints the summary or the interruption.
+    drop(progress);
+    outcome
+}
+
+/// A replay's progress bar, on a terminal only; it follows the run ledger's records (the
+/// slots' own path is untouched) and starts at the sessions a resumed replay already did.
+fn replay_progress(
+    plan: &Plan,
+    ledger: &RunLedger,
+) -> Result<Option<crate::progress::ReplayProgress>, RunnerError> {
+    let Some((range, _)) = plan.replay else {
+        return Ok(None);
+    };
+    if !crate::progress::stderr_is_terminal() {
+        return Ok(None);
+    }
+    let recorded = ledger.records_between(range.start(), range.end())?;
+    let progress = crate::progress::ReplayProgress::on_terminal(range.from, range.to, &recorded);
+    if let Some(progress) = &progress {
+        ledger.subscribe(progress.observer());
+    }
+    Ok(progress)
 }
 
 /// The runtime for this plan: its clock (simulated in a replay), the jobs with the run's

@@ -9,6 +9,7 @@ use super::{CommandError, Context, Done};
 use crate::data::fetch_progress::FetchProgress;
 use crate::data::import::{self, StoreStats};
 use crate::data::store::BarStore;
+use crate::progress::ImportProgress;
 
 #[derive(Debug, clap::Args)]
 pub struct Data {
@@ -38,7 +39,15 @@ impl Data {
             DataAction::Import { files } => {
                 // Dropped bars are in the summary; the log would repeat each one.
                 crate::logging::init("error", None);
-                Ok(import::import(&store, &files)?.to_string().into())
+                let mut bar = ImportProgress::on_terminal();
+                let summary = import::import_with_progress(&store, &files, &mut |step| {
+                    if let Some(bar) = bar.as_mut() {
+                        bar.show(step);
+                    }
+                });
+                // Cleared before the summary or the error prints.
+                drop(bar);
+                Ok(summary?.to_string().into())
             }
             DataAction::Stats { json } => {
                 let fetch = FetchProgress::load(ctx.home.root())

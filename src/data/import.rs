@@ -4,12 +4,14 @@
 //! Every file is parsed before anything is written: a malformed file names its line and
 //! nothing changes. Invalid bars (DESIGN §7) are not errors: they are dropped and summarised.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use serde::Serialize;
 
 use super::bars::{self, parse_date, Bar, Dropped};
@@ -75,22 +77,74 @@ impl std::fmt::Display for ImportSummary {
     }
 }
 
-fn read_text(path: &Path) -> Result<String, ImportError> {
+/// Counts the bytes taken from a file (before any gunzipping), for the import's progress.
+struct Counted<'a, R> {
+    inner: R,
+    taken: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken.set(self.taken.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A file as lines read one at a time, gunzipped if it starts with gzip's magic; whether it
+/// was gzip, so a read error can say so. Read as a stream, not whole, so a progress display
+/// can follow the bytes read, and a large file is never held twice in memory.
+fn open_lines<'a>(
+    path: &Path,
+    taken: &'a Cell<u64>,
+) -> Result<(Box<dyn BufRead + 'a>, bool), ImportError> {
+    let unreadable = |e: std::io::Error| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let mut reader = BufReader::with_capacity(1 << 16, Counted { inner: file, taken });
+    let gzip = reader
+        .fill_buf()
+        .map_err(unreadable)?
+        .starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        let text = BufReader::with_capacity(1 << 16, GzDecoder::new(reader));
+        Ok((Box::new(text), true))
+    } else {
+        Ok((Box::new(reader), false))
+    }
+}
+
+/// The next line without its end (`\n` or `\r\n`), or `None` at the end of the file.
+fn next_line<'b>(
+    path: &Path,
+    reader: &mut dyn BufRead,
+    gzip: bool,
+    buf: &'b mut Vec<u8>,
+) -> Result<Option<&'b str>, ImportError> {
     let unreadable = |why: String| ImportError::Unreadable {
         path: path.to_path_buf(),
         why,
     };
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| unreadable(format!("not a readable gzip file: {e}")))?;
-        out
-    } else {
-        bytes
-    };
-    String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text (is it a CSV?)".into()))
+    buf.clear();
+    let n = reader.read_until(b'\n', buf).map_err(|e| {
+        unreadable(if gzip {
+            format!("not a readable gzip file: {e}")
+        } else {
+            e.to_string()
+        })
+    })?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let text =
+        std::str::from_utf8(buf).map_err(|_| unreadable("not UTF-8 text (is it a CSV?)".into()))?;
+    Ok(Some(
+        text.strip_suffix('\n')
+            .unwrap_or(text)
+            .trim_end_matches('\r'),
+    ))
 }
 
 /// The symbol a per-symbol file stands for: `AAPL.csv`, `AAPL_data.csv`, `aapl.csv.gz`.
@@ -230,38 +284,121 @@ impl Columns {
     }
 }
 
+/// How far an import has got, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStep {
+    /// The files being read: bytes read so far (as on disk, so compressed for a .gz) of their
+    /// total size, the rows parsed and the symbols seen.
+    Reading {
+        bytes: u64,
+        total_bytes: u64,
+        rows: usize,
+        symbols: usize,
+    },
+    /// The store being updated: each symbol's existing file checked readable, then written.
+    Storing {
+        checked: usize,
+        written: usize,
+        symbols: usize,
+    },
+}
+
+/// Rows between two progress reports while reading: often enough for a bar to move smoothly,
+/// rarely enough to cost nothing beside the parsing.
+const REPORT_EVERY_ROWS: usize = 4096;
+
+/// What the reading of all the files has done so far, and where it reports it.
+struct Reading<'p> {
+    /// Bytes of the files read before the current one.
+    bytes_before: u64,
+    total_bytes: u64,
+    rows: usize,
+    report: &'p mut dyn FnMut(ImportStep),
+}
+
+impl Reading<'_> {
+    fn report(&mut self, taken: u64, symbols: usize) {
+        (self.report)(ImportStep::Reading {
+            bytes: self.bytes_before + taken,
+            total_bytes: self.total_bytes,
+            rows: self.rows,
+            symbols,
+        });
+    }
+}
+
 /// Parses one file into rows per symbol.
-fn parse_file(path: &Path, rows: &mut BTreeMap<String, Vec<Bar>>) -> Result<usize, ImportError> {
-    let text = read_text(path)?;
-    let mut lines = text.lines();
-    let columns = Columns::from_header(path, lines.next().unwrap_or(""))?;
-    let mut count = 0;
-    for (i, raw) in lines.enumerate() {
-        let raw = raw.trim_end_matches('\r');
+fn parse_file(
+    path: &Path,
+    rows: &mut BTreeMap<String, Vec<Bar>>,
+    reading: &mut Reading<'_>,
+) -> Result<(), ImportError> {
+    let taken = Cell::new(0);
+    let (mut reader, gzip) = open_lines(path, &taken)?;
+    let mut buf = Vec::new();
+    let header = next_line(path, &mut reader, gzip, &mut buf)?.unwrap_or("");
+    let columns = Columns::from_header(path, header)?;
+    let mut line = 1;
+    while let Some(raw) = next_line(path, &mut reader, gzip, &mut buf)? {
+        line += 1;
         if raw.is_empty() {
             continue;
         }
-        let (symbol, bar) = columns.parse_row(path, i + 2, raw)?;
+        let (symbol, bar) = columns.parse_row(path, line, raw)?;
         rows.entry(symbol).or_default().push(bar);
-        count += 1;
+        reading.rows += 1;
+        if reading.rows.is_multiple_of(REPORT_EVERY_ROWS) {
+            reading.report(taken.get(), rows.len());
+        }
     }
-    Ok(count)
+    reading.report(taken.get(), rows.len());
+    reading.bytes_before += taken.get();
+    Ok(())
 }
 
 pub fn import(store: &BarStore, files: &[PathBuf]) -> Result<ImportSummary, ImportError> {
+    import_with_progress(store, files, &mut |_| {})
+}
+
+/// [`import`], telling `report` how far it has got as it goes.
+pub fn import_with_progress(
+    store: &BarStore,
+    files: &[PathBuf],
+    report: &mut dyn FnMut(ImportStep),
+) -> Result<ImportSummary, ImportError> {
     let mut rows: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
     let mut summary = ImportSummary {
         files: files.len(),
         ..Default::default()
     };
+    // A size that cannot be read only makes the bar's total short: opening the file says why.
+    let total_bytes = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let mut reading = Reading {
+        bytes_before: 0,
+        total_bytes,
+        rows: 0,
+        report,
+    };
     for path in files {
-        summary.rows += parse_file(path, &mut rows)?;
+        parse_file(path, &mut rows, &mut reading)?;
     }
+    summary.rows = reading.rows;
+    let report = reading.report;
+    let symbols = rows.len();
+    let storing = |checked, written| ImportStep::Storing {
+        checked,
+        written,
+        symbols,
+    };
     // Existing files must all be readable before any is rewritten.
-    for symbol in rows.keys() {
+    for (i, symbol) in rows.keys().enumerate() {
         store.load_symbol(symbol)?;
+        report(storing(i + 1, 0));
     }
-    for (symbol, bars) in rows {
+    for (i, (symbol, bars)) in rows.into_iter().enumerate() {
         let (valid, dropped) = bars::clean(&symbol, bars);
         summary.dropped.extend(dropped);
         if let (Some(first), Some(last)) = (valid.first(), valid.last()) {
@@ -270,6 +407,7 @@ pub fn import(store: &BarStore, files: &[PathBuf]) -> Result<ImportSummary, Impo
         }
         summary.bars_added += store.merge_symbol(&symbol, &valid)?;
         summary.symbols += 1;
+        report(storing(symbols, i + 1));
     }
     for d in &summary.dropped {
         *summary
@@ -339,6 +477,48 @@ mod tests {
         assert_eq!(store.symbols(), ["AAA", "BBB", "CCC"]);
         // Importing again adds nothing.
         assert_eq!(import(&store, &[long]).unwrap().bars_added, 0);
+    }
+
+    #[test]
+    fn progress_reaches_the_files_size_then_every_symbol_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        let plain = dir.path().join("long.csv");
+        let text = "symbol,date,open,high,low,close,volume\r\nAAA,2018-01-02,1,2,1,1.5,10\r\n\r\nBBB,2018-01-02,5,6,4,5,10\r\n";
+        std::fs::write(&plain, text).unwrap();
+        let gz = dir.path().join("CCC.csv.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(
+            &mut encoder,
+            b"date,open,high,low,close,volume\n2018-01-02,3,4,2,3,7\n2018-01-03,3,4,2,3,7",
+        )
+        .unwrap();
+        std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        let total = size(&plain) + size(&gz);
+        let mut steps = Vec::new();
+        let summary = import_with_progress(&store, &[plain, gz], &mut |s| steps.push(s)).unwrap();
+        assert_eq!((summary.rows, summary.symbols), (4, 3));
+        assert_eq!(store.symbols(), ["AAA", "BBB", "CCC"]);
+        let read: Vec<_> = steps
+            .iter()
+            .filter(|s| matches!(s, ImportStep::Reading { .. }))
+            .collect();
+        // Once at the end of each file: all of the first, then both.
+        assert_eq!(read.len(), 2);
+        assert!(
+            matches!(read[1], ImportStep::Reading { bytes, total_bytes, rows: 4, symbols: 3 }
+            if *bytes == total && *total_bytes == total)
+        );
+        assert_eq!(
+            steps.last(),
+            Some(&ImportStep::Storing {
+                checked: 3,
+                written: 3,
+                symbols: 3
+            })
+        );
+        assert_eq!(steps.len(), 2 + 3 + 3);
     }
 
     #[test]
