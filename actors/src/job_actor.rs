@@ -37,6 +37,8 @@ pub struct JobActor {
     crashes: Recipient<JobCrashed>,
     /// Told when a slot's state could not be kept: the run stops.
     storage: Recipient<StorageFailed>,
+    /// See `JobActorSetup::inline`.
+    inline: bool,
 }
 
 /// The state a job actor starts from, besides its plan and body.
@@ -50,6 +52,9 @@ pub struct JobActorSetup {
     pub locks_dir: Option<PathBuf>,
     /// Shared with the kill-switch actor, which sets it before telling anyone.
     pub kill_switch: Arc<AtomicBool>,
+    /// Run bodies on the actor's own thread, to their end (a replay; see
+    /// `Admitted::run_inline`), instead of on the blocking pool with a timeout.
+    pub inline: bool,
 }
 
 impl JobActor {
@@ -75,6 +80,7 @@ impl JobActor {
             disabled: false,
             crashes: setup.crashes,
             storage: setup.storage,
+            inline: setup.inline,
         }
     }
 }
@@ -156,7 +162,11 @@ impl Handler<Tick> for JobActor {
         };
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let in_flight = InFlight(self.in_flight.clone());
-        let run = admitted.run(self.job.clone());
+        let run: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = if self.inline {
+            Box::pin(actix::fut::ready(admitted.run_inline(self.job.clone())))
+        } else {
+            Box::pin(admitted.run(self.job.clone()))
+        };
         Box::pin(run.into_actor(self).map(move |end, act, ctx| {
             let _in_flight = in_flight;
             let recorded = match end {

@@ -174,6 +174,12 @@ impl Actor for Supervisor {
         self.start_operations(&kill_switch);
         let crashes = ctx.address().recipient::<JobCrashed>();
         let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
+        // A replay's clock waits for every body: its bodies run on this thread, in turn.
+        let replay = self
+            .config
+            .ops
+            .as_ref()
+            .is_some_and(|o| o.mode.is_replay());
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();
@@ -187,6 +193,7 @@ impl Actor for Supervisor {
                 storage: ctx.address().recipient::<StorageFailed>(),
                 locks_dir: locks_dir.clone(),
                 kill_switch: kill_switch.clone(),
+                inline: replay,
             };
             let addr = actix::Supervisor::start(move |_| JobActor::new(plan, factory, setup));
             ticks.insert(tag.clone(), addr.clone().recipient());

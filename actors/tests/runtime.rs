@@ -343,6 +343,7 @@ async fn overlap_and_timeout() {
                 storage: Sink.start().recipient(),
                 locks_dir: None,
                 kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                inline: false,
             };
             JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slow), setup)
         }
@@ -394,6 +395,7 @@ async fn overlap_and_timeout() {
                 storage: Sink.start().recipient(),
                 locks_dir: None,
                 kill_switch: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                inline: false,
             };
             JobActor::new(plan, factory(Arc::new(AtomicUsize::new(0)), slower), setup)
         }
