@@ -45,11 +45,11 @@ fn scan_step(c: &mut Criterion) {
     let universe = store.symbols();
     let as_of: NaiveDate = "2015-06-15".parse().expect("a date");
     let window = kobe::scan::window(as_of);
-    store.with_series(&universe, window, |_| ()); // the one read a replay makes
+    store.with_series(&universe, Some(window), |_| ()); // the one read a replay makes
     let mut group = c.benchmark_group("replay");
     group.bench_function("scan_step_505_symbols", |b| {
         b.iter(|| {
-            store.with_series(&universe, window, |bars| {
+            store.with_series(&universe, Some(window), |bars| {
                 kobe::scan::scan(bars, &universe, as_of).len()
             })
         })
@@ -103,18 +103,12 @@ impl Job for Empty {
 fn slot_overhead(c: &mut Criterion) {
     let home = tempfile::tempdir().expect("temp home");
     let state = home.path().join("state");
-    let ledger = RunLedger::open_batched(
-        &state,
-        &home.path().join("logs"),
-        Durability::ProcessCrash,
-    )
-    .expect("a ledger");
+    let ledger =
+        RunLedger::open_batched(&state, &home.path().join("logs"), Durability::ProcessCrash)
+            .expect("a ledger");
     let config = Config::parse(EMBEDDED_DEFAULT, "default").expect("the default config");
     let schedule = config.schedule().expect("the default schedule");
-    let mut plan = schedule
-        .plan("POSITION_MANAGER")
-        .expect("a plan")
-        .clone();
+    let mut plan = schedule.plan("POSITION_MANAGER").expect("a plan").clone();
     plan.timeout = Duration::from_secs(60);
     let start = Utc.with_ymd_and_hms(2015, 6, 15, 0, 0, 0).unwrap();
     let protocol = SlotProtocol {
@@ -142,16 +136,20 @@ fn slot_overhead(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("replay");
     group.bench_function("slot_overhead_inline", |b| {
-        b.iter(|| match protocol.admit(next_slot(), false).expect("gates") {
-            Gate::Open(admitted) => admitted.run_inline(job.clone()).expect("recorded"),
-            Gate::Closed(end) => end,
-        })
+        b.iter(
+            || match protocol.admit(next_slot(), false).expect("gates") {
+                Gate::Open(admitted) => admitted.run_inline(job.clone()).expect("recorded"),
+                Gate::Closed(end) => end,
+            },
+        )
     });
     group.bench_function("slot_overhead_own_thread", |b| {
-        b.iter(|| match protocol.admit(next_slot(), false).expect("gates") {
-            Gate::Open(admitted) => admitted.run_blocking(job.clone()).expect("recorded"),
-            Gate::Closed(end) => end,
-        })
+        b.iter(
+            || match protocol.admit(next_slot(), false).expect("gates") {
+                Gate::Open(admitted) => admitted.run_blocking(job.clone()).expect("recorded"),
+                Gate::Closed(end) => end,
+            },
+        )
     });
     group.finish();
 }

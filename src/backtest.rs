@@ -276,22 +276,23 @@ pub struct Benchmark {
 /// session's close; a symbol with no bar on a session is marked at its last close before it.
 /// `bars` of each symbol are in date order. `None` when no symbol has a bar on the first
 /// session (or there is no session).
-pub fn benchmark(
+pub fn benchmark<B: AsRef<[Bar]>>(
     start: Point,
     sessions: &[NaiveDate],
-    bars: &BTreeMap<String, Vec<Bar>>,
+    bars: &BTreeMap<String, B>,
 ) -> Option<Benchmark> {
     let first = *sessions.first()?;
     let on_first = |b: &[Bar]| b.iter().find(|bar| bar.date == first).copied();
-    let (bought, not_bought): (Vec<_>, Vec<_>) =
-        bars.iter().partition(|(_, b)| on_first(b).is_some());
+    let (bought, not_bought): (Vec<_>, Vec<_>) = bars
+        .iter()
+        .partition(|(_, b)| on_first(b.as_ref()).is_some());
     if bought.is_empty() {
         return None;
     }
     let share = start.1 / bought.len() as f64;
     let holdings: Vec<(f64, &[Bar])> = bought
         .iter()
-        .filter_map(|(_, b)| on_first(b).map(|bar| (share / bar.open, b.as_slice())))
+        .filter_map(|(_, b)| on_first(b.as_ref()).map(|bar| (share / bar.open, b.as_ref())))
         .collect();
     let mut series = vec![start];
     for &day in sessions {

@@ -359,9 +359,11 @@ fn check_alpaca(app: &App) -> Result<(), RunnerError> {
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
+    // One `App` for the whole run: a replay's bar store is read once, for the note below, the
+    // jobs and the backtest report alike.
+    let app = plan.app();
     if let Some((range, _)) = plan.replay {
-        let store = crate::data::store::BarStore::new(plan.home.root());
-        if let Some(note) = crate::data::coverage::replay_note(&store, range.from, range.to) {
+        if let Some(note) = crate::data::coverage::replay_note(&app.store(), range.from, range.to) {
             eprintln!("runner: note: {note}");
         }
     }
@@ -406,7 +408,8 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         &plan.home.logs(),
         mode.durability(),
     )?);
-    let config = runtime_config(&plan, ledger.clone(), listener, wall, &notifier);
+    let app = Arc::new(app.with_notifier(notifier.clone()));
+    let config = runtime_config(&plan, app.clone(), ledger.clone(), listener, wall);
     let progress = replay_progress(&plan, &ledger)?;
     let stopwatch = Instant::now();
     let system = actix_rt::System::new();
@@ -430,7 +433,7 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
     }
     // Queued notifications get a moment to go out; a dead webhook never holds the exit up long.
     notifier.flush(Duration::from_secs(3));
-    let outcome = outcome(&plan, exit, &ledger, stopwatch.elapsed());
+    let outcome = outcome(&plan, &app, exit, &ledger, stopwatch.elapsed());
     // Cleared before the binary prints the summary or the interruption.
     drop(progress);
     outcome
@@ -460,10 +463,10 @@ fn replay_progress(
 /// `App`, the restart limit, and the operator's parts (heartbeat, health, notifications).
 fn runtime_config(
     plan: &Plan,
+    app: Arc<App>,
     ledger: Arc<RunLedger>,
     health: Option<std::net::TcpListener>,
     wall: Arc<dyn Clock>,
-    notifier: &Notifier,
 ) -> RuntimeConfig {
     let (clock, until): (Arc<dyn Clock>, _) = match plan.replay {
         Some((range, speed)) => (
@@ -473,14 +476,13 @@ fn runtime_config(
         None => (wall.clone(), None),
     };
     let runtime = &plan.config.runtime;
-    let app = Arc::new(plan.app().with_notifier(notifier.clone()));
     report_universe_gaps(&app);
     let schedule = plan.schedule.clone();
     let jobs: BTreeMap<_, _> = schedule
         .plans()
         .filter_map(|p| jobs::factory(&p.tag, app.clone()).map(|f| (p.tag.clone(), f)))
         .collect();
-    let hook = notifier.clone();
+    let hook = app.notifier.clone();
     RuntimeConfig {
         clock,
         schedule,
@@ -512,6 +514,7 @@ fn runtime_config(
 /// How the run ended, for the binary: a replay's summary (read from the ledgers), or a stop.
 fn outcome(
     plan: &Plan,
+    app: &App,
     exit: Exit,
     ledger: &RunLedger,
     elapsed: Duration,
@@ -529,10 +532,9 @@ fn outcome(
             summary.trading = trading;
             // Built and written only here, at the end of a finished replay: an interrupted
             // one writes none, and its resumption writes the whole range's.
-            let report = crate::backtest::report::build(&plan.app(), range.from, range.to)
-                .and_then(|r| {
-                    crate::backtest::report::write(plan.home.root(), &r, durability).map(|()| r)
-                });
+            let report = crate::backtest::report::build(app, range.from, range.to).and_then(|r| {
+                crate::backtest::report::write(plan.home.root(), &r, durability).map(|()| r)
+            });
             match report {
                 Ok(report) => {
                     summary.backtest = Some(report);

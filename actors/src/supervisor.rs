@@ -175,11 +175,7 @@ impl Actor for Supervisor {
         let crashes = ctx.address().recipient::<JobCrashed>();
         let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
         // A replay's clock waits for every body: its bodies run on this thread, in turn.
-        let replay = self
-            .config
-            .ops
-            .as_ref()
-            .is_some_and(|o| o.mode.is_replay());
+        let replay = self.config.ops.as_ref().is_some_and(|o| o.mode.is_replay());
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();

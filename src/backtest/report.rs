@@ -127,13 +127,16 @@ pub fn build(app: &App, from: NaiveDate, to: NaiveDate) -> Result<BacktestReport
         .collect();
 
     let universe = app.universe()?;
-    let loaded = app.store().load(Some(&universe));
+    let store = app.store();
     // A universe symbol without a file has no bar on the first session: listed as not bought.
-    let bars: BTreeMap<String, Vec<crate::data::bars::Bar>> = universe
-        .iter()
-        .map(|s| (s.clone(), loaded.series.get(s).cloned().unwrap_or_default()))
-        .collect();
-    let bench = benchmark(start, &sessions, &bars);
+    // The bars are lent by the store (a replay's kept copy), not copied.
+    let bench = store.with_series(&universe, None, |series| {
+        let bars: BTreeMap<String, &[crate::data::bars::Bar]> = universe
+            .iter()
+            .map(|s| (s.clone(), series.up_to(s, to).unwrap_or_default()))
+            .collect();
+        benchmark(start, &sessions, &bars)
+    });
 
     Ok(BacktestReport {
         from,
@@ -158,7 +161,7 @@ pub fn build(app: &App, from: NaiveDate, to: NaiveDate) -> Result<BacktestReport
             method: BENCHMARK_METHOD,
             symbols_bought: b.bought.len(),
             not_bought: b.not_bought,
-            unreadable: loaded.errors.clone(),
+            unreadable: store.unreadable(&universe),
             stats: SeriesStats::of(&b.series),
         }),
         method: METHOD.iter().copied().collect(),

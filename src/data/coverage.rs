@@ -5,13 +5,11 @@
 use chrono::NaiveDate;
 use kobe_actors::calendar::NyseCalendar;
 
-use super::import::stats;
 use super::store::BarStore;
 
 /// A note for the replay of `from..=to`, or `None` when the store has bars all through it.
 pub fn replay_note(store: &BarStore, from: NaiveDate, to: NaiveDate) -> Option<String> {
-    let held = stats(store);
-    let (Some(first), Some(last)) = (held.first, held.last) else {
+    let Some((first, last)) = store.span() else {
         return Some(format!(
             "the bar store ({}) is empty: this replay trades nothing; run `kobe data import FILE` first",
             store.dir().display()

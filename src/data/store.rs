@@ -176,18 +176,56 @@ impl BarStore {
         Some(cell.get_or_init(|| Kept::new(self.read(None, None))))
     }
 
+    /// The first and the last date of any bar in the store (`None`: it holds none).
+    pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let span = |series: &BTreeMap<String, Vec<Bar>>| {
+            let first = series
+                .values()
+                .filter_map(|b| b.first())
+                .map(|b| b.date)
+                .min()?;
+            let last = series
+                .values()
+                .filter_map(|b| b.last())
+                .map(|b| b.date)
+                .max()?;
+            Some((first, last))
+        };
+        match self.kept() {
+            Some(kept) => span(&kept.loaded.series),
+            None => span(&self.read(None, None).series),
+        }
+    }
+
     /// Calls `f` with the bars of at least `symbols`, each holding its valid bars up to
-    /// `window.until` (at least the last `window.keep` of them), cut where `f` asks. A frozen
+    /// `window.until` (at least the last `window.keep` of them; all of them without a window),
+    /// cut where `f` asks. A frozen
     /// store lends its kept copy, so a scan of the whole universe copies nothing.
     pub fn with_series<R>(
         &self,
         symbols: &[String],
-        window: snapshot::Window,
+        window: Option<snapshot::Window>,
         f: impl FnOnce(&dyn BarsBySymbol) -> R,
     ) -> R {
         match self.kept() {
             Some(kept) => f(kept),
-            None => f(&self.read(Some(symbols), Some(window)).series),
+            None => f(&self.read(Some(symbols), window).series),
+        }
+    }
+
+    /// What `symbols`' files could not be read for: a frozen store's from its one read, else
+    /// from reading them now.
+    pub fn unreadable(&self, symbols: &[String]) -> Vec<String> {
+        match self.kept() {
+            Some(kept) => kept
+                .loaded
+                .unreadable
+                .iter()
+                .zip(&kept.loaded.errors)
+                .filter(|(symbol, _)| symbols.contains(symbol))
+                .map(|(_, error)| error.clone())
+                .collect(),
+            None => self.read(Some(symbols), None).errors,
         }
     }
 

@@ -38,10 +38,13 @@ pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobErr
         .universe()
         .map_err(|e| JobError::Recoverable(e.to_string()))?;
     let run = || {
-        Arc::new(app.store().with_series(&universe, window(as_of), |series| {
-            let missing = crate::scan::missing_as_of(series, &universe, as_of);
-            (scan(series, &universe, as_of), missing)
-        }))
+        Arc::new(
+            app.store()
+                .with_series(&universe, Some(window(as_of)), |series| {
+                    let missing = crate::scan::missing_as_of(series, &universe, as_of);
+                    (scan(series, &universe, as_of), missing)
+                }),
+        )
     };
     if !app.mode.is_replay() {
         return Ok(run());
