@@ -90,22 +90,13 @@ pub fn pnl(
     let unrealized: f64 = open.iter().map(|o| o.unrealized).sum::<f64>() + 0.0;
     let equity = cash + open.iter().map(|o| o.mark * o.qty as f64).sum::<f64>();
     let prev_close_equity = ledger.equity_before(session)?.unwrap_or(starting_equity);
-    let trades = ledger.trades_json()?;
-    let day = session.to_string();
-    let trades_today: Vec<serde_json::Value> = trades
-        .iter()
-        .filter(|t| t["exit_session"] == day.as_str())
-        .cloned()
-        .collect();
+    let trades_today = ledger.trades_json_closed_on(session)?;
     let realized_today = trades_today
         .iter()
         .filter_map(|t| t["pnl"].as_f64())
         .sum::<f64>()
         + 0.0;
-    let known: Vec<&serde_json::Value> = trades
-        .iter()
-        .filter(|t| t["exit_session"].as_str() <= Some(day.as_str()))
-        .collect();
+    let (trades_total, realized_total) = ledger.realized_through(session)?;
     let perf = ledger.performance(starting_equity)?;
     Ok(PnlReport {
         session,
@@ -123,8 +114,8 @@ pub fn pnl(
             .into_iter()
             .map(|(symbol, qty, why)| RefusedLine { symbol, qty, why })
             .collect(),
-        trades_total: known.len(),
-        realized_total: known.iter().filter_map(|t| t["pnl"].as_f64()).sum::<f64>() + 0.0,
+        trades_total,
+        realized_total,
         win_rate: perf.win_rate,
         profit_factor: perf.profit_factor,
         max_drawdown: perf.max_drawdown,

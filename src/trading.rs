@@ -487,8 +487,18 @@ impl TradingLedger {
 
     /// Rows of a query as JSON objects with the given column names.
     fn rows_json(&self, sql: &str, cols: &[&str]) -> Result<Vec<serde_json::Value>, LedgerError> {
+        self.rows_json_with(sql, [], cols)
+    }
+
+    /// `rows_json` for a query with parameters.
+    fn rows_json_with(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        cols: &[&str],
+    ) -> Result<Vec<serde_json::Value>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params, |r| {
             let mut m = serde_json::Map::new();
             for (i, c) in cols.iter().enumerate() {
                 let v: rusqlite::types::Value = r.get(i)?;
@@ -510,6 +520,28 @@ impl TradingLedger {
     pub fn trades_json(&self) -> Result<Vec<serde_json::Value>, LedgerError> {
         self.rows_json("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order, exit_order",
             &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
+    }
+
+    /// The trades closed on `session`, as `trades_json` prints them, in its order.
+    pub fn trades_json_closed_on(
+        &self,
+        session: NaiveDate,
+    ) -> Result<Vec<serde_json::Value>, LedgerError> {
+        self.rows_json_with("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades WHERE exit_session = ?1 ORDER BY entry_order, exit_order",
+            params![session.to_string()],
+            &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
+    }
+
+    /// How many trades closed on or before `session`, and their P&L summed in `trades_json`'s
+    /// order (so the sum is the same to the last bit as one taken over that list).
+    pub fn realized_through(&self, session: NaiveDate) -> Result<(usize, f64), LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pnl FROM trades WHERE exit_session <= ?1 ORDER BY entry_order, exit_order",
+        )?;
+        let pnls = stmt
+            .query_map(params![session.to_string()], |r| r.get::<_, Option<f64>>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((pnls.len(), pnls.into_iter().flatten().sum::<f64>() + 0.0))
     }
 
     /// Everything, as `kobe ledger export` prints it.
