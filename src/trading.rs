@@ -259,10 +259,8 @@ impl TradingLedger {
         if version < 4 {
             conn.execute_batch(MIGRATION_4).map_err(corrupt)?;
         }
-        conn.execute(
-            "INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)",
-            params![starting_equity],
-        )?;
+        conn.prepare_cached("INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)")?
+            .execute(params![starting_equity])?;
         let ledger = Self {
             conn,
             memo: memo::ReadMemo::default(),
@@ -302,10 +300,8 @@ impl TradingLedger {
 
     /// Records a decision before its order is sent. Recording it again changes nothing.
     pub fn record_decision(&self, d: &Decision, at: &str) -> Result<bool, LedgerError> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at, limit_price, trigger_price)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at, d.limit, d.trigger],
+        let n = self.conn.prepare_cached("INSERT OR IGNORE INTO decisions (client_order_id, session, strategy, symbol, side, qty, price_ref, stop, target, reason, at, limit_price, trigger_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?.execute(params![d.client_order_id, d.session.to_string(), d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, at, d.limit, d.trigger],
         )?;
         Ok(n == 1)
     }
@@ -440,11 +436,8 @@ impl TradingLedger {
     pub fn has_decision(&self, client_order_id: &str) -> Result<bool, LedgerError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM decisions WHERE client_order_id = ?1",
-                params![client_order_id],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM decisions WHERE client_order_id = ?1")?
+            .query_row(params![client_order_id], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -453,11 +446,10 @@ impl TradingLedger {
     pub fn equity_before(&self, session: NaiveDate) -> Result<Option<f64>, LedgerError> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT equity FROM equity WHERE session < ?1 ORDER BY session DESC LIMIT 1",
-                params![session.to_string()],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![session.to_string()], |r| r.get(0))
             .optional()?)
     }
 
@@ -467,10 +459,11 @@ impl TradingLedger {
         cash: f64,
         equity: f64,
     ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO equity (session, cash, equity) VALUES (?1, ?2, ?3)",
-            params![session.to_string(), cash, equity],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO equity (session, cash, equity) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![session.to_string(), cash, equity])?;
         Ok(())
     }
 

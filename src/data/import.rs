@@ -415,6 +415,9 @@ pub fn import_with_progress(
             .entry(d.why.as_str().to_string())
             .or_default() += 1;
     }
+    // The store's snapshot is retaken here, once, so the first replay or scan after an import
+    // reads it instead of every CSV.
+    store.retake_snapshot();
     Ok(summary)
 }
 

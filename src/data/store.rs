@@ -312,11 +312,7 @@ impl BarStore {
         let entries = match fresh {
             Some(entries) => entries,
             None => {
-                let all = self.parse_all();
-                let bytes = snapshot::encode(&all);
-                if let Err(e) = write_atomic(&snapshot_path, &bytes, Durability::PowerLoss) {
-                    tracing::debug!(error = %e, "bar snapshot not written");
-                }
+                let all = self.retake_snapshot();
                 let mut kept: BTreeMap<String, snapshot::Entry> = all
                     .into_iter()
                     .filter(|(s, _)| stamps.contains_key(s))
@@ -347,6 +343,18 @@ impl BarStore {
             loaded.series.insert(symbol, entry.bars);
         }
         loaded
+    }
+
+    /// Parses every CSV of the store and writes the snapshot of them (a snapshot that cannot
+    /// be written only costs the next load a parse: the CSVs are the store).
+    pub fn retake_snapshot(&self) -> BTreeMap<String, snapshot::Entry> {
+        let all = self.parse_all();
+        let bytes = snapshot::encode(&all);
+        let path = self.dir.join(snapshot::FILE);
+        if let Err(e) = write_atomic(&path, &bytes, Durability::PowerLoss) {
+            tracing::debug!(error = %e, "bar snapshot not written");
+        }
+        all
     }
 
     /// Parses every CSV of the store, on every core.

@@ -20,34 +20,30 @@ impl TradingLedger {
     ) -> Result<(), LedgerError> {
         let (stop, target): (Option<f64>, Option<f64>) = self
             .conn
-            .query_row(
-                "SELECT stop, target FROM decisions WHERE client_order_id = ?1",
-                params![request.client_order_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT stop, target FROM decisions WHERE client_order_id = ?1")?
+            .query_row(params![request.client_order_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .unwrap_or((request.stop.map(to_f64), request.target.map(to_f64)));
         let kind = request.kind().as_str();
-        self.conn.execute(
-            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, broker_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![request.client_order_id, session, request.symbol, request.side.as_str(), request.qty, stop, target,
+        self.conn.prepare_cached("INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, broker_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![request.client_order_id, session, request.symbol, request.side.as_str(), request.qty, stop, target,
                 order.status, at, kind, request.limit.map(to_f64), order.broker_id],
         )?;
-        self.conn.execute(
-            "UPDATE orders SET broker_id = COALESCE(?2, broker_id) WHERE client_order_id = ?1",
-            params![request.client_order_id, order.broker_id],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE orders SET broker_id = COALESCE(?2, broker_id) WHERE client_order_id = ?1",
+            )?
+            .execute(params![request.client_order_id, order.broker_id])?;
         Ok(())
     }
 
     /// Records a bracket leg the broker filled on its own (a stop or a target): there is no
     /// decision behind it, only the entry it protects.
     pub fn record_leg(&self, session: &str, leg: &Order, at: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, status, submitted_at, order_type, broker_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8)",
-            params![leg.client_order_id, session, leg.symbol, leg.side.as_str(), leg.qty, at, leg.kind.as_str(), leg.broker_id],
+        self.conn.prepare_cached("INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, status, submitted_at, order_type, broker_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, ?7, ?8)")?.execute(params![leg.client_order_id, session, leg.symbol, leg.side.as_str(), leg.qty, at, leg.kind.as_str(), leg.broker_id],
         )?;
         Ok(())
     }
@@ -63,10 +59,8 @@ impl TradingLedger {
         at: &str,
         refusal: Option<&str>,
     ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, refusal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
+        self.conn.prepare_cached("INSERT OR IGNORE INTO orders (client_order_id, session, symbol, side, qty, stop, target, status, submitted_at, order_type, limit_price, refusal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![d.client_order_id, d.session.to_string(), d.symbol, d.side, d.qty, d.stop, d.target, status, at,
                 OrderRequest::from(d).kind().as_str(), d.limit, refusal],
         )?;
         Ok(())
@@ -101,17 +95,19 @@ impl TradingLedger {
         client_order_id: &str,
         status: OrderStatus,
     ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status != 'filled'",
-            params![client_order_id, status],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status != 'filled'",
+            )?
+            .execute(params![client_order_id, status])?;
         Ok(())
     }
 
     /// The broker's cash is the account's truth (fees, dividends, transfers happen there).
     pub fn set_cash(&self, cash: f64) -> Result<(), LedgerError> {
         self.conn
-            .execute("UPDATE account SET cash = ?1 WHERE id = 1", params![cash])?;
+            .prepare_cached("UPDATE account SET cash = ?1 WHERE id = 1")?
+            .execute(params![cash])?;
         Ok(())
     }
 
@@ -129,9 +125,7 @@ impl TradingLedger {
     ) -> Result<bool, LedgerError> {
         let tx = self.conn.unchecked_transaction()?;
         let Some((session, symbol, side, stop, target)) = tx
-            .query_row(
-                "SELECT session, symbol, side, stop, target, client_order_id FROM orders WHERE client_order_id = ?1 AND status != 'filled'",
-                params![id],
+            .prepare_cached("SELECT session, symbol, side, stop, target, client_order_id FROM orders WHERE client_order_id = ?1 AND status != 'filled'")?.query_row(params![id],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, typed::<Side>(r, 2, "orders", 5)?, r.get::<_, Option<f64>>(3)?, r.get::<_, Option<f64>>(4)?)),
             )
             .optional()?
@@ -139,35 +133,22 @@ impl TradingLedger {
             return Ok(false);
         };
         let decision: Option<(String, String)> = tx
-            .query_row(
-                "SELECT strategy, reason FROM decisions WHERE client_order_id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT strategy, reason FROM decisions WHERE client_order_id = ?1")?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        tx.execute(
-            "INSERT INTO fills (client_order_id, session, symbol, side, qty, price, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, session, symbol, side, qty, price, at],
+        tx.prepare_cached("INSERT INTO fills (client_order_id, session, symbol, side, qty, price, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![id, session, symbol, side, qty, price, at],
         )?;
-        tx.execute(
-            "UPDATE orders SET status = 'filled' WHERE client_order_id = ?1",
-            params![id],
-        )?;
+        tx.prepare_cached("UPDATE orders SET status = 'filled' WHERE client_order_id = ?1")?
+            .execute(params![id])?;
         let notional = qty as f64 * price;
         if side == Side::Buy {
             let strategy = decision.map(|d| d.0).unwrap_or_default();
-            tx.execute(
-                "INSERT INTO positions (symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![symbol, qty, price, stop, target, strategy, session, id],
+            tx.prepare_cached("INSERT INTO positions (symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(params![symbol, qty, price, stop, target, strategy, session, id],
             )?;
-            tx.execute(
-                "UPDATE account SET cash = cash - ?1 WHERE id = 1",
-                params![notional],
-            )?;
+            tx.prepare_cached("UPDATE account SET cash = cash - ?1 WHERE id = 1")?
+                .execute(params![notional])?;
         } else {
-            let (held, entry_price, pos_stop, strategy, entry_session, entry_order): (i64, f64, Option<f64>, String, String, String) = tx.query_row(
-                "SELECT qty, entry_price, stop, strategy, entry_session, entry_order FROM positions WHERE symbol = ?1",
-                params![symbol],
+            let (held, entry_price, pos_stop, strategy, entry_session, entry_order): (i64, f64, Option<f64>, String, String, String) = tx.prepare_cached("SELECT qty, entry_price, stop, strategy, entry_session, entry_order FROM positions WHERE symbol = ?1")?.query_row(params![symbol],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )?;
             let reason = decision.map_or(
@@ -178,23 +159,18 @@ impl TradingLedger {
             let r_multiple = pos_stop
                 .filter(|s| entry_price > *s)
                 .map(|s| (price - entry_price) / (entry_price - s));
-            tx.execute(
-                "INSERT INTO trades (entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![entry_order, id, symbol, strategy, qty, entry_session, entry_price, session, price, reason, pnl, r_multiple],
+            tx.prepare_cached("INSERT INTO trades (entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![entry_order, id, symbol, strategy, qty, entry_session, entry_price, session, price, reason, pnl, r_multiple],
             )?;
             if qty >= held {
-                tx.execute("DELETE FROM positions WHERE symbol = ?1", params![symbol])?;
+                tx.prepare_cached("DELETE FROM positions WHERE symbol = ?1")?
+                    .execute(params![symbol])?;
             } else {
-                tx.execute(
-                    "UPDATE positions SET qty = qty - ?2 WHERE symbol = ?1",
-                    params![symbol, qty],
-                )?;
+                tx.prepare_cached("UPDATE positions SET qty = qty - ?2 WHERE symbol = ?1")?
+                    .execute(params![symbol, qty])?;
             }
-            tx.execute(
-                "UPDATE account SET cash = cash + ?1 WHERE id = 1",
-                params![notional],
-            )?;
+            tx.prepare_cached("UPDATE account SET cash = cash + ?1 WHERE id = 1")?
+                .execute(params![notional])?;
         }
         tx.commit()?;
         Ok(true)

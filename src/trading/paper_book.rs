@@ -31,10 +31,8 @@ impl TradingLedger {
 
     /// The terms order `id` fills on (its decision's price).
     pub fn fill_terms(&self, id: &str) -> Result<FillTerms, LedgerError> {
-        Ok(self.conn.query_row(
-            "SELECT o.side, o.qty, o.limit_price, d.price_ref, o.client_order_id FROM orders o
-             JOIN decisions d ON d.client_order_id = o.client_order_id WHERE o.client_order_id = ?1",
-            params![id],
+        Ok(self.conn.prepare_cached("SELECT o.side, o.qty, o.limit_price, d.price_ref, o.client_order_id FROM orders o
+             JOIN decisions d ON d.client_order_id = o.client_order_id WHERE o.client_order_id = ?1")?.query_row(params![id],
             |r| {
                 Ok(FillTerms {
                     side: typed(r, 0, "orders", 4)?,
@@ -50,10 +48,8 @@ impl TradingLedger {
     pub fn paper_order(&self, id: &str) -> Result<Option<Order>, LedgerError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT o.client_order_id, o.symbol, o.side, o.qty, o.status, f.price, f.qty, o.order_type FROM orders o
-                 LEFT JOIN fills f ON f.client_order_id = o.client_order_id WHERE o.client_order_id = ?1",
-                params![id],
+            .prepare_cached("SELECT o.client_order_id, o.symbol, o.side, o.qty, o.status, f.price, f.qty, o.order_type FROM orders o
+                 LEFT JOIN fills f ON f.client_order_id = o.client_order_id WHERE o.client_order_id = ?1")?.query_row(params![id],
                 |r| {
                     Ok(Order {
                         client_order_id: r.get(0)?,
@@ -78,20 +74,18 @@ impl TradingLedger {
     pub fn decision_session(&self, id: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT session FROM decisions WHERE client_order_id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT session FROM decisions WHERE client_order_id = ?1")?
+            .query_row(params![id], |r| r.get(0))
             .optional()?)
     }
 
     /// Cancels order `id` if it is still `new` (accepted, not filled).
     pub fn cancel_new(&self, id: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status = ?3",
-            params![id, OrderStatus::Canceled, OrderStatus::New],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE orders SET status = ?2 WHERE client_order_id = ?1 AND status = ?3",
+            )?
+            .execute(params![id, OrderStatus::Canceled, OrderStatus::New])?;
         Ok(())
     }
 }
