@@ -43,6 +43,30 @@ pub fn missing_as_of(
         .filter_map(|s| bars.up_to(s, as_of)?.last())
         .map(|b| b.date)
         .max();
+    missing_line(latest, as_of)
+}
+
+/// `scan` and `missing_as_of` in one pass over the universe: each series is cut once.
+pub fn scan_noting_gaps(
+    bars: &dyn BarsBySymbol,
+    universe: &[String],
+    as_of: NaiveDate,
+) -> (Vec<Signal>, Option<String>) {
+    let mut latest: Option<NaiveDate> = None;
+    let mut signals = Vec::new();
+    for symbol in universe {
+        let Some(cut) = bars.up_to(symbol, as_of) else {
+            continue;
+        };
+        latest = latest.max(cut.last().map(|b| b.date));
+        signals.extend(signal(symbol, cut, as_of));
+    }
+    rank(&mut signals);
+    (signals, missing_line(latest, as_of))
+}
+
+/// What `missing_as_of` says, given the latest bar date up to `as_of`.
+fn missing_line(latest: Option<NaiveDate>, as_of: NaiveDate) -> Option<String> {
     match latest {
         Some(d) if d == as_of => None,
         Some(d) => Some(format!(

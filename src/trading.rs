@@ -335,29 +335,33 @@ impl TradingLedger {
     }
 
     pub fn positions(&self) -> Result<Vec<OpenPosition>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(OpenPosition {
-                symbol: r.get(0)?,
-                qty: r.get(1)?,
-                entry_price: r.get(2)?,
-                stop: r.get(3)?,
-                target: r.get(4)?,
-                strategy: typed(r, 5, "positions", 0)?,
-                entry_session: session_at(r, 6, "positions", 0)?,
-                entry_order: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered("positions".into(), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT symbol, qty, entry_price, stop, target, strategy, entry_session, entry_order FROM positions ORDER BY symbol",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(OpenPosition {
+                    symbol: r.get(0)?,
+                    qty: r.get(1)?,
+                    entry_price: r.get(2)?,
+                    stop: r.get(3)?,
+                    target: r.get(4)?,
+                    strategy: typed(r, 5, "positions", 0)?,
+                    entry_session: session_at(r, 6, "positions", 0)?,
+                    entry_order: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     pub fn cash(&self) -> Result<f64, LedgerError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT cash FROM account WHERE id = 1")?
-            .query_row([], |r| r.get(0))?)
+        self.remembered("cash".into(), || {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT cash FROM account WHERE id = 1")?
+                .query_row([], |r| r.get(0))?)
+        })
     }
 
     /// The decisions of one side made on `session` to trade now (not resting stops): (symbol,
@@ -409,14 +413,16 @@ impl TradingLedger {
         &self,
         session: NaiveDate,
     ) -> Result<Vec<(String, i64, String)>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT symbol, qty, COALESCE(refusal, 'refused') FROM orders
-             WHERE session = ?1 AND status = 'rejected' ORDER BY client_order_id",
-        )?;
-        let rows = stmt.query_map(params![session.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.remembered(format!("refusals_on {session}"), || {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT symbol, qty, COALESCE(refusal, 'refused') FROM orders
+                 WHERE session = ?1 AND status = 'rejected' ORDER BY client_order_id",
+            )?;
+            let rows = stmt.query_map(params![session.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// Symbols exited on `session`: by an exit decision, or by an exit the broker made (a
@@ -444,13 +450,15 @@ impl TradingLedger {
 
     /// The equity recorded at the last close before `session`, if any.
     pub fn equity_before(&self, session: NaiveDate) -> Result<Option<f64>, LedgerError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT equity FROM equity WHERE session < ?1 ORDER BY session DESC LIMIT 1",
-            )?
-            .query_row(params![session.to_string()], |r| r.get(0))
-            .optional()?)
+        self.remembered(format!("equity_before {session}"), || {
+            Ok(self
+                .conn
+                .prepare_cached(
+                    "SELECT equity FROM equity WHERE session < ?1 ORDER BY session DESC LIMIT 1",
+                )?
+                .query_row(params![session.to_string()], |r| r.get(0))
+                .optional()?)
+        })
     }
 
     pub fn record_equity(

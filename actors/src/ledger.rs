@@ -6,6 +6,7 @@
 //! log's last line is adopted into SQLite at the next open, so the log never gains a duplicate
 //! and never loses a line.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -80,6 +81,18 @@ struct Inner {
     /// bytes of their log lines.
     pending: usize,
     pending_bytes: usize,
+    /// A batched ledger's recorded slots, (tag, slot_utc): the ledger has the home to itself,
+    /// so "is it done" is answered here, not by a query (four per slot in a replay).
+    known: Option<HashSet<(String, i64)>>,
+}
+
+impl Inner {
+    fn exists(&self, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
+        match &self.known {
+            Some(known) => Ok(known.contains(&(tag.to_string(), slot_utc))),
+            None => exists(&self.db, tag, slot_utc),
+        }
+    }
 }
 
 /// A batched ledger commits once this many records are pending...
@@ -241,6 +254,7 @@ impl RunLedger {
                 log,
                 pending: 0,
                 pending_bytes: 0,
+                known: None,
             }),
             observers: Mutex::new(Vec::new()),
             durability,
@@ -248,6 +262,11 @@ impl RunLedger {
             batched,
         };
         ledger.adopt_logged()?;
+        if batched {
+            let mut inner = ledger.lock();
+            let known = recorded_slots(&inner.db)?;
+            inner.known = Some(known);
+        }
         Ok(ledger)
     }
 
@@ -280,7 +299,7 @@ impl RunLedger {
 
     /// Whether the slot of `tag` due at `slot` has been recorded (run, failed or skipped).
     pub fn is_done(&self, tag: &str, slot: DateTime<Utc>) -> Result<bool, LedgerError> {
-        Ok(exists(&self.lock().db, tag, slot.timestamp())?)
+        Ok(self.lock().exists(tag, slot.timestamp())?)
     }
 
     /// Records how a slot ended: one jobs-log line, then the ledger row.
@@ -298,7 +317,7 @@ impl RunLedger {
         let line = serde_json::to_string(record).expect("a run record always serialises");
         let mut inner = self.lock();
         let slot = record.slot_et.with_timezone(&Utc).timestamp();
-        let exists = exists(&inner.db, &record.tag, slot)?;
+        let exists = inner.exists(&record.tag, slot)?;
         if exists && !replace {
             return Err(LedgerError::AlreadyRecorded {
                 tag: record.tag.clone(),
@@ -323,6 +342,9 @@ impl RunLedger {
                 .execute(params![record.tag, slot])?;
         }
         insert(&inner.db, record, &line)?;
+        if let Some(known) = &mut inner.known {
+            known.insert((record.tag.clone(), slot));
+        }
         if self.batched {
             inner.pending += 1;
             inner.pending_bytes += line.len() + 1;
@@ -404,6 +426,13 @@ fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
         .query_row(params![tag, slot_utc], |_| Ok(()))
         .optional()
         .map(|found| found.is_some())
+}
+
+/// Every (tag, slot_utc) the ledger holds.
+fn recorded_slots(db: &Connection) -> rusqlite::Result<HashSet<(String, i64)>> {
+    db.prepare("SELECT tag, slot_utc FROM runs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// Commits a batch's open transaction.

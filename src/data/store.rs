@@ -77,32 +77,38 @@ impl BarsBySymbol for BTreeMap<String, Vec<Bar>> {
 /// searching the 48-byte bars themselves went to memory for almost every step.
 #[derive(Debug)]
 struct Kept {
+    /// Each symbol's dates, apart, and its bars; hashed, so a scan's 500 lookups compare no
+    /// strings.
+    series: HashMap<String, (Vec<NaiveDate>, Vec<Bar>)>,
+    /// The read's drops and unreadable files (`series` left empty).
     loaded: Loaded,
-    dates: HashMap<String, Vec<NaiveDate>>,
 }
 
 impl Kept {
-    fn new(loaded: Loaded) -> Self {
-        let dates = loaded
-            .series
-            .iter()
-            .map(|(s, bars)| (s.clone(), bars.iter().map(|b| b.date).collect()))
+    fn new(mut loaded: Loaded) -> Self {
+        let series = std::mem::take(&mut loaded.series)
+            .into_iter()
+            .map(|(s, bars)| (s, (bars.iter().map(|b| b.date).collect(), bars)))
             .collect();
-        Self { loaded, dates }
+        Self { series, loaded }
+    }
+
+    /// Every symbol's bars, whole.
+    fn bars(&self) -> impl Iterator<Item = (&String, &Vec<Bar>)> + Clone {
+        self.series.iter().map(|(s, (_, bars))| (s, bars))
     }
 }
 
 impl BarsBySymbol for Kept {
     fn up_to(&self, symbol: &str, date: NaiveDate) -> Option<&[Bar]> {
-        let dates = self.dates.get(symbol)?;
-        let bars = self.loaded.series.get(symbol)?;
+        let (dates, bars) = self.series.get(symbol)?;
         Some(&bars[..dates.partition_point(|d| *d <= date)])
     }
 }
 
 /// The window of `symbols` (all if `None`) out of a frozen store's kept copy: what `read` would
 /// give for them, without the drops and errors logged again.
-fn cut(kept: &Loaded, symbols: Option<&[String]>, window: Option<snapshot::Window>) -> Loaded {
+fn cut(kept: &Kept, symbols: Option<&[String]>, window: Option<snapshot::Window>) -> Loaded {
     let window_of = |bars: &[Bar]| -> Vec<Bar> {
         match window {
             None => bars.to_vec(),
@@ -114,16 +120,19 @@ fn cut(kept: &Loaded, symbols: Option<&[String]>, window: Option<snapshot::Windo
     };
     let series = match symbols {
         None => kept
-            .series
-            .iter()
+            .bars()
             .map(|(s, bars)| (s.clone(), window_of(bars)))
             .collect(),
         Some(wanted) => wanted
             .iter()
-            .filter_map(|s| kept.series.get(s).map(|bars| (s.clone(), window_of(bars))))
+            .filter_map(|s| {
+                let (_, bars) = kept.series.get(s)?;
+                Some((s.clone(), window_of(bars)))
+            })
             .collect(),
     };
     let wanted = |symbol: &str| symbols.is_none_or(|w| w.iter().any(|s| s == symbol));
+    let kept = &kept.loaded;
     let (unreadable, errors) = kept
         .unreadable
         .iter()
@@ -178,22 +187,20 @@ impl BarStore {
 
     /// The first and the last date of any bar in the store (`None`: it holds none).
     pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
-        let span = |series: &BTreeMap<String, Vec<Bar>>| {
+        fn span<'a>(
+            series: impl Iterator<Item = &'a Vec<Bar>> + Clone,
+        ) -> Option<(NaiveDate, NaiveDate)> {
             let first = series
-                .values()
+                .clone()
                 .filter_map(|b| b.first())
                 .map(|b| b.date)
                 .min()?;
-            let last = series
-                .values()
-                .filter_map(|b| b.last())
-                .map(|b| b.date)
-                .max()?;
+            let last = series.filter_map(|b| b.last()).map(|b| b.date).max()?;
             Some((first, last))
-        };
+        }
         match self.kept() {
-            Some(kept) => span(&kept.loaded.series),
-            None => span(&self.read(None, None).series),
+            Some(kept) => span(kept.bars().map(|(_, b)| b)),
+            None => span(self.read(None, None).series.values()),
         }
     }
 
@@ -283,7 +290,7 @@ impl BarStore {
         window: Option<snapshot::Window>,
     ) -> Loaded {
         match self.kept() {
-            Some(kept) => cut(&kept.loaded, symbols, window),
+            Some(kept) => cut(kept, symbols, window),
             None => self.read(symbols, window),
         }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::data::visibility::last_visible_session;
-use crate::scan::{scan, window};
+use crate::scan::window;
 use crate::strategy::signals::Signal;
 use crate::watchlist::write_json;
 
@@ -41,8 +41,7 @@ pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobErr
         Arc::new(
             app.store()
                 .with_series(&universe, Some(window(as_of)), |series| {
-                    let missing = crate::scan::missing_as_of(series, &universe, as_of);
-                    (scan(series, &universe, as_of), missing)
+                    crate::scan::scan_noting_gaps(series, &universe, as_of)
                 }),
         )
     };
