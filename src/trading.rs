@@ -259,6 +259,7 @@ impl TradingLedger {
         if version < 4 {
             conn.execute_batch(MIGRATION_4).map_err(corrupt)?;
         }
+        conn.execute_batch(&schema::indexes()).map_err(corrupt)?;
         conn.prepare_cached("INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)")?
             .execute(params![starting_equity])?;
         let ledger = Self {

@@ -64,3 +64,21 @@ ALTER TABLE orders ADD COLUMN refusal TEXT;
 PRAGMA user_version = 4;
 COMMIT;
 ";
+
+/// Indexes for the questions a position-manager cycle asks (the day's decisions, orders by
+/// status, the day's exits). They change no answer, only its cost, so they carry no schema
+/// version: any kobe may open a ledger with or without them.
+pub(super) fn indexes() -> String {
+    let finished: Vec<String> = crate::domain::OrderStatus::terminal()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    format!(
+        "CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session, side);
+         CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+         CREATE INDEX IF NOT EXISTS orders_by_session ON orders (session);
+         CREATE INDEX IF NOT EXISTS trades_by_exit ON trades (exit_session);
+         CREATE INDEX IF NOT EXISTS orders_open ON orders (submitted_at, client_order_id)
+             WHERE status NOT IN ({});",
+        finished.join(", ")
+    )
+}
