@@ -173,9 +173,14 @@ impl Actor for Supervisor {
         let kill_switch = Arc::new(AtomicBool::new(false));
         self.start_operations(&kill_switch);
         let crashes = ctx.address().recipient::<JobCrashed>();
-        let locks_dir = self.config.ops.as_ref().map(|o| o.state_dir.join("locks"));
-        // A replay's clock waits for every body: its bodies run on this thread, in turn.
+        // A replay's clock waits for every body: its bodies run on this thread, in turn. And
+        // it replays the past in a home whose lock it holds, where `kobe run-job` (today's slot)
+        // has nothing to share with it: it takes no job locks.
         let replay = self.config.ops.as_ref().is_some_and(|o| o.mode.is_replay());
+        let locks_dir = match &self.config.ops {
+            Some(ops) if !replay => Some(ops.state_dir.join("locks")),
+            _ => None,
+        };
         let mut ticks: BTreeMap<String, Recipient<Tick>> = BTreeMap::new();
         for plan in self.config.schedule.plans() {
             let tag = plan.tag.clone();
