@@ -253,6 +253,18 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_draws_the_equity_chart_at_its_last_session_only() {
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        // Ends on a Sunday: its last session is Friday 2016-12-30.
+        let replay = app(RunMode::Replay, BrokerKind::Paper).with_replay_end(day("2017-01-01"));
+        assert_eq!(replay.replay_last_session, Some(day("2016-12-30")));
+        assert!(replay.draws_equity_chart(day("2016-12-30")));
+        assert!(!replay.draws_equity_chart(day("2016-12-29")));
+        let paper = app(RunMode::Paper, BrokerKind::Paper);
+        assert!(paper.draws_equity_chart(day("2016-12-29")));
+    }
+
+    #[test]
     fn who_executes_the_orders() {
         use BrokerKind::{Alpaca, Paper};
         // A replay always trades the embedded broker; live always Alpaca; paper as configured.

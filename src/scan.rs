@@ -149,6 +149,20 @@ mod tests {
         let series = BTreeMap::from([("X".to_string(), valid)]);
         let signals = scan(&series, &["X".into()], as_of);
         assert_eq!(signals.len(), 1, "the setup over the valid bars fires");
+        // One pass gives the same signals and the same note as the two calls.
+        for (universe, date) in [
+            (vec!["X".to_string(), "Y".into()], as_of),
+            (vec!["X".to_string()], day(204)),
+            (vec!["Y".to_string()], as_of),
+        ] {
+            assert_eq!(
+                scan_noting_gaps(&series, &universe, date),
+                (
+                    scan(&series, &universe, date),
+                    missing_as_of(&series, &universe, date)
+                )
+            );
+        }
         assert_eq!(signals[0].rsi2, 0.0);
         assert_eq!(
             to_json(as_of, &[]),

@@ -565,6 +565,60 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
+        let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+        let records: Vec<RunRecord> = (1..=12).map(|h| record("POSITION_MANAGER", h)).collect();
+        for r in &records {
+            batched.record(r).unwrap();
+            // Answered from memory, and the row is there for this connection.
+            assert!(batched
+                .is_done(&r.tag, r.slot_et.with_timezone(&Utc))
+                .unwrap());
+        }
+        // A kill: the connection goes without committing (SQLite rolls the batch back), and
+        // only the jobs log's lines are left.
+        batched.inner.lock().unwrap().pending = 0;
+        drop(batched);
+        let db = Connection::open(state.join("runs.sqlite")).unwrap();
+        let rows: i64 = db
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "the batch was rolled back");
+        drop(db);
+        let reopened = open(dir.path());
+        for r in &records {
+            assert!(reopened
+                .is_done(&r.tag, r.slot_et.with_timezone(&Utc))
+                .unwrap());
+        }
+        let from = records[0].slot_et.with_timezone(&Utc);
+        let to = from + chrono::TimeDelta::days(1);
+        assert_eq!(reopened.records_between(from, to).unwrap().len(), 12);
+    }
+
+    #[test]
+    fn a_batched_ledger_commits_on_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
+        let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+        let r = record("EOD_REPORT", 15);
+        batched.record(&r).unwrap();
+        assert!(matches!(
+            batched.record(&r),
+            Err(LedgerError::AlreadyRecorded { .. })
+        ));
+        drop(batched);
+        // Read without adopting anything: the row is in the database itself.
+        std::fs::write(logs.join("jobs.jsonl"), "").unwrap();
+        let reopened = open(dir.path());
+        assert!(reopened
+            .is_done("EOD_REPORT", r.slot_et.with_timezone(&Utc))
+            .unwrap());
+    }
+
+    #[test]
     fn a_corrupt_database_is_named_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");

@@ -478,6 +478,10 @@ mod tests {
             (3, 3, 1)
         );
         assert_eq!(store.symbols(), ["AAA", "BBB", "CCC"]);
+        // The snapshot is retaken, holding all three: the next load reads it, not the CSVs.
+        let bytes = std::fs::read(store.dir().join(crate::data::snapshot::FILE)).unwrap();
+        let entries = crate::data::snapshot::decode(&bytes, None, None).expect("a snapshot");
+        assert_eq!(entries.keys().collect::<Vec<_>>(), ["AAA", "BBB", "CCC"]);
         // Importing again adds nothing.
         assert_eq!(import(&store, &[long]).unwrap().bars_added, 0);
     }

@@ -489,6 +489,53 @@ mod tests {
     }
 
     #[test]
+    fn a_frozen_store_answers_as_a_fresh_read_did_and_keeps_its_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = BarStore::new(dir.path());
+        std::fs::create_dir_all(plain.dir()).unwrap();
+        for (symbol, days) in [("AAA", 9), ("BBB", 5)] {
+            let rows: String = (1..=days)
+                .map(|d| format!("2018-01-0{d},1,2,1,1.5,10\n"))
+                .collect();
+            std::fs::write(
+                plain.dir().join(format!("{symbol}.csv")),
+                format!("date,open,high,low,close,volume\n{rows}"),
+            )
+            .unwrap();
+        }
+        std::fs::write(plain.dir().join("BAD.csv"), "not,a,bars,file\n").unwrap();
+        let frozen = BarStore::frozen(dir.path());
+        let until: NaiveDate = "2018-01-06".parse().unwrap();
+        let window = snapshot::Window { until, keep: 3 };
+        let wanted = ["AAA".to_string(), "BAD".to_string(), "ZZZ".to_string()];
+        for symbols in [None, Some(&wanted[..])] {
+            let (a, b) = (
+                plain.load_window(symbols, Some(window)),
+                frozen.load_window(symbols, Some(window)),
+            );
+            assert_eq!(a.series, b.series, "{symbols:?}");
+            assert_eq!(a.errors, b.errors, "{symbols:?}");
+            assert_eq!(a.dropped, b.dropped, "{symbols:?}");
+        }
+        assert_eq!(frozen.unreadable(&wanted), plain.unreadable(&wanted));
+        assert_eq!(frozen.unreadable(&wanted).len(), 1);
+        assert_eq!(frozen.span(), plain.span());
+        // Lent, not windowed: cut at the date asked, whatever the window said.
+        let cut = |store: &BarStore, symbol: &str| {
+            store.with_series(&wanted, Some(window), |bars| {
+                bars.up_to(symbol, until).map(|b| b.len())
+            })
+        };
+        assert_eq!(cut(&frozen, "AAA"), Some(6));
+        assert_eq!(cut(&plain, "AAA"), Some(3));
+        assert_eq!(cut(&frozen, "ZZZ"), None);
+        // A file changed after the first read is not seen by the frozen store.
+        std::fs::remove_file(plain.dir().join("AAA.csv")).unwrap();
+        assert_eq!(cut(&frozen, "AAA"), Some(6));
+        assert_eq!(cut(&plain, "AAA"), None);
+    }
+
+    #[test]
     fn a_corrupt_file_is_named_and_the_others_load() {
         let dir = tempfile::tempdir().unwrap();
         let store = BarStore::new(dir.path());

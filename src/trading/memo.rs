@@ -54,3 +54,39 @@ impl TradingLedger {
         Ok(answer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Durability;
+    use super::*;
+
+    #[test]
+    fn a_kept_answer_lasts_until_any_connection_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || TradingLedger::open(dir.path(), 1000.0, Durability::ProcessCrash).unwrap();
+        let ledger = open();
+        let reads = std::cell::Cell::new(0);
+        let cash = || -> f64 {
+            ledger
+                .remembered("test cash".into(), || {
+                    reads.set(reads.get() + 1);
+                    Ok(ledger
+                        .conn
+                        .query_row("SELECT cash FROM account WHERE id = 1", [], |r| r.get(0))?)
+                })
+                .unwrap()
+        };
+        assert_eq!((cash(), cash()), (1000.0, 1000.0));
+        assert_eq!(reads.get(), 1, "the second answer was kept");
+        // A write through this connection is seen...
+        ledger.set_cash(900.0).unwrap();
+        assert_eq!((cash(), reads.get()), (900.0, 2));
+        // ...even one that leaves the value as it was (it is a write all the same)...
+        ledger.set_cash(900.0).unwrap();
+        assert_eq!((cash(), reads.get()), (900.0, 3));
+        assert_eq!((cash(), reads.get()), (900.0, 3));
+        // ...and so is another connection's commit.
+        open().set_cash(800.0).unwrap();
+        assert_eq!((cash(), reads.get()), (800.0, 4));
+    }
+}
