@@ -6,6 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kobe_actors::atomic_file::{write_atomic, Durability};
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -203,27 +204,7 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
                 .y_label_area_size(70)
                 .build_cartesian_2d(0..n.max(2) - 1, (lo - pad)..(hi + pad))
                 .map_err(|e| e.to_string())?;
-            let dates: Vec<String> = curve.iter().map(|c| c.0.to_string()).collect();
-            chart
-                .configure_mesh()
-                .x_labels(6)
-                .x_label_formatter(&|i| dates.get(*i).cloned().unwrap_or_default())
-                .y_label_formatter(&|v| format!("{v:.0}"))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            let mut peak = f64::NEG_INFINITY;
-            let peaks: Vec<f64> = curve
-                .iter()
-                .map(|c| {
-                    peak = peak.max(c.1);
-                    peak
-                })
-                .collect();
-            let mut outline: Vec<(usize, f64)> = peaks.iter().copied().enumerate().collect();
-            outline.extend(curve.iter().enumerate().rev().map(|(i, c)| (i, c.1)));
-            chart
-                .draw_series(std::iter::once(Polygon::new(outline, RED.mix(0.25))))
-                .map_err(|e| e.to_string())?;
+            mesh_and_drawdowns(&mut chart, curve)?;
             chart
                 .draw_series(LineSeries::new(
                     curve.iter().enumerate().map(|(i, c)| (i, c.1)),
@@ -234,6 +215,37 @@ pub fn equity_svg(curve: &[(NaiveDate, f64)]) -> Result<String, String> {
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// An equity chart's axes (session dates below, whole dollars beside) and the curve's
+/// drawdowns (below its running peak) shaded: drawn alike by the daily chart and the
+/// backtest's.
+pub(crate) fn mesh_and_drawdowns<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordusize, RangedCoordf64>>,
+    curve: &[(NaiveDate, f64)],
+) -> Result<(), String> {
+    let dates: Vec<String> = curve.iter().map(|c| c.0.to_string()).collect();
+    chart
+        .configure_mesh()
+        .x_labels(6)
+        .x_label_formatter(&|i| dates.get(*i).cloned().unwrap_or_default())
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let mut peak = f64::NEG_INFINITY;
+    let peaks: Vec<f64> = curve
+        .iter()
+        .map(|c| {
+            peak = peak.max(c.1);
+            peak
+        })
+        .collect();
+    let mut outline: Vec<(usize, f64)> = peaks.iter().copied().enumerate().collect();
+    outline.extend(curve.iter().enumerate().rev().map(|(i, c)| (i, c.1)));
+    chart
+        .draw_series(std::iter::once(Polygon::new(outline, RED.mix(0.25))))
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The equity axis: lowest and highest values and a margin that is visible at their

@@ -39,27 +39,7 @@ pub fn svg(equity: &[Point], benchmark: Option<&[Point]>) -> Result<String, Stri
                 .y_label_area_size(70)
                 .build_cartesian_2d(0..n - 1, (lo - pad)..(hi + pad))
                 .map_err(|e| e.to_string())?;
-            let dates: Vec<String> = equity.iter().map(|c| c.0.to_string()).collect();
-            chart
-                .configure_mesh()
-                .x_labels(6)
-                .x_label_formatter(&|i| dates.get(*i).cloned().unwrap_or_default())
-                .y_label_formatter(&|v| format!("{v:.0}"))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            let mut peak = f64::NEG_INFINITY;
-            let peaks: Vec<f64> = equity
-                .iter()
-                .map(|c| {
-                    peak = peak.max(c.1);
-                    peak
-                })
-                .collect();
-            let mut outline: Vec<(usize, f64)> = peaks.iter().copied().enumerate().collect();
-            outline.extend(equity.iter().enumerate().rev().map(|(i, c)| (i, c.1)));
-            chart
-                .draw_series(std::iter::once(Polygon::new(outline, RED.mix(0.25))))
-                .map_err(|e| e.to_string())?;
+            crate::report::mesh_and_drawdowns(&mut chart, equity)?;
             // Both series hold the same sessions (the benchmark is marked on the equity's).
             if let Some(bench) = benchmark {
                 chart
