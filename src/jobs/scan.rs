@@ -34,25 +34,24 @@ pub struct LastScan(std::sync::Mutex<Vec<(NaiveDate, Arc<Scanned>)>>);
 
 /// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.
 pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobError> {
-    let universe = app
-        .universe()
-        .map_err(|e| JobError::Recoverable(e.to_string()))?;
-    let run = || {
-        Arc::new(
-            app.store()
-                .with_series(&universe, Some(window(as_of)), |series| {
-                    crate::scan::scan_noting_gaps(series, &universe, as_of)
-                }),
-        )
+    let run = || -> Result<Arc<Scanned>, JobError> {
+        let universe = app
+            .universe()
+            .map_err(|e| JobError::Recoverable(e.to_string()))?;
+        Ok(Arc::new(app.store().with_series(
+            &universe,
+            Some(window(as_of)),
+            |series| crate::scan::scan_noting_gaps(series, &universe, as_of),
+        )))
     };
     if !app.mode.is_replay() {
-        return Ok(run());
+        return run();
     }
     let mut last = app.last_scan.0.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, scanned)) = last.iter().find(|(date, _)| *date == as_of) {
         return Ok(scanned.clone());
     }
-    let scanned = run();
+    let scanned = run()?;
     if last.len() == 2 {
         last.remove(0);
     }
