@@ -129,6 +129,8 @@ pub struct KillSwitchActor {
     on_event: Option<crate::messages::EventHook>,
     /// Kept alive for as long as the actor: dropping it stops the watch.
     watcher: Option<notify::RecommendedWatcher>,
+    /// See `KillSwitchSetup::watch`.
+    watch: bool,
 }
 
 /// What the kill-switch actor starts from. The state at start is the view's.
@@ -139,7 +141,14 @@ pub struct KillSwitchSetup {
     pub wall: Arc<dyn Clock>,
     pub flag: Arc<AtomicBool>,
     pub on_event: Option<crate::messages::EventHook>,
+    /// Watch the state folder (a live or paper run). A replay polls instead, every tenth of a
+    /// second: it writes its ledgers in that folder thousands of times a second, and each
+    /// write woke the watcher's thread for an event about another file.
+    pub watch: bool,
 }
+
+/// How often a replay looks at the file (see `KillSwitchSetup::watch`).
+const REPLAY_POLL_EVERY: Duration = Duration::from_millis(100);
 
 impl KillSwitchActor {
     pub fn new(setup: KillSwitchSetup) -> Self {
@@ -151,6 +160,7 @@ impl KillSwitchActor {
             flag: setup.flag,
             on_event: setup.on_event,
             watcher: None,
+            watch: setup.watch,
         }
     }
 
@@ -225,6 +235,10 @@ impl Actor for KillSwitchActor {
         // The state at start was read by the supervisor before any job started; catch a change
         // made since then.
         self.recheck();
+        if !self.watch {
+            ctx.run_interval(REPLAY_POLL_EVERY, |act, _| act.recheck());
+            return;
+        }
         let addr = ctx.address();
         let target = self.state_dir.join(KILL_SWITCH_FILE);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

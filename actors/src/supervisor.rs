@@ -257,6 +257,7 @@ impl Supervisor {
             wall: ops.wall.clone(),
             flag: flag.clone(),
             on_event: ops.on_event.clone(),
+            watch: !ops.mode.is_replay(),
         });
         self.kill_switch = Some(switch.start());
         let health_addr = ops

@@ -44,6 +44,7 @@ async fn kill_switch_latency() {
         wall: Arc::new(LiveClock),
         flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         on_event: None,
+        watch: true,
     })
     .start();
     tokio::time::sleep(Duration::from_millis(200)).await;
