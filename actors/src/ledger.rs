@@ -96,9 +96,9 @@ impl Inner {
 }
 
 /// A batched ledger commits once this many records are pending...
-const BATCH_RECORDS: usize = 64;
+const BATCH_RECORDS: usize = 256;
 /// ...or once their log lines pass this size: well inside the tail `adopt_logged` reads back.
-const BATCH_BYTES: usize = 16 * 1024;
+const BATCH_BYTES: usize = 48 * 1024;
 
 /// Called with each record once it is stored (the runtime view and metrics listen here).
 pub type RecordObserver = Box<dyn Fn(&RunRecord) + Send + Sync>;
