@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{eventually, TempHome};
+use common::tmux::Tmux;
+use common::TempHome;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -58,71 +58,9 @@ fn on_a_pipe_the_replay_and_the_import_print_their_summaries_alone() {
     assert!(stdout.starts_with("imported 12290 rows"), "{stdout}");
 }
 
-/// A tmux server of this test's own (its socket named by pid and test), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        let found = Command::new("tmux").arg("-V").output();
-        assert!(
-            found.is_ok_and(|o| o.status.success()),
-            "tmux is needed to run the replay in a terminal: install the `tmux` package \
-             (apt-get install tmux)"
-        );
-        Self {
-            socket: format!("kobe-test-{}-{name}", std::process::id()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs `command` in a new 100x40 pane, which stays after it ends, with its exit code.
-    fn start(&self, command: &str) {
-        let shell = format!("{command}; echo EXIT=$?; sleep 600");
-        let started = self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "replay",
-            "-x",
-            "100",
-            "-y",
-            "40",
-            &shell,
-        ]);
-        assert!(started.status.success(), "{}", common::stderr(&started));
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "replay"]).stdout)
-            .into_owned()
-    }
-
-    /// Waits for the screen to satisfy `check`; the screen that did.
-    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let ok = eventually(WAIT, || {
-            last = self.screen();
-            check(&last)
-        });
-        assert!(ok, "never showed {what}; last screen:\n{last}");
-        last
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
+/// The replay in a new 100x40 terminal, which stays after it ends, with its exit code.
+fn start(tmux: &Tmux, command: &str) {
+    tmux.start(&format!("{command}; echo EXIT=$?; sleep 600"), 100, 40);
 }
 
 /// The runner in `home` replaying `range` at `speed` times real time, as a shell command.
@@ -155,11 +93,14 @@ fn in_a_terminal_a_replay_shows_its_bar_then_the_summary_alone() {
     // Monday first, on a pipe: the terminal's replay resumes from it, its bar at 1 of 2 with
     // the equity of Monday's close from the start, whatever this machine's speed.
     home.replay("2017-11-20..2017-11-20", &[]);
-    let tmux = Tmux::new("bar");
+    let tmux = Tmux::new("bar", "replay", "run the replay");
     // Two days of simulated time at 28800x: about 6 s on the screen.
-    tmux.start(&replay_command(&home, "2017-11-20..2017-11-21", "28800"));
+    start(
+        &tmux,
+        &replay_command(&home, "2017-11-20..2017-11-21", "28800"),
+    );
 
-    let screen = tmux.wait_for("the replay's bar", |s| bar(s, "2").is_some());
+    let screen = tmux.wait_for(WAIT, "the replay's bar", |s| bar(s, "2").is_some());
     let (top, below) = bar(&screen, "2").unwrap();
     println!("{top}\n{below}");
     assert!(!top.ends_with(" 0/2 sessions"), "Monday is done: {top}");
@@ -170,7 +111,7 @@ fn in_a_terminal_a_replay_shows_its_bar_then_the_summary_alone() {
         .unwrap();
     assert!(equity.parse::<f64>().is_ok(), "equity {equity:?}: {below}");
 
-    let screen = tmux.wait_for("the end of the replay", |s| s.contains("EXIT="));
+    let screen = tmux.wait_for(WAIT, "the end of the replay", |s| s.contains("EXIT="));
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(
         screen.contains("replay 2017-11-20..2017-11-21: 2 sessions, "),
@@ -183,16 +124,19 @@ fn in_a_terminal_a_replay_shows_its_bar_then_the_summary_alone() {
 #[test]
 fn ctrl_c_in_a_terminal_leaves_the_interruption_alone_on_the_screen() {
     let home = TempHome::with_sample();
-    let tmux = Tmux::new("ctrl-c");
+    let tmux = Tmux::new("ctrl-c", "replay", "run the replay");
     // Five days at 28800x: 15 s, interrupted once the bar shows a session done (its signal
     // handlers are listening by then).
-    tmux.start(&replay_command(&home, "2017-11-20..2017-11-24", "28800"));
-    tmux.wait_for("the replay's bar past its first session", |s| {
+    start(
+        &tmux,
+        &replay_command(&home, "2017-11-20..2017-11-24", "28800"),
+    );
+    tmux.wait_for(WAIT, "the replay's bar past its first session", |s| {
         bar(s, "4").is_some_and(|(top, _)| !top.ends_with(" 0/4 sessions"))
     });
-    tmux.run(&["send-keys", "-t", "replay", "C-c"]);
+    tmux.keys(&["C-c"]);
 
-    let screen = tmux.wait_for("the end of the replay", |s| s.contains("EXIT="));
+    let screen = tmux.wait_for(WAIT, "the end of the replay", |s| s.contains("EXIT="));
     assert!(screen.contains("EXIT=1"), "{screen}");
     assert!(
         screen.contains("runner: replay interrupted; the last slot recorded: "),

@@ -3,65 +3,16 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::{eventually, RunningRunner, TempHome};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A tmux server of this test's own (its socket named by pid and test), killed when dropped:
-/// even a failed test leaves no session behind, and parallel tests never share one.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        let found = Command::new("tmux").arg("-V").output();
-        assert!(
-            found.is_ok_and(|o| o.status.success()),
-            "tmux is needed to drive `kobe status --watch` in a terminal: install the \
-             `tmux` package (apt-get install tmux)"
-        );
-        Self {
-            socket: format!("kobe-test-{}-{name}", std::process::id()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "watch"]).stdout)
-            .into_owned()
-    }
-
-    fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", "watch"]).status.success()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
 /// Waits for the screen to satisfy `check`, failing with the last screen shown.
 fn wait_for(tmux: &Tmux, what: &str, check: impl Fn(&str) -> bool) {
-    let mut last = String::new();
-    let ok = eventually(WAIT, || {
-        last = tmux.screen();
-        check(&last)
-    });
-    assert!(ok, "the watch never showed {what}; last screen:\n{last}");
+    tmux.wait_for(WAIT, what, check);
 }
 
 #[test]
@@ -70,25 +21,14 @@ fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     // A runner with only the jobs the screen lists: no scan or cycle runs at a live hour.
     common::jobs_only(home.path(), &["DB_BACKUP", "EOD_REPORT"]);
     let _runner = RunningRunner::start(home.path(), &[]);
-    let tmux = Tmux::new("live");
+    let tmux = Tmux::new("live", "watch", "drive `kobe status --watch`");
     let kobe = assert_cmd::cargo::cargo_bin("kobe");
     let command = format!(
         "env -u KOBE_HOME '{}' --home '{}' status --watch",
         kobe.display(),
         home.path().display()
     );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "watch",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(started.status.success(), "{}", common::stderr(&started));
+    tmux.start(&command, 120, 40);
 
     wait_for(&tmux, "status, jobs and heartbeats", |s| {
         s.contains("runner: ok (pid")
@@ -104,7 +44,7 @@ fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
         s.contains("kill switch: ON since") && s.contains("runner: halted")
     });
 
-    tmux.run(&["send-keys", "-t", "watch", "q"]);
+    tmux.keys(&["q"]);
     assert!(
         eventually(WAIT, || !tmux.alive()),
         "the watch did not quit on q; screen:\n{}",

@@ -5,6 +5,7 @@
 pub mod fake_alpaca;
 pub mod http_server;
 pub mod live;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
