@@ -240,6 +240,27 @@ fn an_interrupted_replay_says_where_it_stopped_and_exits_non_zero() {
 }
 
 #[test]
+fn a_reader_that_has_gone_is_no_failure() {
+    // `runner ... | head -1`: the summary's reader closes the pipe before it is written.
+    let home = TempHome::with_sample();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .args(["--home"])
+        .arg(home.path())
+        .args(["--mode", "paper", "--replay", "2017-11-20..2017-11-21"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The replay itself was done and recorded.
+    assert!(home.jobs_log().iter().any(|r| r["session"] == "2017-11-21"));
+}
+
+#[test]
 fn a_replay_the_store_does_not_cover_says_so_at_start_and_still_runs() {
     let home = TempHome::with_sample();
     let run = |range: &str| {

@@ -17,12 +17,12 @@ fn main() -> ExitCode {
     };
     let outcome = runner::run(plan);
     match outcome {
-        Ok(Outcome::Replay(summary)) => {
-            println!("{summary}");
-            ExitCode::SUCCESS
-        }
+        Ok(Outcome::Replay(summary)) => match print(&summary) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("stdout: {e}"), 1),
+        },
         Ok(Outcome::ReplayUnreported { summary, error }) => {
-            println!("{summary}");
+            let _ = print(&summary);
             fail(&error.to_string(), 1)
         }
         Ok(Outcome::ReplayInterrupted { last_slot }) => {
@@ -39,6 +39,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string(), e.exit_code()),
+    }
+}
+
+/// Prints the replay's summary. A reader that has gone (`runner ... | head`) took what it
+/// wanted: the replay is done and recorded either way, so that is not an error.
+fn print(summary: &impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{summary}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
     }
 }
 
