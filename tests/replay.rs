@@ -161,8 +161,17 @@ fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
 
     let home = TempHome::with_sample();
     let binary = assert_cmd::cargo::cargo_bin("runner");
+    let lines = || {
+        std::fs::read_to_string(home.jobs_log_path())
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
     let mut interrupted = 0;
-    for delay_ms in [150, 400, 900, 1600] {
+    // Killed once the jobs log has passed a fifth, two fifths, three fifths of the year, so
+    // each kill lands mid-replay however fast this machine replays (several of them inside a
+    // run ledger batch not yet committed).
+    for fifth in 1..=3 {
+        let target = whole.len() * fifth / 5;
         let mut child = std::process::Command::new(&binary)
             .args(["--home"])
             .arg(home.path())
@@ -171,12 +180,12 @@ fn a_replay_killed_with_sigkill_resumes_to_the_same_jobs_log() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap(); // SIGKILL
+        while lines() < target && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL (a no-op if it has ended)
         let status = child.wait().unwrap();
-        let done = std::fs::read_to_string(home.jobs_log_path())
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
+        let done = lines();
         if !status.success() && done > 0 && done < whole.len() {
             interrupted += 1;
             // A crash mid-write leaves a torn line: the resume must cut it, not keep it.
