@@ -127,11 +127,11 @@ impl App {
 
     /// A replay ending at `to`: its last session is where the run's drawings are made.
     pub fn with_replay_end(mut self, to: chrono::NaiveDate) -> Self {
-        let first = to - chrono::Days::new(10);
-        self.replay_last_session = kobe_actors::calendar::NyseCalendar
-            .sessions(first, to)
-            .last()
-            .map(|s| s.date);
+        let calendar = kobe_actors::calendar::NyseCalendar;
+        let last = calendar
+            .session(to)
+            .unwrap_or_else(|| calendar.previous_session(to));
+        self.replay_last_session = Some(last.date);
         self
     }
 
@@ -139,7 +139,7 @@ impl App {
     /// replay, where only the last one does (the chart is the run's, and redrawing it each
     /// session cost a replay as much as all its scans).
     pub fn draws_equity_chart(&self, session: chrono::NaiveDate) -> bool {
-        !self.mode.is_replay() || self.replay_last_session.is_none_or(|last| last == session)
+        self.replay_last_session.is_none_or(|last| last == session)
     }
 
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {

@@ -359,14 +359,6 @@ fn check_alpaca(app: &App) -> Result<(), RunnerError> {
 
 /// Runs the runner to its end: a replay's last slot, or SIGINT/SIGTERM.
 pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
-    // One `App` for the whole run: a replay's bar store is read once, for the note below, the
-    // jobs and the backtest report alike.
-    let app = plan.app();
-    if let Some((range, _)) = plan.replay {
-        if let Some(note) = crate::data::coverage::replay_note(&app.store(), range.from, range.to) {
-            eprintln!("runner: note: {note}");
-        }
-    }
     // Refusals first, in an order that writes nothing: the port, then the lock.
     let listener = plan
         .health_addr
@@ -383,6 +375,15 @@ pub fn run(plan: Plan) -> Result<Outcome, RunnerError> {
         "info"
     };
     let _log_guard = crate::logging::init(level, Some(&plan.home.logs()));
+    // One `App` for the whole run: a replay's bar store is read once — here, under the lock and
+    // with the log listening for the drops it finds — for the note below, the jobs and the
+    // backtest report alike.
+    let app = plan.app();
+    if let Some((range, _)) = plan.replay {
+        if let Some(note) = crate::data::coverage::replay_note(&app.store(), range.from, range.to) {
+            eprintln!("runner: note: {note}");
+        }
+    }
     for tag in plan.config.disabled_jobs() {
         tracing::warn!(
             job = tag,

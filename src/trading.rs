@@ -520,8 +520,7 @@ impl TradingLedger {
 
     /// The closed trades, oldest entry first, as `kobe ledger export` prints them.
     pub fn trades_json(&self) -> Result<Vec<serde_json::Value>, LedgerError> {
-        self.rows_json("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades ORDER BY entry_order, exit_order",
-            &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
+        self.trades_json_where("", [])
     }
 
     /// The trades closed on `session`, as `trades_json` prints them, in its order.
@@ -529,9 +528,34 @@ impl TradingLedger {
         &self,
         session: NaiveDate,
     ) -> Result<Vec<serde_json::Value>, LedgerError> {
-        self.rows_json_with("SELECT entry_order, exit_order, symbol, strategy, qty, entry_session, entry_price, exit_session, exit_price, reason, pnl, r FROM trades WHERE exit_session = ?1 ORDER BY entry_order, exit_order",
-            params![session.to_string()],
-            &["entry_order", "exit_order", "symbol", "strategy", "qty", "entry_session", "entry_price", "exit_session", "exit_price", "reason", "pnl", "r"])
+        self.trades_json_where("WHERE exit_session = ?1", params![session.to_string()])
+    }
+
+    /// The trades `filter` keeps, each with every column, oldest entry first.
+    fn trades_json_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<serde_json::Value>, LedgerError> {
+        const COLUMNS: [&str; 12] = [
+            "entry_order",
+            "exit_order",
+            "symbol",
+            "strategy",
+            "qty",
+            "entry_session",
+            "entry_price",
+            "exit_session",
+            "exit_price",
+            "reason",
+            "pnl",
+            "r",
+        ];
+        let sql = format!(
+            "SELECT {} FROM trades {filter} ORDER BY entry_order, exit_order",
+            COLUMNS.join(", ")
+        );
+        self.rows_json_with(&sql, params, &COLUMNS)
     }
 
     /// How many trades closed on or before `session`, and their P&L summed in `trades_json`'s
@@ -541,9 +565,9 @@ impl TradingLedger {
             "SELECT pnl FROM trades WHERE exit_session <= ?1 ORDER BY entry_order, exit_order",
         )?;
         let pnls = stmt
-            .query_map(params![session.to_string()], |r| r.get::<_, Option<f64>>(0))?
+            .query_map(params![session.to_string()], |r| r.get::<_, f64>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((pnls.len(), pnls.into_iter().flatten().sum::<f64>() + 0.0))
+        Ok((pnls.len(), pnls.into_iter().sum::<f64>() + 0.0))
     }
 
     /// Everything, as `kobe ledger export` prints it.

@@ -97,7 +97,7 @@ impl Inner {
 
 /// A batched ledger commits once this many records are pending...
 const BATCH_RECORDS: usize = 256;
-/// ...or once their log lines pass this size: well inside the tail `adopt_logged` reads back.
+/// ...and never holds log lines past this size: well inside the tail `adopt_logged` reads back.
 const BATCH_BYTES: usize = 48 * 1024;
 
 /// Called with each record once it is stored (the runtime view and metrics listen here).
@@ -332,6 +332,11 @@ impl RunLedger {
         if self.durability == Durability::PowerLoss {
             inner.log.sync().map_err(io)?;
         }
+        // A batch never holds more log lines than a start reads back to adopt: one that would
+        // pass the limit is committed first.
+        if self.batched && inner.pending > 0 && inner.pending_bytes + line.len() + 1 > BATCH_BYTES {
+            commit(&mut inner)?;
+        }
         if self.batched && inner.pending == 0 {
             inner.db.execute_batch("BEGIN")?;
         }
@@ -348,7 +353,7 @@ impl RunLedger {
         if self.batched {
             inner.pending += 1;
             inner.pending_bytes += line.len() + 1;
-            if inner.pending >= BATCH_RECORDS || inner.pending_bytes >= BATCH_BYTES {
+            if inner.pending >= BATCH_RECORDS {
                 commit(&mut inner)?;
             }
         }

@@ -60,10 +60,10 @@ impl Scan {
                 missing.join(",")
             );
         }
-        if let Some(why) = crate::scan::missing_as_of(&loaded.series, &symbols, as_of) {
+        let (mut signals, missing) = crate::scan::scan_noting_gaps(&loaded.series, &symbols, as_of);
+        if let Some(why) = missing {
             eprintln!("kobe: {why}");
         }
-        let mut signals = crate::scan::scan(&loaded.series, &symbols, as_of);
         signals.truncate(self.top.unwrap_or(usize::MAX));
         Ok(if self.json {
             crate::scan::to_json(as_of, &signals) + "\n"

@@ -69,11 +69,10 @@ impl TradingLedger {
     /// Orders sent whose fill has not been recorded and that may still fill, oldest first.
     pub fn pending_orders(&self) -> Result<Vec<PendingOrder>, LedgerError> {
         self.remembered("pending_orders".into(), || {
-            let finished: Vec<String> = OrderStatus::terminal().map(|s| format!("'{s}'")).collect();
-            let finished = finished.join(", ");
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT client_order_id, symbol, side, status, order_type, session FROM orders
-                 WHERE status NOT IN ({finished}) ORDER BY submitted_at, client_order_id"
+                 WHERE {} ORDER BY submitted_at, client_order_id",
+                super::schema::unfinished_orders()
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok(PendingOrder {
