@@ -21,26 +21,45 @@ const TRADES_SHOWN: usize = 10;
 pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
     Arc::new(move || {
         let state = home.join("state");
-        let ledger = state
-            .join("ledger.sqlite")
-            .exists()
-            .then(|| TradingLedger::open(&state, starting_equity, Durability::ProcessCrash).ok())
-            .flatten();
+        // A ledger that is there but will not open is shown as such, never as no ledger.
+        let ledger: Book = match state.join("ledger.sqlite").exists() {
+            false => Ok(None),
+            true => TradingLedger::open(&state, starting_equity, Durability::ProcessCrash)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        };
+        let ledger = ledger.as_ref().map(Option::as_ref).map_err(String::as_str);
         let mut html = String::new();
-        positions(&mut html, ledger.as_ref());
+        positions(&mut html, ledger);
         pnl(&mut html, &home);
         equity(&mut html, &home);
         validated_watchlist(&mut html, &state);
         latest_signals(&mut html, &state);
-        closed_trades(&mut html, ledger.as_ref());
+        closed_trades(&mut html, ledger);
         html
     })
 }
 
-fn positions(html: &mut String, ledger: Option<&TradingLedger>) {
+/// The trading ledger as the page found it: none yet, open, or why it could not be opened.
+type Book = Result<Option<TradingLedger>, String>;
+
+/// An alarm line in a section.
+fn alarm(html: &mut String, why: &str) {
+    let _ = write!(html, "<p class=\"alarm\">{}</p>", esc(why));
+}
+
+fn positions(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>) {
     html.push_str("<section id=\"positions\"><h2>Open positions</h2>");
-    match ledger.map(|l| (l.positions(), l.cash())) {
-        Some((Ok(positions), Ok(cash))) => {
+    let book = match ledger {
+        Err(why) => Err(why.to_string()),
+        Ok(None) => Ok(None),
+        Ok(Some(l)) => match (l.positions(), l.cash()) {
+            (Ok(positions), Ok(cash)) => Ok(Some((positions, cash))),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        },
+    };
+    match book {
+        Ok(Some((positions, cash))) => {
             let _ = write!(html, "<p>{} open, cash {cash:.2}</p>", positions.len());
             if !positions.is_empty() {
                 html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>qty</th><th>entry</th><th>stop</th><th>target</th><th>since</th></tr>");
@@ -60,7 +79,8 @@ fn positions(html: &mut String, ledger: Option<&TradingLedger>) {
                 html.push_str("</table>");
             }
         }
-        _ => html.push_str("<p>no trading ledger yet</p>"),
+        Ok(None) => html.push_str("<p>no trading ledger yet</p>"),
+        Err(why) => alarm(html, &format!("trading ledger: {why}")),
     }
     html.push_str("</section>");
 }
@@ -155,7 +175,7 @@ fn validated_watchlist(html: &mut String, state: &Path) {
         }
         Ok(None) => html.push_str("<p>no validated watchlist yet</p>"),
         Err(e) => {
-            let _ = write!(html, "<p class=\"alarm\">{}</p>", esc(&e.to_string()));
+            alarm(html, &e.to_string());
         }
     }
     html.push_str("</section>");
@@ -196,22 +216,23 @@ fn latest_signals(html: &mut String, state: &Path) {
     html.push_str("</section>");
 }
 
-fn closed_trades(html: &mut String, ledger: Option<&TradingLedger>) {
+fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>) {
     let _ = write!(
         html,
         "<section id=\"trades\"><h2>Last {TRADES_SHOWN} closed trades</h2>"
     );
-    let mut trades = match ledger.map(TradingLedger::trades_json) {
-        Some(Ok(trades)) => trades,
-        Some(Err(e)) => {
-            let _ = write!(
-                html,
-                "<p class=\"alarm\">{}</p></section>",
-                esc(&e.to_string())
-            );
+    let trades = ledger.map_err(str::to_string).and_then(|l| {
+        l.map(TradingLedger::trades_json)
+            .transpose()
+            .map_err(|e| e.to_string())
+    });
+    let mut trades = match trades {
+        Ok(trades) => trades.unwrap_or_default(),
+        Err(why) => {
+            alarm(html, &format!("trading ledger: {why}"));
+            html.push_str("</section>");
             return;
         }
-        None => Vec::new(),
     };
     if trades.is_empty() {
         html.push_str("<p>none yet</p></section>");
@@ -241,4 +262,25 @@ fn closed_trades(html: &mut String, ledger: Option<&TradingLedger>) {
         );
     }
     html.push_str("</table></div></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_that_will_not_open_is_an_alarm_not_an_empty_book() {
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("ledger.sqlite"), "not a database").unwrap();
+        let html = fragment(home.path().to_path_buf(), 100_000.0)();
+        assert!(!html.contains("no trading ledger yet"), "{html}");
+        assert!(!html.contains("none yet"), "{html}");
+        assert_eq!(
+            html.matches("<p class=\"alarm\">trading ledger: ").count(),
+            2,
+            "{html}"
+        );
+    }
 }
