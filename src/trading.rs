@@ -310,28 +310,48 @@ impl TradingLedger {
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
         self.remembered("unsent_decisions".into(), || {
+            // Only decisions past the mark can be unsent (see `memo::SentMark`): the anti-join
+            // reads the last few decisions, not every decision ever made.
+            let version = self.data_version()?;
+            let from = self.memo.sent_mark(version);
+            let settled = self.conn.is_autocommit();
+            let newest: i64 = self
+                .conn
+                .prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM decisions")?
+                .query_row([], |r| r.get(0))?;
             let mut stmt = self.conn.prepare_cached(
-                "SELECT d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
+                "SELECT d.rowid, d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
                  FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
-                 WHERE o.client_order_id IS NULL ORDER BY d.client_order_id",
+                 WHERE d.rowid > ?1 AND o.client_order_id IS NULL ORDER BY d.client_order_id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Decision {
-                    client_order_id: r.get(0)?,
-                    session: session_at(r, 1, "decisions", 0)?,
-                    strategy: typed(r, 2, "decisions", 0)?,
-                    symbol: r.get(3)?,
-                    side: typed(r, 4, "decisions", 0)?,
-                    qty: r.get(5)?,
-                    price_ref: r.get(6)?,
-                    stop: r.get(7)?,
-                    target: r.get(8)?,
-                    reason: typed(r, 9, "decisions", 0)?,
-                    limit: r.get(10)?,
-                    trigger: r.get(11)?,
-                })
+            let rows = stmt.query_map([from], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Decision {
+                        client_order_id: r.get(1)?,
+                        session: session_at(r, 2, "decisions", 0)?,
+                        strategy: typed(r, 3, "decisions", 0)?,
+                        symbol: r.get(4)?,
+                        side: typed(r, 5, "decisions", 0)?,
+                        qty: r.get(6)?,
+                        price_ref: r.get(7)?,
+                        stop: r.get(8)?,
+                        target: r.get(9)?,
+                        reason: typed(r, 10, "decisions", 0)?,
+                        limit: r.get(11)?,
+                        trigger: r.get(12)?,
+                    },
+                ))
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let unsent: Vec<(i64, Decision)> = rows.collect::<Result<_, _>>()?;
+            // Committed reads only: a mark set inside a transaction could count a decision
+            // that a rollback takes away, and its rowid be given to an unsent one.
+            if settled && self.conn.is_autocommit() {
+                let first_unsent = unsent.iter().map(|(rowid, _)| *rowid).min();
+                let mark = first_unsent.map_or(newest, |r| newest.min(r - 1));
+                self.memo.set_sent_mark(version, mark);
+            }
+            Ok(unsent.into_iter().map(|(_, d)| d).collect())
         })
     }
 

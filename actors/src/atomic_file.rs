@@ -23,7 +23,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     crate::own_file::ensure_regular_or_absent(path)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     // Unique per call: two jobs of one process may write the same file at once.
@@ -33,7 +32,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
     let result = (|| {
         let durable = durability == Durability::PowerLoss;
         // `create_new`: never through a link planted at the temp name.
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        // The folder is made only when it is missing: a replay writes thousands of files
+        // into folders that are there.
+        let mut file = match create() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir)?;
+                create()?
+            }
+            other => other?,
+        };
         file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
