@@ -19,7 +19,7 @@ use crate::home::Home;
 use crate::metrics::OrderCounts;
 use crate::notify::Notifier;
 use crate::secrets::Secrets;
-use crate::trading::TradingLedger;
+use crate::trading::{KeptLedger, LedgerError, TradingLedger};
 
 /// What keeps a run from reaching Alpaca.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,10 @@ pub struct App {
     /// A replay's last session: drawings of the whole run (the equity chart) are made there
     /// once, not redrawn every session.
     pub replay_last_session: Option<chrono::NaiveDate>,
+    /// A replay's one trading-ledger connection, shared by its jobs and its report and locked
+    /// for the run (`Locking::Exclusive`); `None` outside a replay, where each job keeps its
+    /// own and other processes read and write between statements.
+    replay_ledger: Option<KeptLedger>,
 }
 
 /// Which `MarketData` the jobs ask.
@@ -92,6 +96,7 @@ impl App {
             kept_universe: std::sync::OnceLock::new(),
             last_scan: Default::default(),
             replay_last_session: None,
+            replay_ledger: mode.is_replay().then(KeptLedger::default),
             market: match mode {
                 RunMode::Replay => MarketSource::History,
                 RunMode::Paper | RunMode::Live => MarketSource::Now,
@@ -150,6 +155,27 @@ impl App {
     /// How hard this run's state is pushed to disk (see `RunMode::durability`).
     pub fn durability(&self) -> Durability {
         self.mode.durability()
+    }
+
+    /// A replay's shared trading-ledger connection (`None` outside a replay).
+    pub(crate) fn shared_ledger(&self) -> Option<&KeptLedger> {
+        self.replay_ledger.as_ref()
+    }
+
+    /// Runs `work` on the home's trading ledger: a replay's shared connection, else one
+    /// opened for the call.
+    pub fn with_trading_ledger<T, E: From<LedgerError>>(
+        &self,
+        work: impl FnOnce(&TradingLedger) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match &self.replay_ledger {
+            Some(shared) => shared.with(self, work),
+            None => work(&TradingLedger::open(
+                &self.home.state(),
+                self.config.trading.starting_equity,
+                self.durability(),
+            )?),
+        }
     }
 
     /// The universe's file and where it was named: `--universe` as given (relative to where

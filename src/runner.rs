@@ -525,10 +525,7 @@ fn outcome(
             let records = ledger.records_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
             let durability = plan.run_mode().durability();
-            let trading =
-                crate::trading::TradingLedger::open(&plan.home.state(), starting, durability)
-                    .ok()
-                    .and_then(|l| l.performance(starting).ok());
+            let trading = app.with_trading_ledger(|l| l.performance(starting)).ok();
             let mut summary = ReplaySummary::new(range, &records, elapsed);
             summary.trading = trading;
             // Built and written only here, at the end of a finished replay: an interrupted

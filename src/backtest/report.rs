@@ -21,7 +21,7 @@ use super::{
 };
 use crate::app::App;
 use crate::data::universe::UniverseError;
-use crate::trading::{LedgerError, TradingLedger};
+use crate::trading::LedgerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -102,20 +102,21 @@ pub fn stem(from: NaiveDate, to: NaiveDate) -> String {
 /// the replay `from..=to`.
 pub fn build(app: &App, from: NaiveDate, to: NaiveDate) -> Result<BacktestReport, ReportError> {
     let starting = app.config.trading.starting_equity;
-    let ledger = TradingLedger::open(&app.home.state(), starting, app.durability())?;
+    let (start_equity, curve, trades, positions) =
+        app.with_trading_ledger(|ledger| -> Result<_, ReportError> {
+            Ok((
+                ledger.equity_before(from)?.unwrap_or(starting),
+                ledger.equity_curve()?,
+                ledger.closed_trades()?,
+                ledger.positions()?,
+            ))
+        })?;
     let in_range = |d: &NaiveDate| (from..=to).contains(d);
-    let start_equity = ledger.equity_before(from)?.unwrap_or(starting);
     let start: Point = (NyseCalendar.previous_session(from).date, start_equity);
     let mut series = vec![start];
-    series.extend(
-        ledger
-            .equity_curve()?
-            .into_iter()
-            .filter(|p| in_range(&p.0)),
-    );
+    series.extend(curve.into_iter().filter(|p| in_range(&p.0)));
     let sessions: Vec<NaiveDate> = series[1..].iter().map(|p| p.0).collect();
-    let trades: Vec<ClosedTrade> = ledger.closed_trades()?;
-    let positions = ledger.positions()?;
+    let trades: Vec<ClosedTrade> = trades;
     let mut holdings: Vec<(NaiveDate, Option<NaiveDate>)> = trades
         .iter()
         .map(|t| (t.entry_session, Some(t.exit_session)))
