@@ -54,7 +54,7 @@ pub struct App {
     /// The bar store: read once and kept in a replay, read as it is now otherwise.
     store: BarStore,
     /// A replay's universe, read once: its file does not change the past being replayed.
-    kept_universe: std::sync::OnceLock<Vec<String>>,
+    kept_universe: std::sync::OnceLock<std::sync::Arc<Vec<String>>>,
     /// A replay's last scans, for the session's other scans of the same date.
     pub(crate) last_scan: crate::jobs::scan::LastScan,
     /// A replay's last session: drawings of the whole run (the equity chart) are made there
@@ -198,10 +198,15 @@ impl App {
         if !self.mode.is_replay() {
             return self.read_universe();
         }
+        Ok(self.kept_universe()?.to_vec())
+    }
+
+    /// A replay's universe, read once and lent (`universe` copies it; a scan needs no copy).
+    pub(crate) fn kept_universe(&self) -> Result<std::sync::Arc<Vec<String>>, UniverseError> {
         if let Some(kept) = self.kept_universe.get() {
             return Ok(kept.clone());
         }
-        let universe = self.read_universe()?;
+        let universe = std::sync::Arc::new(self.read_universe()?);
         Ok(self.kept_universe.get_or_init(|| universe).clone())
     }
 

@@ -24,10 +24,14 @@ pub fn repair_torn_tail(path: &Path) -> io::Result<u64> {
     if len == 0 {
         return Ok(0);
     }
-    let tail = read_tail(&mut file, len)?;
-    if tail.ends_with(b"\n") {
+    // The last byte alone says whether the tail is whole: the window is read only when not.
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last == *b"\n" {
         return Ok(0);
     }
+    let tail = read_tail(&mut file, len)?;
     let keep = match tail.iter().rposition(|b| *b == b'\n') {
         Some(i) => len - tail.len() as u64 + i as u64 + 1,
         // No newline in the window: the whole window is one torn line, or the file is one
@@ -119,10 +123,21 @@ impl JsonlWriter {
 
     /// Appends one line in a single write.
     pub fn append(&mut self, line: &str) -> io::Result<()> {
-        debug_assert!(!line.contains('\n'));
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
+        self.append_all(std::iter::once(line))
+    }
+
+    /// Appends lines in a single write: a crash can tear only the last one written, which the
+    /// next open cuts, and leaves the lines before it whole.
+    pub fn append_all<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for line in lines {
+            debug_assert!(!line.contains('\n'));
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
         self.file.write_all(&buf)
     }
 
@@ -136,6 +151,27 @@ impl JsonlWriter {
 mod tests {
     use super::*;
     use crate::own_file::test_support::assert_refuses_a_link_at;
+
+    #[test]
+    fn lines_appended_together_and_torn_keep_the_whole_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        let (mut w, _) = JsonlWriter::open(&path).unwrap();
+        w.append_all(["{\"a\":1}", "{\"b\":2}"]).unwrap();
+        w.append_all([]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+        // A crash inside the single write leaves a prefix of it: cut back to whole lines.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..11]).unwrap();
+        let (_, cut) = JsonlWriter::open(&path).unwrap();
+        assert_eq!(
+            (cut, std::fs::read_to_string(&path).unwrap()),
+            (3, "{\"a\":1}\n".into())
+        );
+    }
 
     #[test]
     fn torn_last_line_is_cut_and_complete_lines_kept() {

@@ -11,10 +11,12 @@ use kobe_actors::jsonl::JsonlWriter;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::data::store::BarStore;
 use crate::data::visibility::last_visible_session;
 use crate::scan::window;
 use crate::strategy::signals::Signal;
 use crate::watchlist::write_json;
+use kobe_actors::calendar::NyseCalendar;
 
 /// The session whose bar a scan at `now` on `session` uses: the latest visible session bar
 /// (DESIGN §7).
@@ -30,32 +32,98 @@ pub type Scanned = (Vec<Signal>, Option<String>);
 /// timed ones), except the overnight watchlist, which asks for the session itself — and the
 /// next session's scans ask for that again.
 #[derive(Default)]
-pub struct LastScan(std::sync::Mutex<Vec<(NaiveDate, Arc<Scanned>)>>);
+pub struct LastScan {
+    kept: std::sync::Mutex<Vec<(NaiveDate, Arc<Scanned>)>>,
+    /// The scan of the session after the latest one, made on another core while this core
+    /// runs the session's other jobs (a scan of a date reads only the kept bars, so it is the
+    /// same wherever it is made). Not taken if another date is asked for first.
+    ahead: std::sync::Mutex<Option<Ahead>>,
+}
+
+/// A thread that scans the dates it is sent, for the whole replay.
+struct Ahead {
+    dates: std::sync::mpsc::Sender<NaiveDate>,
+    scans: std::sync::mpsc::Receiver<(NaiveDate, Scanned)>,
+    /// The date sent and not yet received.
+    pending: Option<NaiveDate>,
+}
+
+impl Ahead {
+    fn start(store: BarStore, universe: Arc<Vec<String>>) -> Option<Self> {
+        let (dates, asked) = std::sync::mpsc::channel::<NaiveDate>();
+        let (made, scans) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("scan-ahead".into())
+            .spawn(move || {
+                // Ends when the replay drops its sender, or stops listening.
+                for date in asked {
+                    if made
+                        .send((date, scan_store(&store, &universe, date)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self {
+            dates,
+            scans,
+            pending: None,
+        })
+    }
+
+    /// The scan of `date` if it was the one sent (waiting for it to be done); `None` if
+    /// another date was sent or the thread is gone.
+    fn take(&mut self, date: NaiveDate) -> Option<Scanned> {
+        let sent = self.pending.take()?;
+        let (made, scanned) = self.scans.recv().ok()?;
+        (sent == date && made == date).then_some(scanned)
+    }
+
+    fn ask(&mut self, date: NaiveDate) -> bool {
+        let sent = self.dates.send(date).is_ok();
+        self.pending = sent.then_some(date);
+        sent
+    }
+}
+
+/// Scans `universe` on `as_of` in `store`; with a note when the store has no bar for that date.
+fn scan_store(store: &BarStore, universe: &[String], as_of: NaiveDate) -> Scanned {
+    store.with_series(universe, Some(window(as_of)), |series| {
+        crate::scan::scan_noting_gaps(series, universe, as_of)
+    })
+}
 
 /// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.
 pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobError> {
-    let run = || -> Result<Arc<Scanned>, JobError> {
-        let universe = app
-            .universe()
-            .map_err(|e| JobError::Recoverable(e.to_string()))?;
-        Ok(Arc::new(app.store().with_series(
-            &universe,
-            Some(window(as_of)),
-            |series| crate::scan::scan_noting_gaps(series, &universe, as_of),
-        )))
-    };
+    let unreadable = |e: crate::data::universe::UniverseError| JobError::Recoverable(e.to_string());
     if !app.mode.is_replay() {
-        return run();
+        let universe = app.universe().map_err(unreadable)?;
+        return Ok(Arc::new(scan_store(&app.store(), &universe, as_of)));
     }
-    let mut last = app.last_scan.0.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, scanned)) = last.iter().find(|(date, _)| *date == as_of) {
+    let last = &app.last_scan;
+    let mut kept = last.kept.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, scanned)) = kept.iter().find(|(date, _)| *date == as_of) {
         return Ok(scanned.clone());
     }
-    let scanned = run()?;
-    if last.len() == 2 {
-        last.remove(0);
+    let universe = app.kept_universe().map_err(unreadable)?;
+    let store = app.store();
+    let mut ahead = last.ahead.lock().unwrap_or_else(|p| p.into_inner());
+    let made_ahead = ahead.as_mut().and_then(|a| a.take(as_of));
+    let scanned = Arc::new(made_ahead.unwrap_or_else(|| scan_store(&store, &universe, as_of)));
+    if kept.len() == 2 {
+        kept.remove(0);
     }
-    last.push((as_of, scanned.clone()));
+    kept.push((as_of, scanned.clone()));
+    if ahead.is_none() {
+        *ahead = Ahead::start(store, universe);
+    }
+    // Without the thread the next scan is simply made when it is asked for.
+    let next = NyseCalendar.next_session(as_of).date;
+    if !ahead.as_mut().is_some_and(|a| a.ask(next)) {
+        *ahead = None;
+    }
     Ok(scanned)
 }
 
@@ -171,18 +239,23 @@ fn log_signals(
 ) -> Result<(), JobError> {
     let (mut log, _) = JsonlWriter::open(&app.home.logs().join("signals.jsonl"))
         .map_err(|e| io_error("logs/signals.jsonl", e))?;
-    for (i, signal) in signals.iter().enumerate() {
-        let line = SignalLine {
-            tag,
-            slot_et: slot_et.to_string(),
-            as_of,
-            rank: i + 1,
-            signal,
-        };
-        log.append(&serde_json::to_string(&line).expect("serialises"))
-            .map_err(|e| io_error("logs/signals.jsonl", e))?;
-    }
-    Ok(())
+    let lines: Vec<String> = signals
+        .iter()
+        .enumerate()
+        .map(|(i, signal)| {
+            let line = SignalLine {
+                tag,
+                slot_et: slot_et.to_string(),
+                as_of,
+                rank: i + 1,
+                signal,
+            };
+            serde_json::to_string(&line).expect("serialises")
+        })
+        .collect();
+    // One write for the scan's lines, not one each.
+    log.append_all(lines.iter().map(String::as_str))
+        .map_err(|e| io_error("logs/signals.jsonl", e))
 }
 
 /// The start of the detail line: how many signals, the top names, and why the bar of `as_of`

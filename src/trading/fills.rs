@@ -31,11 +31,12 @@ impl TradingLedger {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![request.client_order_id, session, request.symbol, request.side.as_str(), request.qty, stop, target,
                 order.status, at, kind, request.limit.map(to_f64), order.broker_id],
         )?;
-        self.conn
-            .prepare_cached(
-                "UPDATE orders SET broker_id = COALESCE(?2, broker_id) WHERE client_order_id = ?1",
-            )?
-            .execute(params![request.client_order_id, order.broker_id])?;
+        // Without a broker id (the paper book) there is nothing to set: no second write.
+        if order.broker_id.is_some() {
+            self.conn
+                .prepare_cached("UPDATE orders SET broker_id = ?2 WHERE client_order_id = ?1")?
+                .execute(params![request.client_order_id, order.broker_id])?;
+        }
         Ok(())
     }
 
