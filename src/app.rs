@@ -137,6 +137,7 @@ impl App {
             .session(to)
             .unwrap_or_else(|| calendar.previous_session(to));
         self.replay_last_session = Some(last.date);
+        self.store = BarStore::frozen_until(self.home.root(), to);
         self
     }
 

@@ -44,6 +44,13 @@ pub struct Entry {
     pub dropped: Vec<Dropped>,
     /// The file could not be read as bars (kept, so it is not re-parsed at every load).
     pub error: Option<String>,
+    /// The dates of the first and the last of all its bars, whatever window was decoded.
+    pub span: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// The first and the last date of date-sorted `bars`.
+pub fn span_of(bars: &[Bar]) -> Option<(NaiveDate, NaiveDate)> {
+    Some((bars.first()?.date, bars.last()?.date))
 }
 
 const INVALID: [Invalid; 5] = [
@@ -157,6 +164,14 @@ pub fn decode(
         if wanted.is_some_and(|w| !w.contains(symbol.as_str())) {
             continue;
         }
+        let day_at = |i: usize| -> Option<NaiveDate> {
+            let b = bar_bytes.get(i * BAR_BYTES..i * BAR_BYTES + 4)?;
+            NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(b.try_into().ok()?))
+        };
+        let span = match n_bars {
+            0 => None,
+            n => Some((day_at(0)?, day_at(n - 1)?)),
+        };
         let (start, end) = bars_in_window(bar_bytes, n_bars, window);
         let bars = decode_bars(&bar_bytes[start * BAR_BYTES..end * BAR_BYTES])?;
         let dropped = decode_dropped(&symbol, drop_bytes)?;
@@ -168,6 +183,7 @@ pub fn decode(
                 bars,
                 dropped,
                 error,
+                span,
             },
         );
     }
@@ -263,6 +279,7 @@ mod tests {
                 bars: vec![bar],
                 dropped: vec![dropped.clone()],
                 error: None,
+                span: None,
             },
         )]);
         let bytes = encode(&entries);

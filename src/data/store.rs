@@ -49,6 +49,8 @@ pub struct Loaded {
     pub errors: Vec<String>,
     /// The symbol of each of `errors`, in the same order.
     pub unreadable: Vec<String>,
+    /// The first and the last date of any bar of the files read, whatever window was kept.
+    pub span: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// Maps a file read-only: a scan touches only the pages of the bars it needs.
@@ -191,6 +193,7 @@ fn cut(kept: &Kept, symbols: Option<&[String]>, window: Option<snapshot::Window>
         .map(|(s, e)| (s.clone(), e.clone()))
         .unzip();
     Loaded {
+        span: kept.span,
         series,
         dropped: kept
             .dropped
@@ -211,6 +214,9 @@ pub struct BarStore {
     /// most of a replay's time. `None`: every load reads the files (or their snapshot) as they
     /// are now, so a live run sees what DATA_UPDATE or `kobe data import` just wrote.
     frozen: Option<Arc<OnceLock<Kept>>>,
+    /// A frozen store keeps bars up to this date only: a replay never shows a bar past its
+    /// range, and decoding the years after it was a tenth of a short replay's time.
+    frozen_until: Option<NaiveDate>,
 }
 
 impl BarStore {
@@ -218,6 +224,7 @@ impl BarStore {
         Self {
             dir: home.join("data/bars"),
             frozen: None,
+            frozen_until: None,
         }
     }
 
@@ -229,28 +236,30 @@ impl BarStore {
         }
     }
 
+    /// A frozen store that keeps no bar dated after `until` (its `span` still tells the
+    /// store's whole). Only before its first read: the copy is not cut again.
+    pub fn frozen_until(home: &Path, until: NaiveDate) -> Self {
+        Self {
+            frozen_until: Some(until),
+            ..Self::frozen(home)
+        }
+    }
+
     /// The kept copy of a frozen store, read (and its drops and errors logged) on first use.
     fn kept(&self) -> Option<&Kept> {
         let cell = self.frozen.as_ref()?;
-        Some(cell.get_or_init(|| Kept::new(self.read(None, None))))
+        let window = self.frozen_until.map(|until| snapshot::Window {
+            until,
+            keep: usize::MAX,
+        });
+        Some(cell.get_or_init(|| Kept::new(self.read(None, window))))
     }
 
     /// The first and the last date of any bar in the store (`None`: it holds none).
     pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
-        fn span<'a>(
-            series: impl Iterator<Item = &'a Vec<Bar>> + Clone,
-        ) -> Option<(NaiveDate, NaiveDate)> {
-            let first = series
-                .clone()
-                .filter_map(|b| b.first())
-                .map(|b| b.date)
-                .min()?;
-            let last = series.filter_map(|b| b.last()).map(|b| b.date).max()?;
-            Some((first, last))
-        }
         match self.kept() {
-            Some(kept) => span(kept.bars().map(|(_, b)| b)),
-            None => span(self.read(None, None).series.values()),
+            Some(kept) => kept.loaded.span,
+            None => self.read(None, None).span,
         }
     }
 
@@ -397,6 +406,10 @@ impl BarStore {
                 tracing::warn!(symbol = %d.symbol, date = %d.date, why = d.why.as_str(), "invalid bar dropped");
             }
             loaded.dropped.extend(entry.dropped);
+            loaded.span = match (loaded.span, entry.span) {
+                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                (one, other) => one.or(other),
+            };
             loaded.series.insert(symbol, entry.bars);
         }
         loaded
@@ -433,6 +446,7 @@ impl BarStore {
                                 let entry = match self.load_symbol(s) {
                                     Ok(Some((bars, dropped))) => snapshot::Entry {
                                         stamp,
+                                        span: snapshot::span_of(&bars),
                                         bars,
                                         dropped,
                                         error: None,
@@ -443,6 +457,7 @@ impl BarStore {
                                         bars: Vec::new(),
                                         dropped: Vec::new(),
                                         error: Some(e.to_string()),
+                                        span: None,
                                     },
                                 };
                                 Some((s.clone(), entry))
@@ -583,6 +598,37 @@ mod tests {
         std::fs::remove_file(plain.dir().join("AAA.csv")).unwrap();
         assert_eq!(cut(&frozen, "AAA"), Some(6));
         assert_eq!(cut(&plain, "AAA"), None);
+    }
+
+    #[test]
+    fn a_store_frozen_until_a_date_keeps_no_later_bar_and_tells_its_whole_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = BarStore::new(dir.path());
+        std::fs::create_dir_all(plain.dir()).unwrap();
+        let rows: String = (1..=9)
+            .map(|d| format!("2018-01-0{d},1,2,1,1.5,10\n"))
+            .collect();
+        std::fs::write(
+            plain.dir().join("AAA.csv"),
+            format!("date,open,high,low,close,volume\n{rows}"),
+        )
+        .unwrap();
+        let day = |d: &str| -> NaiveDate { d.parse().unwrap() };
+        // Twice: parsed from the CSV the first time, decoded from its snapshot the second.
+        for _ in 0..2 {
+            let frozen = BarStore::frozen_until(dir.path(), day("2018-01-05"));
+            let last = |date| {
+                frozen.with_series(&[], None, |bars| {
+                    bars.up_to("AAA", day(date))
+                        .and_then(|b| b.last())
+                        .map(|b| b.date)
+                })
+            };
+            assert_eq!(last("2018-01-03"), Some(day("2018-01-03")));
+            assert_eq!(last("2018-01-09"), Some(day("2018-01-05")));
+            assert_eq!(frozen.span(), Some((day("2018-01-01"), day("2018-01-09"))));
+            assert_eq!(frozen.span(), plain.span());
+        }
     }
 
     #[test]
