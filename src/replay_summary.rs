@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use kobe_actors::calendar::NyseCalendar;
-use kobe_actors::ledger::{RunRecord, Status};
+use kobe_actors::ledger::{SlotOutcomes, Status};
 
 use crate::runner::ReplayRange;
 
@@ -25,21 +25,21 @@ pub struct ReplaySummary {
 }
 
 impl ReplaySummary {
-    pub fn new(range: ReplayRange, records: &[RunRecord], elapsed: Duration) -> Self {
+    pub fn new(range: ReplayRange, outcomes: &[SlotOutcomes], elapsed: Duration) -> Self {
         let mut by_tag: BTreeMap<String, BTreeMap<Status, usize>> = BTreeMap::new();
         let mut by_status = BTreeMap::new();
         let mut reasons = BTreeMap::new();
-        for r in records {
+        for o in outcomes {
             *by_tag
-                .entry(r.tag.clone())
+                .entry(o.tag.clone())
                 .or_default()
-                .entry(r.status)
-                .or_default() += 1;
-            *by_status.entry(r.status).or_default() += 1;
-            if let Some(reason) = &r.reason {
+                .entry(o.status)
+                .or_default() += o.count;
+            *by_status.entry(o.status).or_default() += o.count;
+            if let Some(reason) = &o.reason {
                 *reasons
-                    .entry(format!("{} {}", r.status.as_str(), reason))
-                    .or_default() += 1;
+                    .entry(format!("{} {}", o.status.as_str(), reason))
+                    .or_default() += o.count;
             }
         }
         Self {

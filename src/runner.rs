@@ -522,11 +522,11 @@ fn outcome(
 ) -> Result<Outcome, RunnerError> {
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
-            let records = ledger.records_between(range.start(), range.end())?;
+            let outcomes = ledger.outcomes_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
             let durability = plan.run_mode().durability();
             let trading = app.with_trading_ledger(|l| l.performance(starting)).ok();
-            let mut summary = ReplaySummary::new(range, &records, elapsed);
+            let mut summary = ReplaySummary::new(range, &outcomes, elapsed);
             summary.trading = trading;
             // Built and written only here, at the end of a finished replay: an interrupted
             // one writes none, and its resumption writes the whole range's.

@@ -39,6 +39,15 @@ impl Status {
     }
 }
 
+/// How many slots of one job ended with one status and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotOutcomes {
+    pub tag: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub count: usize,
+}
+
 /// One line of `logs/jobs.jsonl` (DESIGN §5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -416,6 +425,46 @@ impl RunLedger {
         Ok(out)
     }
 
+    /// How the slots in `[from, to)` ended, counted by job, status and reason: a replay's
+    /// summary, without reading back its thousands of records.
+    pub fn outcomes_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SlotOutcomes>, LedgerError> {
+        let inner = self.lock();
+        let mut stmt = inner.db.prepare(
+            "SELECT tag, status, reason, COUNT(*) FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2
+             GROUP BY tag, status, reason ORDER BY tag, status, reason",
+        )?;
+        let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tag, status, reason, count) = row?;
+            let status = Status::ALL
+                .into_iter()
+                .find(|s| s.as_str() == status)
+                .ok_or_else(|| LedgerError::Corrupt {
+                    path: PathBuf::from("runs.sqlite"),
+                    reason: format!("a stored status is not one kobe knows: {status:?}"),
+                })?;
+            out.push(SlotOutcomes {
+                tag,
+                status,
+                reason,
+                count: usize::try_from(count).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
     /// The latest slot recorded for any job.
     pub fn last_slot(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
         let inner = self.lock();
@@ -655,5 +704,45 @@ mod tests {
             .map(|r| r.tag)
             .collect();
         assert_eq!(tags, ["C", "A", "B"]);
+    }
+
+    #[test]
+    fn outcomes_are_counted_by_job_status_and_reason_in_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(dir.path());
+        let with = |tag: &str, hour, status, reason: Option<&str>| RunRecord {
+            status,
+            reason: reason.map(String::from),
+            ..record(tag, hour)
+        };
+        for r in [
+            with("SCAN", 9, Status::Ok, None),
+            with("SCAN", 10, Status::Ok, None),
+            with("SCAN", 11, Status::Skipped, Some("no_data")),
+            with("PM", 9, Status::Skipped, Some("no_data")),
+            with("PM", 10, Status::Failed, Some("timeout")),
+            with("PM", 23, Status::Ok, None),
+        ] {
+            ledger.record(&r).unwrap();
+        }
+        let from = Utc.with_ymd_and_hms(2024, 11, 29, 0, 0, 0).unwrap();
+        // 23:00 ET is 04:00 UTC the next day: outside.
+        let to = Utc.with_ymd_and_hms(2024, 11, 30, 0, 0, 0).unwrap();
+        let counted: Vec<(String, Status, Option<String>, usize)> = ledger
+            .outcomes_between(from, to)
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.tag, o.status, o.reason, o.count))
+            .collect();
+        let no_data = Some("no_data".to_string());
+        assert_eq!(
+            counted,
+            [
+                ("PM".into(), Status::Failed, Some("timeout".into()), 1),
+                ("PM".into(), Status::Skipped, no_data.clone(), 1),
+                ("SCAN".into(), Status::Ok, None, 2),
+                ("SCAN".into(), Status::Skipped, no_data, 1),
+            ]
+        );
     }
 }
