@@ -100,26 +100,52 @@ fn newest(dir: &Path, prefix: &str) -> Option<PathBuf> {
     })
 }
 
-fn read_json(path: Option<PathBuf>) -> Option<Value> {
-    path.and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
+/// The newest `PREFIX*.json` of `dir`, read as `T`: `Ok(None)` when there is none yet; an
+/// error naming the file when it cannot be read or lacks a field the page shows (a figure the
+/// page cannot read is never drawn as 0.00).
+fn read_newest<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    prefix: &str,
+    shown_as: &str,
+) -> Result<Option<T>, String> {
+    let Some(path) = newest(dir, prefix) else {
+        return Ok(None);
+    };
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{shown_as}/{name}: {e}"))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{shown_as}/{name} is not a readable report: {e}"))
+}
+
+/// What the P&L section shows of `reports/pnl_*.json`.
+#[derive(serde::Deserialize)]
+struct PnlView {
+    session: String,
+    equity: f64,
+    day_pnl: f64,
+    realized_today: f64,
+    unrealized: f64,
 }
 
 fn pnl(html: &mut String, home: &Path) {
     html.push_str("<section id=\"pnl\"><h2>P&amp;L</h2>");
-    match read_json(newest(&home.join("reports"), "pnl_")) {
-        Some(r) => {
+    match read_newest::<PnlView>(&home.join("reports"), "pnl_", "reports") {
+        Ok(Some(r)) => {
             let _ = write!(
                 html,
                 "<p>{}: equity {:.2}, day {:+.2}, realized {:+.2}, unrealized {:+.2}</p>",
-                esc(r["session"].as_str().unwrap_or("")),
-                r["equity"].as_f64().unwrap_or(0.0),
-                r["day_pnl"].as_f64().unwrap_or(0.0),
-                r["realized_today"].as_f64().unwrap_or(0.0),
-                r["unrealized"].as_f64().unwrap_or(0.0)
+                esc(&r.session),
+                r.equity,
+                r.day_pnl,
+                r.realized_today,
+                r.unrealized
             );
         }
-        None => html.push_str("<p>no end-of-day report yet</p>"),
+        Ok(None) => html.push_str("<p>no end-of-day report yet</p>"),
+        Err(why) => alarm(html, &why),
     }
     html.push_str("</section>");
 }
@@ -181,37 +207,57 @@ fn validated_watchlist(html: &mut String, state: &Path) {
     html.push_str("</section>");
 }
 
+/// What the scan section shows of `state/scans/scan_*.json`.
+#[derive(serde::Deserialize)]
+struct ScanView {
+    tag: String,
+    slot_et: String,
+    as_of: String,
+    signals_found: u64,
+    top3: Vec<SignalView>,
+}
+
+#[derive(serde::Deserialize)]
+struct SignalView {
+    symbol: String,
+    strategy: String,
+    confidence: f64,
+    close: f64,
+    stop: f64,
+    target: Option<f64>,
+}
+
 fn latest_signals(html: &mut String, state: &Path) {
     html.push_str("<section id=\"signals\"><h2>Latest scan</h2>");
-    match read_json(newest(&state.join("scans"), "scan_")) {
-        Some(scan) => {
-            let top: &[Value] = scan["top3"].as_array().map_or(&[], Vec::as_slice);
+    match read_newest::<ScanView>(&state.join("scans"), "scan_", "state/scans") {
+        Ok(Some(scan)) => {
             let _ = write!(
                 html,
                 "<p>{} ({}): {} signals on {}'s bars</p>",
-                esc(scan["tag"].as_str().unwrap_or("")),
-                esc(scan["slot_et"].as_str().unwrap_or("")),
-                scan["signals_found"].as_u64().unwrap_or(0),
-                esc(scan["as_of"].as_str().unwrap_or(""))
+                esc(&scan.tag),
+                esc(&scan.slot_et),
+                scan.signals_found,
+                esc(&scan.as_of)
             );
-            if !top.is_empty() {
+            if !scan.top3.is_empty() {
                 html.push_str("<table><tr><th>symbol</th><th>strategy</th><th>confidence</th><th>close</th><th>stop</th><th>target</th></tr>");
-                for s in top {
+                for s in &scan.top3 {
                     let _ = write!(
                         html,
                         "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
-                        esc(s["symbol"].as_str().unwrap_or("")),
-                        esc(s["strategy"].as_str().unwrap_or("")),
-                        s["confidence"].as_f64().unwrap_or(0.0),
-                        s["close"].as_f64().unwrap_or(0.0),
-                        s["stop"].as_f64().unwrap_or(0.0),
-                        num_or_dash(s["target"].as_f64())
+                        esc(&s.symbol),
+                        esc(&s.strategy),
+                        s.confidence,
+                        s.close,
+                        s.stop,
+                        num_or_dash(s.target)
                     );
                 }
                 html.push_str("</table>");
             }
         }
-        None => html.push_str("<p>no scan yet</p>"),
+        Ok(None) => html.push_str("<p>no scan yet</p>"),
+        Err(why) => alarm(html, &why),
     }
     html.push_str("</section>");
 }
@@ -280,6 +326,76 @@ mod tests {
         assert_eq!(
             html.matches("<p class=\"alarm\">trading ledger: ").count(),
             2,
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_report_or_scan_that_cannot_be_read_is_an_alarm_naming_it_never_zeros() {
+        let home = tempfile::tempdir().unwrap();
+        let (reports, scans) = (home.path().join("reports"), home.path().join("state/scans"));
+        std::fs::create_dir_all(&reports).unwrap();
+        std::fs::create_dir_all(&scans).unwrap();
+        let page = || fragment(home.path().to_path_buf(), 100_000.0)();
+        // Nothing yet: said as such.
+        let html = page();
+        assert!(
+            html.contains("no end-of-day report yet") && html.contains("no scan yet"),
+            "{html}"
+        );
+        // Torn, and missing a figure: alarms that name the files.
+        std::fs::write(
+            reports.join("pnl_20240102.json"),
+            "{\"session\": \"2024-01-02\", \"equi",
+        )
+        .unwrap();
+        std::fs::write(
+            scans.join("scan_20240102_0935.json"),
+            r#"{"tag":"FIRST_SCAN","slot_et":"x","as_of":"2024-01-01","top3":[]}"#,
+        )
+        .unwrap();
+        let html = page();
+        assert!(
+            html.contains("<p class=\"alarm\">reports/pnl_20240102.json is not a readable report"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<p class=\"alarm\">state/scans/scan_20240102_0935.json is not a readable report"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("signals_found"),
+            "the missing field is named: {html}"
+        );
+        assert!(
+            !html.contains("no end-of-day report yet") && !html.contains("no scan yet"),
+            "{html}"
+        );
+        assert!(!html.contains("equity 0.00"), "{html}");
+        // Whole files are shown.
+        std::fs::write(
+            reports.join("pnl_20240103.json"),
+            r#"{"session":"2024-01-03","equity":100123.5,"day_pnl":12.25,"realized_today":0.0,"unrealized":12.25}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            scans.join("scan_20240103_0935.json"),
+            r#"{"tag":"FIRST_SCAN","slot_et":"x","as_of":"2024-01-02","signals_found":1,"top3":[{"symbol":"AAA","strategy":"IBS_RSI","confidence":0.5,"close":10.0,"stop":9.0,"target":null}]}"#,
+        )
+        .unwrap();
+        let html = page();
+        assert!(
+            html.contains("2024-01-03: equity 100123.50, day +12.25"),
+            "{html}"
+        );
+        assert!(
+            html.contains("FIRST_SCAN (x): 1 signals on 2024-01-02"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("alarm\">reports") && !html.contains("alarm\">state"),
             "{html}"
         );
     }
