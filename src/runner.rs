@@ -507,6 +507,7 @@ fn runtime_config(
             status_page: Some(crate::status_page::fragment(
                 plan.home.root().to_path_buf(),
                 plan.config.trading.starting_equity,
+                plan.replay.is_some(),
             )),
         }),
     }

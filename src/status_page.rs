@@ -17,13 +17,18 @@ use crate::watchlist::{self, Validated};
 /// Closed trades shown, newest first.
 const TRADES_SHOWN: usize = 10;
 
-/// The fragment for a home; read afresh on every page view (a few small files).
-pub fn fragment(home: PathBuf, starting_equity: f64) -> PageFragment {
+/// The fragment for a home; read afresh on every page view (a few small files). `replay`: the
+/// run is a replay, which holds the trading ledger locked until it ends.
+pub fn fragment(home: PathBuf, starting_equity: f64, replay: bool) -> PageFragment {
     Arc::new(move || {
         let state = home.join("state");
         // A ledger that is there but will not open is shown as such, never as no ledger.
         let ledger: Book = match state.join("ledger.sqlite").exists() {
             false => Ok(None),
+            // Waiting for it would hold the page until the replay ends: said instead.
+            true if replay => {
+                Err("held by the running replay until it ends (then `kobe ledger export`)".into())
+            }
             true => TradingLedger::open(&state, starting_equity, Durability::ProcessCrash)
                 .map(Some)
                 .map_err(|e| e.to_string()),
@@ -320,7 +325,7 @@ mod tests {
         let state = home.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("ledger.sqlite"), "not a database").unwrap();
-        let html = fragment(home.path().to_path_buf(), 100_000.0)();
+        let html = fragment(home.path().to_path_buf(), 100_000.0, false)();
         assert!(!html.contains("no trading ledger yet"), "{html}");
         assert!(!html.contains("none yet"), "{html}");
         assert_eq!(
@@ -336,7 +341,7 @@ mod tests {
         let (reports, scans) = (home.path().join("reports"), home.path().join("state/scans"));
         std::fs::create_dir_all(&reports).unwrap();
         std::fs::create_dir_all(&scans).unwrap();
-        let page = || fragment(home.path().to_path_buf(), 100_000.0)();
+        let page = || fragment(home.path().to_path_buf(), 100_000.0, false)();
         // Nothing yet: said as such.
         let html = page();
         assert!(
@@ -396,6 +401,25 @@ mod tests {
         );
         assert!(
             !html.contains("alarm\">reports") && !html.contains("alarm\">state"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn during_a_replay_the_ledger_it_holds_is_said_to_be_held_not_waited_for() {
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        // Locked as a replay locks it: a page that opened it would wait out the lock.
+        let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
+        db.pragma_update(None, "locking_mode", "EXCLUSIVE").unwrap();
+        db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let html = fragment(home.path().to_path_buf(), 100_000.0, true)();
+        assert_eq!(
+            html.matches("<p class=\"alarm\">trading ledger: held by the running replay")
+                .count(),
+            2,
             "{html}"
         );
     }

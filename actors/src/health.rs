@@ -118,7 +118,17 @@ async fn status_page(
         .iter()
         .map(|p| format!("<li>{}</li>", esc(p)))
         .collect();
-    let fragment = extra.as_ref().as_ref().map(|f| f()).unwrap_or_default();
+    // On the blocking pool: the fragment reads files and a database, and the one worker must
+    // stay free to answer /live and /ready meanwhile.
+    let fragment = match extra.as_ref().clone() {
+        Some(f) => web::block(move || f()).await.unwrap_or_else(|e| {
+            format!(
+                "<p class=\"alarm\">status page: {}</p>",
+                esc(&e.to_string())
+            )
+        }),
+        None => String::new(),
+    };
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"15\">\
 <title>kobe — {status}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}\
@@ -192,4 +202,73 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::NyseCalendar;
+    use crate::clock::{Clock, SimClock, Speed};
+    use crate::schedule::Schedule;
+    use std::io::{Read, Write};
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    /// One GET over a plain socket; the reply as text (an error if none comes in 20 s).
+    fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        Ok(reply)
+    }
+
+    #[test]
+    fn a_status_page_still_being_made_leaves_live_answering() {
+        let (entered_tx, entered) = mpsc::channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+        // A page part that waits until the test lets it go, as one waiting on a locked file.
+        let page: PageFragment = Arc::new(move || {
+            let _ = entered_tx.lock().unwrap().send(());
+            let _ = release_rx.lock().unwrap().recv();
+            "<p>made at last</p>".into()
+        });
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let clock: Arc<dyn Clock> = Arc::new(SimClock::new(start, Speed::Max));
+        let view = RuntimeView::new(
+            None,
+            clock.clone(),
+            clock,
+            Arc::new(Schedule::new(Vec::new(), NyseCalendar)),
+            chrono::TimeDelta::seconds(30),
+        );
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let extras = Extras {
+                    page: Some(page),
+                    metrics: None,
+                };
+                serve(listener, view, extras).unwrap().await
+            })
+        });
+        let slow = std::thread::spawn(move || get(addr, "/"));
+        entered
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the page was asked for");
+        // The page is still being made: /live answers all the same.
+        let live = get(addr, "/live").expect("/live answers while the page waits");
+        assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+        release.send(()).unwrap();
+        let page = slow.join().unwrap().unwrap();
+        assert!(page.contains("made at last"), "{page}");
+    }
 }
