@@ -108,6 +108,8 @@ impl RunnerError {
         match self {
             RunnerError::Usage(_) | RunnerError::Config(_) | RunnerError::Secrets(_) => 2,
             RunnerError::Ledger(LedgerError::Corrupt { .. }) | RunnerError::Health(_) => 2,
+            // Held by a running replay: another runner has it, as with the lock.
+            RunnerError::TradingLedger(crate::trading::LedgerError::Busy { .. }) => 3,
             RunnerError::TradingLedger(_) => 2,
             RunnerError::Lock(LockError::Held { .. }) => 3,
             // A link (or anything but a file) where the lock should be: a bad state file.

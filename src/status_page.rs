@@ -91,18 +91,26 @@ fn positions(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>) {
 }
 
 /// The newest `PREFIX*.json` in `dir` by name: the names carry the date (and slot), so the
-/// newest by name is the latest, whatever the files' times say.
-fn newest(dir: &Path, prefix: &str) -> Option<PathBuf> {
-    std::fs::read_dir(dir).ok().and_then(|entries| {
-        entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
-            })
-            .max()
-    })
+/// newest by name is the latest, whatever the files' times say. `Ok(None)`: no folder or no
+/// such file yet; a folder that cannot be listed is an error, never "not yet".
+fn newest(dir: &Path, prefix: &str) -> Result<Option<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut newest = None;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        let wanted = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"));
+        if wanted && newest.as_ref().is_none_or(|n| path > *n) {
+            newest = Some(path);
+        }
+    }
+    Ok(newest)
 }
 
 /// The newest `PREFIX*.json` of `dir`, read as `T`: `Ok(None)` when there is none yet; an
@@ -113,7 +121,7 @@ fn read_newest<T: serde::de::DeserializeOwned>(
     prefix: &str,
     shown_as: &str,
 ) -> Result<Option<T>, String> {
-    let Some(path) = newest(dir, prefix) else {
+    let Some(path) = newest(dir, prefix)? else {
         return Ok(None);
     };
     let name = path

@@ -44,8 +44,20 @@ pub enum LedgerError {
     /// A row holds a value kobe does not know: nothing is guessed, nothing is traded on it.
     #[error("trading ledger ledger.sqlite: {0}; the file is kept as it is: correct the row or restore a backup")]
     BadRow(BadRow),
+    /// Another process holds the ledger locked (a running replay keeps it until it ends):
+    /// nothing is wrong with the file, and nothing was read or changed.
+    #[error("{path}: in use by another kobe process (a running replay holds it until it ends); nothing was read or changed: try again when it is done", path = .path.display())]
+    Busy { path: PathBuf },
     #[error("trading ledger: {0}")]
     Sql(rusqlite::Error),
+}
+
+/// Whether SQLite said another connection holds the database locked.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// The schema version this kobe writes (`PRAGMA user_version`).
@@ -249,8 +261,25 @@ impl TradingLedger {
         Self::open_locking(state_dir, starting_equity, durability, Locking::Shared)
     }
 
-    /// `open`, with the connection's `locking`.
+    /// `open`, with the connection's `locking`. A ledger another process has open (`kobe
+    /// status --watch`, say) cannot be locked for the run: it is then opened `Shared`, as every
+    /// ledger was before, and the run says so in its log.
     pub fn open_locking(
+        state_dir: &Path,
+        starting_equity: f64,
+        durability: Durability,
+        locking: Locking,
+    ) -> Result<Self, LedgerError> {
+        match Self::open_with(state_dir, starting_equity, durability, locking) {
+            Err(LedgerError::Busy { path }) if locking == Locking::Exclusive => {
+                tracing::warn!(path = %path.display(), "trading ledger open in another process: this run shares it (slower) instead of locking it");
+                Self::open_with(state_dir, starting_equity, durability, Locking::Shared)
+            }
+            other => other,
+        }
+    }
+
+    fn open_with(
         state_dir: &Path,
         starting_equity: f64,
         durability: Durability,
@@ -262,14 +291,22 @@ impl TradingLedger {
             path: path.clone(),
             why: e.to_string(),
         })?;
-        let corrupt = |e: rusqlite::Error| LedgerError::Corrupt {
-            path: path.clone(),
-            why: e.to_string(),
+        let corrupt = |e: rusqlite::Error| match is_busy(&e) {
+            true => LedgerError::Busy { path: path.clone() },
+            false => LedgerError::Corrupt {
+                path: path.clone(),
+                why: e.to_string(),
+            },
         };
         let conn = Connection::open(&path).map_err(corrupt)?;
         // Waits out another connection's lock (a second job, a recovery after a kill) rather
-        // than calling a busy ledger unreadable.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // than calling a busy ledger unreadable. Locking it for a run waits a moment only:
+        // another process that has it open keeps it open.
+        let wait = match locking {
+            Locking::Shared => std::time::Duration::from_secs(10),
+            Locking::Exclusive => std::time::Duration::from_millis(500),
+        };
+        conn.busy_timeout(wait)?;
         // Before the first access in WAL mode, or SQLite makes the shared-memory index anyway.
         if locking == Locking::Exclusive {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
@@ -303,7 +340,15 @@ impl TradingLedger {
         }
         conn.execute_batch(&schema::indexes()).map_err(corrupt)?;
         conn.prepare_cached("INSERT OR IGNORE INTO account (id, cash) VALUES (1, ?1)")?
-            .execute(params![starting_equity])?;
+            .execute(params![starting_equity])
+            .map_err(corrupt)?;
+        if locking == Locking::Exclusive {
+            // Taken now, not at the run's first write: a process that opened it since would
+            // otherwise stop the run half-way.
+            conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+                .map_err(corrupt)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        }
         let ledger = Self {
             conn,
             memo: memo::ReadMemo::default(),
@@ -324,6 +369,14 @@ impl TradingLedger {
         let what = match db_check::inspect(&path).map_err(corrupt)? {
             Found::Database => {
                 let conn = db_check::open_existing(&path).map_err(|e| corrupt(e.to_string()))?;
+                // Held by another process (a replay): said as such, not judged unreadable.
+                conn.busy_timeout(std::time::Duration::from_secs(2))?;
+                match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                    r.get::<_, i64>(0)
+                }) {
+                    Err(e) if is_busy(&e) => return Err(LedgerError::Busy { path }),
+                    _ => conn.busy_timeout(std::time::Duration::from_secs(10))?,
+                }
                 db_check::quick_check(&conn).map_err(corrupt)?;
                 db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;
                 return Ok(());
@@ -744,5 +797,35 @@ mod tests {
         drop(ledger);
         let again = TradingLedger::open(dir.path(), 100_000.0, Durability::ProcessCrash).unwrap();
         assert_eq!(again.export().unwrap()["orders"], *orders);
+    }
+
+    #[test]
+    fn a_locked_ledger_is_busy_not_corrupt_and_a_run_shares_one_another_process_has_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |locking| {
+            TradingLedger::open_locking(dir.path(), 1000.0, Durability::ProcessCrash, locking)
+        };
+        // Locked for a run: another connection is told it is in use, never that it is unreadable.
+        let locked = open(Locking::Exclusive).unwrap();
+        locked.set_cash(900.0).unwrap();
+        match open(Locking::Shared) {
+            Err(e @ LedgerError::Busy { .. }) => {
+                assert!(
+                    e.to_string().contains("in use by another kobe process"),
+                    "{e}"
+                )
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(matches!(
+            TradingLedger::check(dir.path()),
+            Err(LedgerError::Busy { .. })
+        ));
+        drop(locked);
+        // Open elsewhere (a watching `kobe status`): a run cannot lock it, so it shares it.
+        let watching = open(Locking::Shared).unwrap();
+        let run = open(Locking::Exclusive).expect("shared instead of locked");
+        run.set_cash(800.0).unwrap();
+        assert_eq!(watching.cash().unwrap(), 800.0);
     }
 }

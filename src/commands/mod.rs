@@ -81,6 +81,8 @@ impl CommandError {
         match self {
             CommandError::RunJob(e) => e.exit_code(),
             CommandError::Backup(e) => e.exit_code(),
+            // A running replay holds the ledger: another runner has it (DESIGN §6's 3).
+            CommandError::Trading(crate::trading::LedgerError::Busy { .. }) => 3,
             _ => 2,
         }
     }
