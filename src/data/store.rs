@@ -1,7 +1,7 @@
 //! The bar store: one `data/bars/SYMBOL.csv` per symbol, loaded in parallel, each file written
 //! atomically so an interrupted update leaves it as before or fully updated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -11,6 +11,9 @@ use kobe_actors::atomic_file::{write_atomic, Durability};
 
 use super::bars::{self, Bar, Dropped};
 use super::snapshot::{self, Stamp};
+
+mod kept;
+use kept::{cut, Kept};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,138 +74,6 @@ impl BarsBySymbol for BTreeMap<String, Vec<Bar>> {
     fn up_to(&self, symbol: &str, date: NaiveDate) -> Option<&[Bar]> {
         let bars = self.get(symbol)?;
         Some(&bars[..bars.partition_point(|b| b.date <= date)])
-    }
-}
-
-/// A frozen store's copy: every symbol's bars, and their dates apart. A scan cuts 500 series
-/// at its date; searching 4-byte dates packed together stays in the processor's cache where
-/// searching the 48-byte bars themselves went to memory for almost every step.
-#[derive(Debug)]
-struct Kept {
-    /// Each symbol's dates, apart, and its bars; hashed, so a scan's 500 lookups compare no
-    /// strings.
-    series: HashMap<String, Series>,
-    /// Every date any symbol has a bar on, sorted: a few kilobytes that stay in cache.
-    dates: Vec<NaiveDate>,
-    /// The read's drops and unreadable files (`series` left empty).
-    loaded: Loaded,
-}
-
-#[derive(Debug)]
-struct Series {
-    dates: Vec<NaiveDate>,
-    bars: Vec<Bar>,
-    /// Where the symbol's first date sits in `Kept::dates`. A symbol with a bar on every date
-    /// from its first on is cut where the store as a whole is; one with gaps is searched.
-    first: usize,
-}
-
-impl Kept {
-    fn new(mut loaded: Loaded) -> Self {
-        let mut dates: Vec<NaiveDate> = loaded
-            .series
-            .values()
-            .flat_map(|bars| bars.iter().map(|b| b.date))
-            .collect();
-        dates.sort_unstable();
-        dates.dedup();
-        let series = std::mem::take(&mut loaded.series)
-            .into_iter()
-            .map(|(s, bars)| {
-                let first = bars
-                    .first()
-                    .map_or(0, |b| dates.partition_point(|d| *d < b.date));
-                let own = bars.iter().map(|b| b.date).collect();
-                (
-                    s,
-                    Series {
-                        dates: own,
-                        bars,
-                        first,
-                    },
-                )
-            })
-            .collect();
-        Self {
-            series,
-            dates,
-            loaded,
-        }
-    }
-
-    /// Every symbol's bars, whole.
-    fn bars(&self) -> impl Iterator<Item = (&String, &Vec<Bar>)> + Clone {
-        self.series.iter().map(|(s, series)| (s, &series.bars))
-    }
-}
-
-impl BarsBySymbol for Kept {
-    fn up_to(&self, symbol: &str, date: NaiveDate) -> Option<&[Bar]> {
-        let series = self.series.get(symbol)?;
-        let own = &series.dates;
-        // Without gaps, the symbol has as many bars up to `date` as the store has dates from
-        // its first on: two neighbouring dates confirm it; else the symbol's dates are searched.
-        let guess = self
-            .dates
-            .partition_point(|d| *d <= date)
-            .saturating_sub(series.first)
-            .min(own.len());
-        let fits =
-            (guess == 0 || own[guess - 1] <= date) && own.get(guess).is_none_or(|d| *d > date);
-        let end = if fits {
-            guess
-        } else {
-            own.partition_point(|d| *d <= date)
-        };
-        Some(&series.bars[..end])
-    }
-}
-
-/// The window of `symbols` (all if `None`) out of a frozen store's kept copy: what `read` would
-/// give for them, without the drops and errors logged again.
-fn cut(kept: &Kept, symbols: Option<&[String]>, window: Option<snapshot::Window>) -> Loaded {
-    let window_of = |bars: &[Bar]| -> Vec<Bar> {
-        match window {
-            None => bars.to_vec(),
-            Some(w) => {
-                let end = bars.partition_point(|b| b.date <= w.until);
-                bars[end.saturating_sub(w.keep)..end].to_vec()
-            }
-        }
-    };
-    let series = match symbols {
-        None => kept
-            .bars()
-            .map(|(s, bars)| (s.clone(), window_of(bars)))
-            .collect(),
-        Some(wanted) => wanted
-            .iter()
-            .filter_map(|s| {
-                let series = kept.series.get(s)?;
-                Some((s.clone(), window_of(&series.bars)))
-            })
-            .collect(),
-    };
-    let wanted = |symbol: &str| symbols.is_none_or(|w| w.iter().any(|s| s == symbol));
-    let kept = &kept.loaded;
-    let (unreadable, errors) = kept
-        .unreadable
-        .iter()
-        .zip(&kept.errors)
-        .filter(|(symbol, _)| wanted(symbol))
-        .map(|(s, e)| (s.clone(), e.clone()))
-        .unzip();
-    Loaded {
-        span: kept.span,
-        series,
-        dropped: kept
-            .dropped
-            .iter()
-            .filter(|d| wanted(&d.symbol))
-            .cloned()
-            .collect(),
-        errors,
-        unreadable,
     }
 }
 
@@ -628,48 +499,6 @@ mod tests {
             assert_eq!(last("2018-01-09"), Some(day("2018-01-05")));
             assert_eq!(frozen.span(), Some((day("2018-01-01"), day("2018-01-09"))));
             assert_eq!(frozen.span(), plain.span());
-        }
-    }
-
-    #[test]
-    fn a_kept_series_is_cut_where_a_search_of_its_own_dates_cuts_it() {
-        let day =
-            |d: u32| NaiveDate::from_ymd_opt(2018, 1, 1).unwrap() + chrono::Days::new(u64::from(d));
-        let bars = |days: &[u32]| -> Vec<Bar> {
-            days.iter()
-                .map(|&d| Bar {
-                    date: day(d),
-                    open: 1.0,
-                    high: 2.0,
-                    low: 1.0,
-                    close: 1.5,
-                    volume: 10.0,
-                })
-                .collect()
-        };
-        let every: Vec<u32> = (2..40).collect();
-        let gaps: Vec<u32> = every.iter().copied().filter(|d| d % 7 != 3).collect();
-        let mut series = BTreeMap::new();
-        series.insert("ALL".to_string(), bars(&every));
-        series.insert("GAPS".to_string(), bars(&gaps));
-        series.insert("LATE".to_string(), bars(&every[10..]));
-        series.insert("EARLY".to_string(), bars(&every[..12]));
-        series.insert("LATE_GAPS".to_string(), bars(&gaps[5..20]));
-        series.insert("ONE".to_string(), bars(&[20]));
-        let plain = series.clone();
-        let kept = Kept::new(Loaded {
-            series,
-            ..Loaded::default()
-        });
-        for d in 0..45 {
-            for symbol in ["ALL", "GAPS", "LATE", "EARLY", "LATE_GAPS", "ONE", "NONE"] {
-                assert_eq!(
-                    kept.up_to(symbol, day(d)).map(|b| b.len()),
-                    plain.up_to(symbol, day(d)).map(|b| b.len()),
-                    "{symbol} on {}",
-                    day(d)
-                );
-            }
         }
     }
 

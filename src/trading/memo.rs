@@ -91,8 +91,8 @@ impl TradingLedger {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Durability;
     use super::*;
+    use kobe_actors::atomic_file::Durability;
 
     #[test]
     fn a_kept_answer_lasts_until_any_connection_writes() {
