@@ -36,10 +36,80 @@ pub fn run(ctx: &Context) -> Result<Done, CommandError> {
     })
 }
 
-/// What outlives a frame: the trading ledger, opened once it exists.
+/// What outlives a frame: the trading ledger, opened once it exists, and how far the jobs log
+/// has been read.
 #[derive(Default)]
 struct Sources {
     ledger: Option<TradingLedger>,
+    jobs_log: LogFollower,
+}
+
+/// The jobs log read as it grows: each frame reads what was appended since the last one (a
+/// log of months is read once, not every second). A log replaced, cut shorter, or rewritten
+/// under what was read is read again from its start.
+#[derive(Debug, Default)]
+struct LogFollower {
+    /// The file read (its inode) and how far.
+    read: Option<(u64, u64)>,
+    /// The last bytes read (up to `SEEN_BYTES`): still there, unchanged, before reading on.
+    seen: Vec<u8>,
+    /// The end of the last read when it was not a whole line yet.
+    partial: Vec<u8>,
+    table: watch::JobsTable,
+}
+
+/// How much of what was read is compared again each frame.
+const SEEN_BYTES: usize = 256;
+
+impl LogFollower {
+    fn rows(&mut self, path: &Path) -> Vec<watch::JobRow> {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(mut file) = std::fs::File::open(path) else {
+            *self = Self::default();
+            return Vec::new();
+        };
+        let Ok(meta) = file.metadata() else {
+            return self.table.rows();
+        };
+        let from = match self.read {
+            Some((inode, offset))
+                if inode == meta.ino()
+                    && offset <= meta.len()
+                    && still_there(&mut file, offset, &self.seen) =>
+            {
+                offset
+            }
+            _ => {
+                *self = Self::default();
+                0
+            }
+        };
+        let mut bytes = std::mem::take(&mut self.partial);
+        let carried = bytes.len();
+        if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut bytes).is_err() {
+            *self = Self::default();
+            return Vec::new();
+        }
+        let read_to = from + (bytes.len() - carried) as u64;
+        // The file's last bytes up to `read_to`: what was kept of them, then what was read.
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.extend_from_slice(&bytes[carried..]);
+        self.seen = seen.split_off(seen.len().saturating_sub(SEEN_BYTES));
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        self.partial = bytes.split_off(whole);
+        self.table.feed(&String::from_utf8_lossy(&bytes));
+        self.read = Some((meta.ino(), read_to));
+        self.table.rows()
+    }
+}
+
+/// Whether the bytes of `file` just before `offset` are still `seen`.
+fn still_there(file: &mut std::fs::File, offset: u64, seen: &[u8]) -> bool {
+    let mut now = vec![0u8; seen.len()];
+    file.seek(SeekFrom::Start(offset - seen.len() as u64))
+        .is_ok()
+        && file.read_exact(&mut now).is_ok()
+        && now == seen
 }
 
 impl Sources {
@@ -48,10 +118,10 @@ impl Sources {
         let (report, health) = gather_with_health(&ctx.home, now);
         let (jobs, jobs_source) = match &health {
             Some(h) => (watch::jobs_from_health(h), "health"),
-            None => {
-                let log = std::fs::read_to_string(ctx.home.logs().join("jobs.jsonl"));
-                (watch::jobs_from_log(&log.unwrap_or_default()), "jobs log")
-            }
+            None => (
+                self.jobs_log.rows(&ctx.home.logs().join("jobs.jsonl")),
+                "jobs log",
+            ),
         };
         let book = self.book(ctx, now);
         let beats = watch::beats_from_log(&tail(&ctx.home.logs().join(HEARTBEAT_LOG)));
@@ -168,4 +238,76 @@ fn draw(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
     }
     queue!(out, terminal::Clear(terminal::ClearType::FromCursorDown))?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(tag: &str, minute: u32, status: &str) -> String {
+        let slot = format!("2024-05-01T09:{minute:02}:00-04:00");
+        format!(
+            "{{\"tag\":\"{tag}\",\"session\":\"2024-05-01\",\"slot_et\":\"{slot}\",\"started\":\"2024-05-01T13:00:00Z\",\"finished\":\"2024-05-01T13:00:01Z\",\"duration_ms\":5,\"status\":\"{status}\",\"reason\":null,\"detail\":\"\"}}\n"
+        )
+    }
+
+    /// What the follower shows, beside the table of the whole file read at once.
+    fn both(follower: &mut LogFollower, path: &Path) -> (Vec<String>, Vec<String>) {
+        let show = |rows: Vec<watch::JobRow>| -> Vec<String> {
+            rows.iter()
+                .map(|r| format!("{} {:?} {}", r.tag, r.last_status, r.failures))
+                .collect()
+        };
+        let mut whole = watch::JobsTable::default();
+        whole.feed(&std::fs::read_to_string(path).unwrap_or_default());
+        (show(follower.rows(path)), show(whole.rows()))
+    }
+
+    #[test]
+    fn the_jobs_log_is_followed_as_it_grows_and_read_again_when_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.jsonl");
+        let mut follower = LogFollower::default();
+        assert_eq!(both(&mut follower, &path), (vec![], vec![]));
+        std::fs::write(&path, line("A", 0, "ok") + &line("B", 1, "ok")).unwrap();
+        let (seen, whole) = both(&mut follower, &path);
+        assert_eq!((seen.len(), &seen), (2, &whole));
+        // A line still being written is not read yet; then it is, once, with what follows.
+        let third = line("A", 2, "failed");
+        let (head, rest) = third.split_at(40);
+        let append = |text: &str| {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        append(head);
+        let (seen, _) = both(&mut follower, &path);
+        assert_eq!(seen[0], "A Some(\"ok\") 0");
+        append(&(rest.to_string() + &line("A", 3, "failed")));
+        let (seen, whole) = both(&mut follower, &path);
+        assert_eq!(seen, whole);
+        assert_eq!(seen[0], "A Some(\"failed\") 2");
+        // Replaced (a new file at the path) or cut shorter: read again from the start.
+        let replacement = dir.path().join("new.jsonl");
+        std::fs::write(&replacement, line("C", 4, "ok")).unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        let (seen, whole) = both(&mut follower, &path);
+        assert_eq!(
+            (seen.clone(), seen),
+            (whole, vec!["C Some(\"ok\") 0".to_string()])
+        );
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&line("D", 5, "ok"));
+        let (seen, whole) = both(&mut follower, &path);
+        assert_eq!(seen, whole);
+        assert_eq!(seen, ["D Some(\"ok\") 0"]);
+    }
 }

@@ -188,24 +188,34 @@ pub fn jobs_from_health(health: &Value) -> Vec<JobRow> {
 }
 
 /// The jobs table from `logs/jobs.jsonl` when no runner answers: each tag's last record, and
-/// its failed runs since its last ok one. Unreadable lines are passed over.
-pub fn jobs_from_log(text: &str) -> Vec<JobRow> {
-    let mut rows: BTreeMap<String, JobRow> = BTreeMap::new();
-    for record in text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<RunRecord>(l).ok())
-    {
-        let row = rows.entry(record.tag.clone()).or_default();
-        row.tag = record.tag;
-        row.last_slot = Some(fmt_slot(record.slot_et));
-        row.last_status = Some(record.status.as_str().to_string());
-        match record.status {
-            Status::Failed => row.failures += 1,
-            Status::Ok => row.failures = 0,
-            Status::Skipped => {}
+/// its failed runs since its last ok one; unreadable lines are passed over. Fed the log's
+/// complete lines in order: a watch feeds it only what was appended since its last frame.
+#[derive(Debug, Default)]
+pub struct JobsTable {
+    rows: BTreeMap<String, JobRow>,
+}
+
+impl JobsTable {
+    pub fn feed(&mut self, lines: &str) {
+        for record in lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<RunRecord>(l).ok())
+        {
+            let row = self.rows.entry(record.tag.clone()).or_default();
+            row.tag = record.tag;
+            row.last_slot = Some(fmt_slot(record.slot_et));
+            row.last_status = Some(record.status.as_str().to_string());
+            match record.status {
+                Status::Failed => row.failures += 1,
+                Status::Ok => row.failures = 0,
+                Status::Skipped => {}
+            }
         }
     }
-    rows.into_values().collect()
+
+    pub fn rows(&self) -> Vec<JobRow> {
+        self.rows.values().cloned().collect()
+    }
 }
 
 fn fmt_slot(t: DateTime<FixedOffset>) -> String {

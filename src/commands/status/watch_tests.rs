@@ -146,7 +146,9 @@ fn jobs_from_log_keeps_each_tags_last_record_and_failures_since_ok() {
         record("B", "2024-05-01T09:15:00-04:00", "failed"),
     ]
     .join("\n");
-    let rows = jobs_from_log(&log);
+    let mut table = JobsTable::default();
+    table.feed(&log);
+    let rows = table.rows();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].last_status.as_deref(), Some("ok"));
     assert_eq!(rows[0].failures, 0);
