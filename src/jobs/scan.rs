@@ -283,6 +283,37 @@ mod tests {
     use kobe_actors::calendar::EXCHANGE_TZ;
 
     #[test]
+    fn a_scan_made_ahead_is_taken_only_for_its_own_date() {
+        let home = tempfile::tempdir().unwrap();
+        let bars = home.path().join("data/bars");
+        std::fs::create_dir_all(&bars).unwrap();
+        let rows: String = (2..=9)
+            .map(|d| format!("2024-01-0{d},10,11,9,10.5,1000\n"))
+            .collect();
+        std::fs::write(
+            bars.join("AAA.csv"),
+            format!("date,open,high,low,close,volume\n{rows}"),
+        )
+        .unwrap();
+        let store = BarStore::frozen(home.path());
+        let universe = Arc::new(vec!["AAA".to_string(), "ZZZ".to_string()]);
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 1, d).unwrap();
+        let mut ahead = Ahead::start(store.clone(), universe.clone()).unwrap();
+        // Asked for another date first: not taken (the caller scans itself).
+        assert!(ahead.ask(day(8)));
+        assert!(ahead.take(day(5)).is_none());
+        assert!(ahead.take(day(5)).is_none(), "nothing is pending any more");
+        // Its own date: the same scan as one made here.
+        assert!(ahead.ask(day(10)));
+        let made = ahead.take(day(10)).expect("made ahead");
+        assert_eq!(
+            format!("{made:?}"),
+            format!("{:?}", scan_store(&store, &universe, day(10)))
+        );
+        assert!(made.1.is_some(), "no bar on the 10th is noted: {made:?}");
+    }
+
+    #[test]
     fn what_a_scan_sees() {
         let at = |d: u32, h, m| {
             EXCHANGE_TZ
