@@ -81,7 +81,11 @@ impl Cycle<'_> {
         let session = self.session();
         let trading = &self.manager.app.config.trading;
         let start_equity = self.start_of_day_equity(account)?;
-        let candidates = self.manager.candidates(session);
+        let (candidates, unreadable) = self.manager.candidates(session);
+        for why in unreadable {
+            tracing::error!(%why, "entry candidates not read");
+            self.notes.push(Note::CandidatesUnreadable { why });
+        }
         let symbols: Vec<String> = candidates.iter().map(|c| c.symbol.clone()).collect();
         let series = self.manager.bars(&symbols, session);
         // What the broker says the account can buy (a margin account's cash may be negative),

@@ -141,6 +141,11 @@ pub enum Note {
     NoPriceToday {
         why: String,
     },
+    /// A file of entry candidates (the validated watchlist, a scan's hand-off) could not be
+    /// read: nothing from it was entered.
+    CandidatesUnreadable {
+        why: String,
+    },
     /// The last cycle before the close on a broker that fills at the market.
     ExitsToday(Vec<ExitLine>),
     /// The close tick: the day's exits and the equity recorded.
@@ -233,6 +238,9 @@ impl fmt::Display for Note {
             }
             Note::NoPriceToday { why } => {
                 write!(f, "no price for today ({why}): only time stops judged")
+            }
+            Note::CandidatesUnreadable { why } => {
+                write!(f, "{why}: nothing entered from it")
             }
             Note::ExitsToday(exits) => write!(f, "exits today {}", list(exits)),
             Note::DayClosed { exits, equity } => {
