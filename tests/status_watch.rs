@@ -90,3 +90,27 @@ fn on_a_pipe_the_view_is_printed_once_with_status_exit_code() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("jobs (from health)"), "{text}");
 }
+
+#[test]
+fn while_a_replay_runs_its_ledger_is_said_to_be_held_not_waited_for() {
+    let home = TempHome::with_sample();
+    // A first replay makes the ledger; a second one, at real time, holds it while the view is
+    // printed.
+    let made = home
+        .runner()
+        .args(["--mode", "paper", "--replay", "2017-11-20..2017-11-20"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", common::stderr(&made));
+    let _replay = RunningRunner::start(
+        home.path(),
+        &["--replay", "2017-11-21..2017-11-22", "--speed", "1"],
+    );
+    let (code, text) = watch_on_a_pipe(&home);
+    assert!(text.contains("clock simulated"), "{text}");
+    assert!(
+        text.contains("book: trading ledger held by the running replay until it ends"),
+        "{text}"
+    );
+    assert_eq!(code, Some(0), "{text}");
+}

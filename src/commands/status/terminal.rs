@@ -123,7 +123,11 @@ impl Sources {
                 "jobs log",
             ),
         };
-        let book = self.book(ctx, now);
+        // A replay holds its ledger until it ends: not waited for every frame.
+        let simulated = kobe_actors::clock::ClockKind::Simulated.as_str();
+        let replay_running =
+            report.state == "running" && report.clock.as_deref() == Some(simulated);
+        let book = self.book(ctx, now, replay_running);
         let beats = watch::beats_from_log(&tail(&ctx.home.logs().join(HEARTBEAT_LOG)));
         WatchView {
             report,
@@ -134,7 +138,7 @@ impl Sources {
         }
     }
 
-    fn book(&mut self, ctx: &Context, now: DateTime<Utc>) -> Book {
+    fn book(&mut self, ctx: &Context, now: DateTime<Utc>, replay_running: bool) -> Book {
         let config = match ctx.load_config() {
             Ok(c) => c,
             Err(e) => return Book::Absent(format!("config unreadable: {e}")),
@@ -145,9 +149,17 @@ impl Sources {
             if !state.join("ledger.sqlite").exists() {
                 return Book::Absent("no trading ledger yet".into());
             }
+            if replay_running {
+                return Book::Absent(
+                    "trading ledger held by the running replay until it ends".into(),
+                );
+            }
             let durability = kobe_actors::atomic_file::Durability::PowerLoss;
             match TradingLedger::open(&state, config.trading.starting_equity, durability) {
                 Ok(l) => self.ledger = Some(l),
+                Err(e @ crate::trading::LedgerError::Busy { .. }) => {
+                    return Book::Absent(format!("ledger in use: {e}"))
+                }
                 Err(e) => return Book::Absent(format!("ledger unreadable: {e}")),
             }
         }
