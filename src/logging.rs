@@ -22,8 +22,8 @@ pub fn init(default_level: &str, logs_dir: Option<&Path>) -> Option<WorkerGuard>
     let (file, guard) = match logs_dir.map(events_appender) {
         Some(Ok(appender)) => {
             // Not lossy: a full buffer slows logging down rather than dropping lines. The
-            // default 128,000-line buffer is allocated and zeroed up front, 4 MB, a tenth of
-            // a short replay's time; a burst past 8,192 lines waits for the writer instead.
+            // default 128,000-line buffer is allocated and zeroed up front (4 % of a one-year
+            // replay's time); a burst past 8,192 lines waits for the writer instead.
             let (writer, guard) = NonBlockingBuilder::default()
                 .lossy(false)
                 .buffered_lines_limit(8_192)

@@ -528,9 +528,15 @@ fn outcome(
             let outcomes = ledger.outcomes_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
             let durability = plan.run_mode().durability();
-            let trading = app.with_trading_ledger(|l| l.performance(starting)).ok();
             let mut summary = ReplaySummary::new(range, &outcomes, elapsed);
-            summary.trading = trading;
+            // A ledger that cannot be read is said, never left out of the summary in silence.
+            match app.with_trading_ledger(|l| l.performance(starting)) {
+                Ok(trading) => summary.trading = Some(trading),
+                Err(e) => {
+                    let error = e.into();
+                    return Ok(Outcome::ReplayUnreported { summary, error });
+                }
+            }
             // Built and written only here, at the end of a finished replay: an interrupted
             // one writes none, and its resumption writes the whole range's.
             let report = crate::backtest::report::build(app, range.from, range.to).and_then(|r| {

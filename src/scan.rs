@@ -31,12 +31,10 @@ pub fn scan(bars: &dyn BarsBySymbol, universe: &[String], as_of: NaiveDate) -> V
 }
 
 /// Why a scan found nothing, when the store simply has no bar for the date: the latest bar
-/// date it has up to `as_of`, if that is before it.
-pub fn missing_as_of(
-    bars: &dyn BarsBySymbol,
-    universe: &[String],
-    as_of: NaiveDate,
-) -> Option<String> {
+/// date it has up to `as_of`, if that is before it. Kept apart from `scan_noting_gaps`, which
+/// the jobs call, as the reference its test checks it against.
+#[cfg(test)]
+fn missing_as_of(bars: &dyn BarsBySymbol, universe: &[String], as_of: NaiveDate) -> Option<String> {
     // Each universe symbol's latest bar up to `as_of`.
     let latest = universe
         .iter()

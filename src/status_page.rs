@@ -174,7 +174,11 @@ fn equity(html: &mut String, home: &Path) {
             "<svg style=\"width:100%;max-width:900px;height:auto\" ",
             1,
         )),
-        _ => html.push_str("<p>no equity chart yet</p>"),
+        Ok(_) => alarm(html, "reports/equity.svg is not a chart kobe drew"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            html.push_str("<p>no equity chart yet</p>")
+        }
+        Err(e) => alarm(html, &format!("reports/equity.svg: {e}")),
     }
     html.push_str("</section>");
 }
@@ -387,6 +391,14 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("equity 0.00"), "{html}");
+        // An equity chart that is not one: an alarm too, not "no equity chart yet".
+        std::fs::write(reports.join("equity.svg"), "torn").unwrap();
+        let html = page();
+        assert!(
+            html.contains("<p class=\"alarm\">reports/equity.svg is not a chart kobe drew"),
+            "{html}"
+        );
+        std::fs::remove_file(reports.join("equity.svg")).unwrap();
         // Whole files are shown.
         std::fs::write(
             reports.join("pnl_20240103.json"),

@@ -168,12 +168,10 @@ impl TradingLedger {
 
     /// Decisions that have no order yet.
     pub fn unsent_decisions(&self) -> Result<Vec<Decision>, LedgerError> {
-        self.remembered("unsent_decisions".into(), || {
+        self.remembered_at("unsent_decisions".into(), |version| {
             // Only decisions past the mark can be unsent (see `memo::SentMark`): the anti-join
             // reads the last few decisions, not every decision ever made.
-            let version = self.data_version()?;
             let from = self.memo.sent_mark(version);
-            let settled = self.conn.is_autocommit();
             let newest: i64 = self
                 .conn
                 .prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM decisions")?
@@ -205,7 +203,7 @@ impl TradingLedger {
             let unsent: Vec<(i64, Decision)> = rows.collect::<Result<_, _>>()?;
             // Committed reads only: a mark set inside a transaction could count a decision
             // that a rollback takes away, and its rowid be given to an unsent one.
-            if settled && self.conn.is_autocommit() {
+            if self.conn.is_autocommit() {
                 let first_unsent = unsent.iter().map(|(rowid, _)| *rowid).min();
                 let mark = first_unsent.map_or(newest, |r| newest.min(r - 1));
                 self.memo.set_sent_mark(version, mark);

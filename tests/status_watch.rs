@@ -10,11 +10,6 @@ use common::{eventually, RunningRunner, TempHome};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Waits for the screen to satisfy `check`, failing with the last screen shown.
-fn wait_for(tmux: &Tmux, what: &str, check: impl Fn(&str) -> bool) {
-    tmux.wait_for(WAIT, what, check);
-}
-
 #[test]
 fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     let home = TempHome::new();
@@ -30,7 +25,7 @@ fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     );
     tmux.start(&command, 120, 40);
 
-    wait_for(&tmux, "status, jobs and heartbeats", |s| {
+    tmux.wait_for(WAIT, "status, jobs and heartbeats", |s| {
         s.contains("runner: ok (pid")
             && s.contains("kill switch: off")
             && s.contains("jobs (from health)")
@@ -40,7 +35,7 @@ fn watch_in_a_terminal_follows_the_runner_and_quits_on_q() {
     });
 
     std::fs::write(home.path().join("state/KILL_SWITCH"), "drill").unwrap();
-    wait_for(&tmux, "the kill switch on", |s| {
+    tmux.wait_for(WAIT, "the kill switch on", |s| {
         s.contains("kill switch: ON since") && s.contains("runner: halted")
     });
 
@@ -96,12 +91,7 @@ fn while_a_replay_runs_its_ledger_is_said_to_be_held_not_waited_for() {
     let home = TempHome::with_sample();
     // A first replay makes the ledger; a second one, at real time, holds it while the view is
     // printed.
-    let made = home
-        .runner()
-        .args(["--mode", "paper", "--replay", "2017-11-20..2017-11-20"])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", common::stderr(&made));
+    home.replay("2017-11-20..2017-11-20", &[]);
     let _replay = RunningRunner::start(
         home.path(),
         &["--replay", "2017-11-21..2017-11-22", "--speed", "1"],

@@ -442,7 +442,7 @@ impl RunLedger {
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<_, usize>(3)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -459,7 +459,7 @@ impl RunLedger {
                 tag,
                 status,
                 reason,
-                count: usize::try_from(count).unwrap_or(0),
+                count,
             });
         }
         Ok(out)

@@ -116,7 +116,6 @@ pub fn build(app: &App, from: NaiveDate, to: NaiveDate) -> Result<BacktestReport
     let mut series = vec![start];
     series.extend(curve.into_iter().filter(|p| in_range(&p.0)));
     let sessions: Vec<NaiveDate> = series[1..].iter().map(|p| p.0).collect();
-    let trades: Vec<ClosedTrade> = trades;
     let mut holdings: Vec<(NaiveDate, Option<NaiveDate>)> = trades
         .iter()
         .map(|t| (t.entry_session, Some(t.exit_session)))

@@ -434,18 +434,7 @@ pub struct StoreStats {
 
 pub fn stats(store: &BarStore) -> StoreStats {
     let loaded = store.load(None);
-    let first = loaded
-        .series
-        .values()
-        .filter_map(|b| b.first())
-        .map(|b| b.date)
-        .min();
-    let last = loaded
-        .series
-        .values()
-        .filter_map(|b| b.last())
-        .map(|b| b.date)
-        .max();
+    let (first, last) = loaded.span.unzip();
     StoreStats {
         symbols: loaded.series.len(),
         first,

@@ -164,13 +164,11 @@ pub fn decode(
         if wanted.is_some_and(|w| !w.contains(symbol.as_str())) {
             continue;
         }
-        let day_at = |i: usize| -> Option<NaiveDate> {
-            let b = bar_bytes.get(i * BAR_BYTES..i * BAR_BYTES + 4)?;
-            NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(b.try_into().ok()?))
-        };
+        // `n_bars` records were taken above: both ends are there.
+        let date_at = |i| NaiveDate::from_num_days_from_ce_opt(day_at(bar_bytes, i));
         let span = match n_bars {
             0 => None,
-            n => Some((day_at(0)?, day_at(n - 1)?)),
+            n => Some((date_at(0)?, date_at(n - 1)?)),
         };
         let (start, end) = bars_in_window(bar_bytes, n_bars, window);
         let bars = decode_bars(&bar_bytes[start * BAR_BYTES..end * BAR_BYTES])?;
@@ -190,15 +188,18 @@ pub fn decode(
     Some(out)
 }
 
+/// The day number of encoded bar `i` (the caller has checked it is there).
+fn day_at(bar_bytes: &[u8], i: usize) -> i32 {
+    i32::from_le_bytes(
+        bar_bytes[i * BAR_BYTES..i * BAR_BYTES + 4]
+            .try_into()
+            .expect("4 bytes"),
+    )
+}
+
 /// The range of a symbol's `n_bars` encoded bars that `window` keeps (all without one).
 fn bars_in_window(bar_bytes: &[u8], n_bars: usize, window: Option<Window>) -> (usize, usize) {
-    let day_at = |i: usize| {
-        i32::from_le_bytes(
-            bar_bytes[i * BAR_BYTES..i * BAR_BYTES + 4]
-                .try_into()
-                .expect("4 bytes"),
-        )
-    };
+    let day_at = |i| day_at(bar_bytes, i);
     match window {
         None => (0, n_bars),
         Some(w) => {

@@ -86,7 +86,7 @@ pub struct BarStore {
     /// are now, so a live run sees what DATA_UPDATE or `kobe data import` just wrote.
     frozen: Option<Arc<OnceLock<Kept>>>,
     /// A frozen store keeps bars up to this date only: a replay never shows a bar past its
-    /// range, and decoding the years after it was a tenth of a short replay's time.
+    /// range, and decoding the years after it cost a 2-year replay a tenth of its CPU time.
     frozen_until: Option<NaiveDate>,
 }
 

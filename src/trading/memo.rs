@@ -68,6 +68,15 @@ impl TradingLedger {
         key: String,
         read: impl FnOnce() -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
+        self.remembered_at(key, |_| read())
+    }
+
+    /// `remembered`, with `read` told the `data_version` the answer is kept for.
+    pub(super) fn remembered_at<T: Clone + Send + 'static>(
+        &self,
+        key: String,
+        read: impl FnOnce(i64) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
         let version = self.data_version()?;
         let state = (self.conn.total_changes(), version);
         {
@@ -80,7 +89,7 @@ impl TradingLedger {
                 return Ok(answer.clone());
             }
         }
-        let answer = read()?;
+        let answer = read(version)?;
         let mut kept = self.memo.0.lock().unwrap_or_else(|p| p.into_inner());
         if kept.state == Some(state) {
             kept.answers.insert(key, Box::new(answer.clone()));

@@ -14,6 +14,7 @@ use kobe_actors::heartbeat::HEARTBEAT_LOG;
 
 use super::watch::{self, Book, BookSummary, PositionRow, WatchView};
 use super::{gather_with_health, CommandError, Context, Done};
+use crate::config::Config;
 use crate::trading::TradingLedger;
 
 const REFRESH: Duration = Duration::from_secs(1);
@@ -36,11 +37,11 @@ pub fn run(ctx: &Context) -> Result<Done, CommandError> {
     })
 }
 
-/// What outlives a frame: the trading ledger, opened once it exists, and how far the jobs log
-/// has been read.
+/// What outlives a frame: the trading ledger and the config it was opened with, once it
+/// exists, and how far the jobs log has been read.
 #[derive(Default)]
 struct Sources {
-    ledger: Option<TradingLedger>,
+    ledger: Option<(TradingLedger, Config)>,
     jobs_log: LogFollower,
 }
 
@@ -49,12 +50,11 @@ struct Sources {
 /// under what was read is read again from its start.
 #[derive(Debug, Default)]
 struct LogFollower {
-    /// The file read (its inode) and how far.
+    /// The file read (its inode) and the end of its last whole line read; a line still being
+    /// written is read again next frame.
     read: Option<(u64, u64)>,
     /// The last bytes read (up to `SEEN_BYTES`): still there, unchanged, before reading on.
     seen: Vec<u8>,
-    /// The end of the last read when it was not a whole line yet.
-    partial: Vec<u8>,
     table: watch::JobsTable,
 }
 
@@ -62,15 +62,19 @@ struct LogFollower {
 const SEEN_BYTES: usize = 256;
 
 impl LogFollower {
-    fn rows(&mut self, path: &Path) -> Vec<watch::JobRow> {
+    /// The jobs table; no log yet is none, and a log that cannot be read is said.
+    fn rows(&mut self, path: &Path) -> Result<Vec<watch::JobRow>, String> {
         use std::os::unix::fs::MetadataExt as _;
-        let Ok(mut file) = std::fs::File::open(path) else {
-            *self = Self::default();
-            return Vec::new();
+        let unreadable = |e: io::Error| format!("{}: {e}", path.display());
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                *self = Self::default();
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(unreadable(e)),
         };
-        let Ok(meta) = file.metadata() else {
-            return self.table.rows();
-        };
+        let meta = file.metadata().map_err(unreadable)?;
         let from = match self.read {
             Some((inode, offset))
                 if inode == meta.ino()
@@ -84,22 +88,17 @@ impl LogFollower {
                 0
             }
         };
-        let mut bytes = std::mem::take(&mut self.partial);
-        let carried = bytes.len();
-        if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut bytes).is_err() {
-            *self = Self::default();
-            return Vec::new();
-        }
-        let read_to = from + (bytes.len() - carried) as u64;
-        // The file's last bytes up to `read_to`: what was kept of them, then what was read.
-        let mut seen = std::mem::take(&mut self.seen);
-        seen.extend_from_slice(&bytes[carried..]);
-        self.seen = seen.split_off(seen.len().saturating_sub(SEEN_BYTES));
-        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        self.partial = bytes.split_off(whole);
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(from)).map_err(unreadable)?;
+        file.read_to_end(&mut bytes).map_err(unreadable)?;
+        bytes.truncate(bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1));
         self.table.feed(&String::from_utf8_lossy(&bytes));
-        self.read = Some((meta.ino(), read_to));
-        self.table.rows()
+        self.seen.extend_from_slice(&bytes);
+        self.seen = self
+            .seen
+            .split_off(self.seen.len().saturating_sub(SEEN_BYTES));
+        self.read = Some((meta.ino(), from + bytes.len() as u64));
+        Ok(self.table.rows())
     }
 }
 
@@ -117,7 +116,7 @@ impl Sources {
         let now = ctx.wall.now();
         let (report, health) = gather_with_health(&ctx.home, now);
         let (jobs, jobs_source) = match &health {
-            Some(h) => (watch::jobs_from_health(h), "health"),
+            Some(h) => (Ok(watch::jobs_from_health(h)), "health"),
             None => (
                 self.jobs_log.rows(&ctx.home.logs().join("jobs.jsonl")),
                 "jobs log",
@@ -139,10 +138,6 @@ impl Sources {
     }
 
     fn book(&mut self, ctx: &Context, now: DateTime<Utc>, replay_running: bool) -> Book {
-        let config = match ctx.load_config() {
-            Ok(c) => c,
-            Err(e) => return Book::Absent(format!("config unreadable: {e}")),
-        };
         let state = ctx.home.state();
         if self.ledger.is_none() {
             // Watching never creates a ledger: only one a run has made is opened.
@@ -154,16 +149,21 @@ impl Sources {
                     "trading ledger held by the running replay until it ends".into(),
                 );
             }
+            // Read with the ledger, and again whenever it is opened again.
+            let config = match ctx.load_config() {
+                Ok(c) => c,
+                Err(e) => return Book::Absent(format!("config unreadable: {e}")),
+            };
             let durability = kobe_actors::atomic_file::Durability::PowerLoss;
             match TradingLedger::open(&state, config.trading.starting_equity, durability) {
-                Ok(l) => self.ledger = Some(l),
+                Ok(l) => self.ledger = Some((l, config)),
                 Err(e @ crate::trading::LedgerError::Busy { .. }) => {
                     return Book::Absent(format!("ledger in use: {e}"))
                 }
                 Err(e) => return Book::Absent(format!("ledger unreadable: {e}")),
             }
         }
-        let ledger = self.ledger.as_ref().expect("opened above");
+        let (ledger, config) = self.ledger.as_ref().expect("opened above");
         let session = now.with_timezone(&EXCHANGE_TZ).date_naive();
         let starting = config.trading.starting_equity;
         match crate::report::pnl(ledger, session, now, starting, |_| None) {
@@ -272,7 +272,7 @@ mod tests {
         };
         let mut whole = watch::JobsTable::default();
         whole.feed(&std::fs::read_to_string(path).unwrap_or_default());
-        (show(follower.rows(path)), show(whole.rows()))
+        (show(follower.rows(path).unwrap()), show(whole.rows()))
     }
 
     #[test]
@@ -321,5 +321,10 @@ mod tests {
         let (seen, whole) = both(&mut follower, &path);
         assert_eq!(seen, whole);
         assert_eq!(seen, ["D Some(\"ok\") 0"]);
+        // Something there that cannot be read is said, not shown as no jobs.
+        let odd = dir.path().join("odd.jsonl");
+        std::fs::create_dir(&odd).unwrap();
+        let why = LogFollower::default().rows(&odd).unwrap_err();
+        assert!(why.contains("odd.jsonl"), "{why}");
     }
 }

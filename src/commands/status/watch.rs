@@ -20,7 +20,8 @@ pub const BEATS_SHOWN: usize = 5;
 #[derive(Debug, Clone)]
 pub struct WatchView {
     pub report: StatusReport,
-    pub jobs: Vec<JobRow>,
+    /// The jobs, or why the jobs log could not be read.
+    pub jobs: Result<Vec<JobRow>, String>,
     /// `health` when the runner answered, else `jobs log`.
     pub jobs_source: &'static str,
     pub book: Book,
@@ -94,8 +95,15 @@ pub fn render(view: &WatchView) -> Vec<String> {
     out
 }
 
-fn jobs_lines(jobs: &[JobRow], source: &str) -> Vec<String> {
+fn jobs_lines(jobs: &Result<Vec<JobRow>, String>, source: &str) -> Vec<String> {
     let mut out = vec![format!("jobs (from {source})")];
+    let jobs = match jobs {
+        Ok(jobs) => jobs,
+        Err(why) => {
+            out.push(format!("  unreadable: {why}"));
+            return out;
+        }
+    };
     if jobs.is_empty() {
         out.push("  none known".into());
         return out;

@@ -26,13 +26,13 @@ fn report(kill_switch: Value) -> StatusReport {
 fn view(book: Book) -> WatchView {
     WatchView {
         report: report(json!({"active": true, "since": "2024-05-01T13:00:00Z", "reason": "fomc"})),
-        jobs: vec![JobRow {
+        jobs: Ok(vec![JobRow {
             tag: "EOD_REPORT".into(),
             last_slot: Some("2024-04-30 16:15".into()),
             last_status: Some("failed".into()),
             next_slot: Some("2024-05-01 16:15".into()),
             failures: 2,
-        }],
+        }]),
         jobs_source: "health",
         book,
         beats: vec![BeatLine {
@@ -72,10 +72,19 @@ fn shows_status_kill_switch_jobs_and_heartbeats() {
 }
 
 #[test]
+fn a_jobs_log_that_cannot_be_read_is_said() {
+    let mut v = view(Book::Absent("x".into()));
+    v.jobs = Err("logs/jobs.jsonl: Is a directory".into());
+    let lines = render(&v);
+    assert!(has(&lines, "  unreadable: logs/jobs.jsonl: Is a directory"));
+    assert!(!has(&lines, "  none known"));
+}
+
+#[test]
 fn kill_switch_off_and_no_jobs_or_beats() {
     let mut v = view(Book::Absent("x".into()));
     v.report = report(json!({"active": false}));
-    v.jobs.clear();
+    v.jobs = Ok(Vec::new());
     v.beats.clear();
     let lines = render(&v);
     assert!(has(&lines, "kill switch: off"));
