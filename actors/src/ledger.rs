@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::db_check::{self, Found};
 use crate::jsonl::{last_lines, JsonlWriter};
 
+mod batch;
+
+use batch::BatchWriter;
+
 /// How a slot ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -81,33 +85,53 @@ pub enum LedgerError {
     Sql(#[from] rusqlite::Error),
     #[error("run ledger: slot {tag} {slot} is already recorded")]
     AlreadyRecorded { tag: String, slot: String },
+    #[error(
+        "run ledger: its writer failed ({0}); the jobs log keeps every record for the next start"
+    )]
+    WriterFailed(String),
 }
 
 struct Inner {
-    db: Connection,
     log: JsonlWriter,
-    /// Records inserted since the open transaction began (batched ledgers only), and the
-    /// bytes of their log lines.
-    pending: usize,
-    pending_bytes: usize,
+    rows: Rows,
     /// A batched ledger's recorded slots, (tag, slot_utc): the ledger has the home to itself,
     /// so "is it done" is answered here, not by a query (four per slot in a replay).
     known: Option<HashSet<(String, i64)>>,
 }
 
+/// Where a record's row goes once its line is logged.
+enum Rows {
+    /// Inserted and committed before `record` returns.
+    Direct(Connection),
+    /// A replay's: inserted and committed in batches on a thread of their own (`batch`; a
+    /// commit per slot was a tenth of a replay's time). The jobs log still gets each line
+    /// before its row, and opening adopts every logged line the database lacks, so a replay
+    /// killed with rows uncommitted resumes exactly where its log says it was.
+    Batched(BatchWriter),
+}
+
 impl Inner {
-    fn exists(&self, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
+    fn exists(&mut self, tag: &str, slot_utc: i64) -> Result<bool, LedgerError> {
         match &self.known {
             Some(known) => Ok(known.contains(&(tag.to_string(), slot_utc))),
-            None => exists(&self.db, tag, slot_utc),
+            None => {
+                let tag = tag.to_string();
+                self.read(move |db| Ok(exists(db, &tag, slot_utc)?))
+            }
+        }
+    }
+
+    /// `read` on the ledger's connection, which has every record stored before it.
+    fn read<T: Send + 'static>(
+        &mut self,
+        read: impl FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        match &mut self.rows {
+            Rows::Direct(db) => read(db),
+            Rows::Batched(writer) => writer.read(read),
         }
     }
 }
-
-/// A batched ledger commits once this many records are pending...
-const BATCH_RECORDS: usize = 256;
-/// ...and never holds log lines past this size: well inside the tail `adopt_logged` reads back.
-const BATCH_BYTES: usize = 48 * 1024;
 
 /// Called with each record once it is stored (the runtime view and metrics listen here).
 pub type RecordObserver = Box<dyn Fn(&RunRecord) + Send + Sync>;
@@ -118,11 +142,6 @@ pub struct RunLedger {
     observers: Mutex<Vec<RecordObserver>>,
     durability: Durability,
     jobs_log: PathBuf,
-    /// A replay's ledger: records go into one transaction committed every `BATCH_RECORDS`
-    /// (a commit per slot was a tenth of a replay's time). The jobs log still gets each line
-    /// before its row, and opening adopts every logged line the database lacks, so a replay
-    /// killed with a batch uncommitted resumes exactly where its log says it was.
-    batched: bool,
 }
 
 const SCHEMA_VERSION: i32 = 1;
@@ -207,7 +226,7 @@ impl RunLedger {
         Self::open_with(state_dir, logs_dir, durability, false)
     }
 
-    /// `open` for a replay: records are committed in batches (see `batched`). Only a process
+    /// `open` for a replay: rows are inserted and committed in batches on a thread of their own (see `Rows::Batched`). Only a process
     /// that has the home to itself (the runner holds its lock) may batch: another process
     /// writing the ledger would wait on the open transaction.
     pub fn open_batched(
@@ -257,26 +276,19 @@ impl RunLedger {
         if repaired > 0 {
             tracing::warn!(path = %jobs_log.display(), bytes = repaired, "cut a torn last line from the jobs log");
         }
-        let ledger = Self {
-            inner: Mutex::new(Inner {
-                db,
-                log,
-                pending: 0,
-                pending_bytes: 0,
-                known: None,
-            }),
+        adopt_logged(&db, &jobs_log)?;
+        let (rows, known) = if batched {
+            let known = recorded_slots(&db)?;
+            (Rows::Batched(BatchWriter::spawn(db)?), Some(known))
+        } else {
+            (Rows::Direct(db), None)
+        };
+        Ok(Self {
+            inner: Mutex::new(Inner { log, rows, known }),
             observers: Mutex::new(Vec::new()),
             durability,
             jobs_log,
-            batched,
-        };
-        ledger.adopt_logged()?;
-        if batched {
-            let mut inner = ledger.lock();
-            let known = recorded_slots(&inner.db)?;
-            inner.known = Some(known);
-        }
-        Ok(ledger)
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -285,30 +297,9 @@ impl RunLedger {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A process that died after logging records but before inserting them (one record, or a
-    /// batch not yet committed) left them as the log's last lines: insert them so their slots
-    /// are not run again. Every line of the log's tail is offered; those the database has are
-    /// ignored.
-    fn adopt_logged(&self) -> Result<(), LedgerError> {
-        let lines = last_lines(&self.jobs_log).map_err(|source| LedgerError::Io {
-            path: self.jobs_log.clone(),
-            source,
-        })?;
-        let inner = self.lock();
-        for line in lines {
-            match serde_json::from_str::<RunRecord>(&line) {
-                Ok(record) => insert(&inner.db, &record, &line)?,
-                Err(e) => {
-                    tracing::warn!(path = %self.jobs_log.display(), error = %e, "a jobs-log line is not a run record; left as is");
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Whether the slot of `tag` due at `slot` has been recorded (run, failed or skipped).
     pub fn is_done(&self, tag: &str, slot: DateTime<Utc>) -> Result<bool, LedgerError> {
-        Ok(self.lock().exists(tag, slot.timestamp())?)
+        self.lock().exists(tag, slot.timestamp())
     }
 
     /// Records how a slot ended: one jobs-log line, then the ledger row.
@@ -324,6 +315,7 @@ impl RunLedger {
 
     fn store(&self, record: &RunRecord, replace: bool) -> Result<(), LedgerError> {
         let line = serde_json::to_string(record).expect("a run record always serialises");
+        let bytes = line.len() + 1;
         let mut inner = self.lock();
         let slot = record.slot_et.with_timezone(&Utc).timestamp();
         let exists = inner.exists(&record.tag, slot)?;
@@ -333,6 +325,10 @@ impl RunLedger {
                 slot: record.slot_et.to_rfc3339(),
             });
         }
+        // Never more uncommitted lines than a start reads back to adopt.
+        if let Rows::Batched(writer) = &mut inner.rows {
+            writer.make_room(bytes)?;
+        }
         let io = |source| LedgerError::Io {
             path: self.jobs_log.clone(),
             source,
@@ -341,30 +337,18 @@ impl RunLedger {
         if self.durability == Durability::PowerLoss {
             inner.log.sync().map_err(io)?;
         }
-        // A batch never holds more log lines than a start reads back to adopt: one that would
-        // pass the limit is committed first.
-        if self.batched && inner.pending > 0 && inner.pending_bytes + line.len() + 1 > BATCH_BYTES {
-            commit(&mut inner)?;
+        match &mut inner.rows {
+            Rows::Direct(db) => {
+                if replace {
+                    db.prepare_cached("DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2")?
+                        .execute(params![record.tag, slot])?;
+                }
+                insert(db, record, &line)?;
+            }
+            Rows::Batched(writer) => writer.push(record, line, bytes, replace)?,
         }
-        if self.batched && inner.pending == 0 {
-            inner.db.execute_batch("BEGIN")?;
-        }
-        if replace {
-            inner
-                .db
-                .prepare_cached("DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2")?
-                .execute(params![record.tag, slot])?;
-        }
-        insert(&inner.db, record, &line)?;
         if let Some(known) = &mut inner.known {
             known.insert((record.tag.clone(), slot));
-        }
-        if self.batched {
-            inner.pending += 1;
-            inner.pending_bytes += line.len() + 1;
-            if inner.pending >= BATCH_RECORDS {
-                commit(&mut inner)?;
-            }
         }
         drop(inner);
         for observe in self
@@ -380,15 +364,16 @@ impl RunLedger {
 
     /// The record of one slot, if any.
     pub fn get(&self, tag: &str, slot: DateTime<Utc>) -> Result<Option<RunRecord>, LedgerError> {
-        let inner = self.lock();
-        let text: Option<String> = inner
-            .db
-            .query_row(
-                "SELECT record FROM runs WHERE tag = ?1 AND slot_utc = ?2",
-                params![tag, slot.timestamp()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let tag = tag.to_string();
+        let text: Option<String> = self.lock().read(move |db| {
+            Ok(db
+                .query_row(
+                    "SELECT record FROM runs WHERE tag = ?1 AND slot_utc = ?2",
+                    params![tag, slot.timestamp()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
@@ -406,16 +391,15 @@ impl RunLedger {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<RunRecord>, LedgerError> {
-        let inner = self.lock();
-        let mut stmt = inner.db.prepare(
-            "SELECT record FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2 ORDER BY slot_utc, tag",
-        )?;
-        let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| {
-            r.get::<_, String>(0)
+        let texts: Vec<String> = self.lock().read(move |db| {
+            let mut stmt = db.prepare(
+                "SELECT record FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2 ORDER BY slot_utc, tag",
+            )?;
+            let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
         let mut out = Vec::new();
-        for row in rows {
-            let text = row?;
+        for text in texts {
             let record = serde_json::from_str(&text).map_err(|e| LedgerError::Corrupt {
                 path: PathBuf::from("runs.sqlite"),
                 reason: format!("a stored record does not parse: {e}"),
@@ -432,22 +416,19 @@ impl RunLedger {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<SlotOutcomes>, LedgerError> {
-        let inner = self.lock();
-        let mut stmt = inner.db.prepare(
-            "SELECT tag, status, reason, COUNT(*) FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2
-             GROUP BY tag, status, reason ORDER BY tag, status, reason",
-        )?;
-        let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, usize>(3)?,
-            ))
+        type Counted = (String, String, Option<String>, usize);
+        let counted: Vec<Counted> = self.lock().read(move |db| {
+            let mut stmt = db.prepare(
+                "SELECT tag, status, reason, COUNT(*) FROM runs WHERE slot_utc >= ?1 AND slot_utc < ?2
+                 GROUP BY tag, status, reason ORDER BY tag, status, reason",
+            )?;
+            let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (tag, status, reason, count) = row?;
+        for (tag, status, reason, count) in counted {
             let status = Status::ALL
                 .into_iter()
                 .find(|s| s.as_str() == status)
@@ -467,10 +448,9 @@ impl RunLedger {
 
     /// The latest slot recorded for any job.
     pub fn last_slot(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
-        let inner = self.lock();
-        let last: Option<i64> = inner
-            .db
-            .query_row("SELECT MAX(slot_utc) FROM runs", [], |r| r.get(0))?;
+        let last: Option<i64> = self
+            .lock()
+            .read(|db| Ok(db.query_row("SELECT MAX(slot_utc) FROM runs", [], |r| r.get(0))?))?;
         Ok(last.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
     }
 }
@@ -489,25 +469,24 @@ fn recorded_slots(db: &Connection) -> rusqlite::Result<HashSet<(String, i64)>> {
         .collect()
 }
 
-/// Commits a batch's open transaction.
-fn commit(inner: &mut Inner) -> rusqlite::Result<()> {
-    inner.db.execute_batch("COMMIT")?;
-    inner.pending = 0;
-    inner.pending_bytes = 0;
-    Ok(())
-}
-
-impl Drop for RunLedger {
-    /// The last batch is committed on the way out. Should that fail, nothing is lost: every
-    /// record is in the jobs log, and the next open adopts it.
-    fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        if inner.pending > 0 {
-            if let Err(e) = commit(inner) {
-                tracing::error!(error = %e, "run ledger: the last batch was not committed; the jobs log keeps it for the next start");
+/// A process that died after logging records but before inserting them (one record, or
+/// batched rows not yet committed) left them as the log's last lines: insert them so their
+/// slots are not run again. Every line of the log's tail is offered; those the database has
+/// are ignored.
+fn adopt_logged(db: &Connection, jobs_log: &Path) -> Result<(), LedgerError> {
+    let lines = last_lines(jobs_log).map_err(|source| LedgerError::Io {
+        path: jobs_log.to_path_buf(),
+        source,
+    })?;
+    for line in lines {
+        match serde_json::from_str::<RunRecord>(&line) {
+            Ok(record) => insert(db, &record, &line)?,
+            Err(e) => {
+                tracing::warn!(path = %jobs_log.display(), error = %e, "a jobs-log line is not a run record; left as is");
             }
         }
     }
+    Ok(())
 }
 
 fn migrate(db: &Connection) -> rusqlite::Result<()> {
@@ -547,202 +526,4 @@ fn insert(db: &Connection, record: &RunRecord, line: &str) -> Result<(), LedgerE
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn record(tag: &str, hour: u32) -> RunRecord {
-        let slot = FixedOffset::west_opt(5 * 3600)
-            .unwrap()
-            .with_ymd_and_hms(2024, 11, 29, hour, 0, 0)
-            .unwrap();
-        RunRecord {
-            tag: tag.into(),
-            session: NaiveDate::from_ymd_opt(2024, 11, 29).unwrap(),
-            slot_et: slot,
-            started: slot.with_timezone(&Utc),
-            finished: slot.with_timezone(&Utc),
-            duration_ms: 0,
-            status: Status::Ok,
-            reason: None,
-            detail: "x".into(),
-        }
-    }
-
-    fn open(dir: &Path) -> RunLedger {
-        RunLedger::open(
-            &dir.join("state"),
-            &dir.join("logs"),
-            Durability::ProcessCrash,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_slot_is_recorded_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path());
-        let r = record("SCAN", 10);
-        assert!(!ledger
-            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
-            .unwrap());
-        ledger.record(&r).unwrap();
-        assert!(ledger
-            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
-            .unwrap());
-        assert!(matches!(
-            ledger.record(&r),
-            Err(LedgerError::AlreadyRecorded { .. })
-        ));
-        drop(ledger);
-        let ledger = open(dir.path());
-        assert!(ledger
-            .is_done("SCAN", r.slot_et.with_timezone(&Utc))
-            .unwrap());
-        let log = std::fs::read_to_string(dir.path().join("logs/jobs.jsonl")).unwrap();
-        assert_eq!(log.lines().count(), 1);
-    }
-
-    #[test]
-    fn a_record_logged_but_not_inserted_is_adopted() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(open(dir.path()));
-        let r = record("EOD_REPORT", 12);
-        let line = serde_json::to_string(&r).unwrap();
-        let log = dir.path().join("logs/jobs.jsonl");
-        std::fs::write(&log, format!("{line}\n{{\"tag\":\"SC")).unwrap();
-        let ledger = open(dir.path());
-        assert!(ledger
-            .is_done("EOD_REPORT", r.slot_et.with_timezone(&Utc))
-            .unwrap());
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), format!("{line}\n"));
-    }
-
-    #[test]
-    fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-        let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
-        let records: Vec<RunRecord> = (1..=12).map(|h| record("POSITION_MANAGER", h)).collect();
-        for r in &records {
-            batched.record(r).unwrap();
-            // Answered from memory, and the row is there for this connection.
-            assert!(batched
-                .is_done(&r.tag, r.slot_et.with_timezone(&Utc))
-                .unwrap());
-        }
-        // A kill: the connection goes without committing (SQLite rolls the batch back), and
-        // only the jobs log's lines are left.
-        batched.inner.lock().unwrap().pending = 0;
-        drop(batched);
-        let db = Connection::open(state.join("runs.sqlite")).unwrap();
-        let rows: i64 = db
-            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 0, "the batch was rolled back");
-        drop(db);
-        let reopened = open(dir.path());
-        for r in &records {
-            assert!(reopened
-                .is_done(&r.tag, r.slot_et.with_timezone(&Utc))
-                .unwrap());
-        }
-        let from = records[0].slot_et.with_timezone(&Utc);
-        let to = from + chrono::TimeDelta::days(1);
-        assert_eq!(reopened.records_between(from, to).unwrap().len(), 12);
-    }
-
-    #[test]
-    fn a_batched_ledger_commits_on_the_way_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-        let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
-        let r = record("EOD_REPORT", 15);
-        batched.record(&r).unwrap();
-        assert!(matches!(
-            batched.record(&r),
-            Err(LedgerError::AlreadyRecorded { .. })
-        ));
-        drop(batched);
-        // Read without adopting anything: the row is in the database itself.
-        std::fs::write(logs.join("jobs.jsonl"), "").unwrap();
-        let reopened = open(dir.path());
-        assert!(reopened
-            .is_done("EOD_REPORT", r.slot_et.with_timezone(&Utc))
-            .unwrap());
-    }
-
-    #[test]
-    fn a_corrupt_database_is_named_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&state).unwrap();
-        let garbage =
-            b"this is not sqlite, it is a text file that is long enough........".repeat(10);
-        std::fs::write(state.join("runs.sqlite"), &garbage).unwrap();
-        let err = RunLedger::open(&state, &dir.path().join("logs"), Durability::ProcessCrash)
-            .err()
-            .unwrap();
-        assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
-        assert!(err.to_string().contains("runs.sqlite"));
-        assert_eq!(std::fs::read(state.join("runs.sqlite")).unwrap(), garbage);
-    }
-
-    #[test]
-    fn records_come_back_in_slot_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path());
-        for (tag, hour) in [("B", 11), ("A", 11), ("C", 9)] {
-            ledger.record(&record(tag, hour)).unwrap();
-        }
-        let from = Utc.with_ymd_and_hms(2024, 11, 29, 0, 0, 0).unwrap();
-        let to = Utc.with_ymd_and_hms(2024, 11, 30, 0, 0, 0).unwrap();
-        let tags: Vec<_> = ledger
-            .records_between(from, to)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.tag)
-            .collect();
-        assert_eq!(tags, ["C", "A", "B"]);
-    }
-
-    #[test]
-    fn outcomes_are_counted_by_job_status_and_reason_in_the_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path());
-        let with = |tag: &str, hour, status, reason: Option<&str>| RunRecord {
-            status,
-            reason: reason.map(String::from),
-            ..record(tag, hour)
-        };
-        for r in [
-            with("SCAN", 9, Status::Ok, None),
-            with("SCAN", 10, Status::Ok, None),
-            with("SCAN", 11, Status::Skipped, Some("no_data")),
-            with("PM", 9, Status::Skipped, Some("no_data")),
-            with("PM", 10, Status::Failed, Some("timeout")),
-            with("PM", 23, Status::Ok, None),
-        ] {
-            ledger.record(&r).unwrap();
-        }
-        let from = Utc.with_ymd_and_hms(2024, 11, 29, 0, 0, 0).unwrap();
-        // 23:00 ET is 04:00 UTC the next day: outside.
-        let to = Utc.with_ymd_and_hms(2024, 11, 30, 0, 0, 0).unwrap();
-        let counted: Vec<(String, Status, Option<String>, usize)> = ledger
-            .outcomes_between(from, to)
-            .unwrap()
-            .into_iter()
-            .map(|o| (o.tag, o.status, o.reason, o.count))
-            .collect();
-        let no_data = Some("no_data".to_string());
-        assert_eq!(
-            counted,
-            [
-                ("PM".into(), Status::Failed, Some("timeout".into()), 1),
-                ("PM".into(), Status::Skipped, no_data.clone(), 1),
-                ("SCAN".into(), Status::Ok, None, 2),
-                ("SCAN".into(), Status::Skipped, no_data, 1),
-            ]
-        );
-    }
-}
+mod tests;
