@@ -6,7 +6,7 @@
 //! log's last line is adopted into SQLite at the next open, so the log never gains a duplicate
 //! and never loses a line.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -94,9 +94,9 @@ pub enum LedgerError {
 struct Inner {
     log: JsonlWriter,
     rows: Rows,
-    /// A batched ledger's recorded slots, (tag, slot_utc): the ledger has the home to itself,
-    /// so "is it done" is answered here, not by a query (four per slot in a replay).
-    known: Option<HashSet<(String, i64)>>,
+    /// A batched ledger's recorded slots, their `slot_utc` by tag: the ledger has the home to
+    /// itself, so "is it done" is answered here, not by a query (four per slot in a replay).
+    known: Option<HashMap<String, HashSet<i64>>>,
 }
 
 /// Where a record's row goes once its line is logged.
@@ -113,7 +113,9 @@ enum Rows {
 impl Inner {
     fn exists(&mut self, tag: &str, slot_utc: i64) -> Result<bool, LedgerError> {
         match &self.known {
-            Some(known) => Ok(known.contains(&(tag.to_string(), slot_utc))),
+            Some(known) => Ok(known
+                .get(tag)
+                .is_some_and(|slots| slots.contains(&slot_utc))),
             None => {
                 let tag = tag.to_string();
                 self.read(move |db| Ok(exists(db, &tag, slot_utc)?))
@@ -348,7 +350,10 @@ impl RunLedger {
             Rows::Batched(writer) => writer.push(record, line, bytes, replace)?,
         }
         if let Some(known) = &mut inner.known {
-            known.insert((record.tag.clone(), slot));
+            match known.get_mut(&record.tag) {
+                Some(slots) => slots.insert(slot),
+                None => known.entry(record.tag.clone()).or_default().insert(slot),
+            };
         }
         drop(inner);
         for observe in self
@@ -462,11 +467,15 @@ fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {
         .map(|found| found.is_some())
 }
 
-/// Every (tag, slot_utc) the ledger holds.
-fn recorded_slots(db: &Connection) -> rusqlite::Result<HashSet<(String, i64)>> {
-    db.prepare("SELECT tag, slot_utc FROM runs")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
+/// Every slot the ledger holds, by tag.
+fn recorded_slots(db: &Connection) -> rusqlite::Result<HashMap<String, HashSet<i64>>> {
+    let mut known: HashMap<String, HashSet<i64>> = HashMap::new();
+    let mut stmt = db.prepare("SELECT tag, slot_utc FROM runs")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+        let (tag, slot) = row?;
+        known.entry(tag).or_default().insert(slot);
+    }
+    Ok(known)
 }
 
 /// A process that died after logging records but before inserting them (one record, or
