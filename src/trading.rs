@@ -52,6 +52,13 @@ pub enum LedgerError {
 /// The schema version this kobe writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i32 = 4;
 
+/// Decisions after a rowid that have no order, by client order id. The `+` keeps SQLite from
+/// walking the client-order-id index for the order (which reads every decision ever made and
+/// tests each rowid): it searches the rowids past the mark and sorts those few.
+const UNSENT_AFTER: &str = "SELECT d.rowid, d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
+     FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
+     WHERE d.rowid > ?1 AND o.client_order_id IS NULL ORDER BY +d.client_order_id";
+
 /// The trading ledger failing is a storage failure for any job: the run stops rather than
 /// trade on without its records (see `JobError::Storage`).
 impl From<LedgerError> for kobe_actors::job::JobError {
@@ -176,11 +183,7 @@ impl TradingLedger {
                 .conn
                 .prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM decisions")?
                 .query_row([], |r| r.get(0))?;
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT d.rowid, d.client_order_id, d.session, d.strategy, d.symbol, d.side, d.qty, d.price_ref, d.stop, d.target, d.reason, d.limit_price, d.trigger_price
-                 FROM decisions d LEFT JOIN orders o ON o.client_order_id = d.client_order_id
-                 WHERE d.rowid > ?1 AND o.client_order_id IS NULL ORDER BY d.client_order_id",
-            )?;
+            let mut stmt = self.conn.prepare_cached(UNSENT_AFTER)?;
             let rows = stmt.query_map([from], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,

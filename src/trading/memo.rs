@@ -196,4 +196,26 @@ mod tests {
         ledger.record_decision(&decision("DDD"), "t").unwrap();
         assert_eq!(unsent(&ledger), ["DDD"]);
     }
+
+    #[test]
+    fn the_unsent_decisions_read_searches_past_the_mark_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = TradingLedger::open(dir.path(), 1000.0, Durability::ProcessCrash).unwrap();
+        let plan: Vec<String> = ledger
+            .conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::super::UNSENT_AFTER
+            ))
+            .unwrap()
+            .query_map([0], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INTEGER PRIMARY KEY (rowid>?)")),
+            "{plan:?}"
+        );
+    }
 }
