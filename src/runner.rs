@@ -525,6 +525,8 @@ fn outcome(
 ) -> Result<Outcome, RunnerError> {
     match (exit, plan.replay) {
         (Exit::Finished, Some((range, _))) => {
+            // Every slot's row committed, or the replay does not finish in silence.
+            ledger.flush()?;
             let outcomes = ledger.outcomes_between(range.start(), range.end())?;
             let starting = plan.config.trading.starting_equity;
             let durability = plan.run_mode().durability();

@@ -228,9 +228,10 @@ impl RunLedger {
         Self::open_with(state_dir, logs_dir, durability, false)
     }
 
-    /// `open` for a replay: rows are inserted and committed in batches on a thread of their own (see `Rows::Batched`). Only a process
-    /// that has the home to itself (the runner holds its lock) may batch: another process
-    /// writing the ledger would wait on the open transaction.
+    /// `open` for a replay: rows are inserted and committed in batches on a thread of their
+    /// own (see `Rows::Batched`). Only a process that has the home to itself (the runner holds
+    /// its lock) may batch: another process writing the ledger would wait on the open
+    /// transaction.
     pub fn open_batched(
         state_dir: &Path,
         logs_dir: &Path,
@@ -365,6 +366,15 @@ impl RunLedger {
             observe(record);
         }
         Ok(())
+    }
+
+    /// Commits every record stored so far (a batched ledger's last rows), or says why not: a
+    /// replay's end, before its summary is read.
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        match &mut self.lock().rows {
+            Rows::Direct(_) => Ok(()),
+            Rows::Batched(writer) => writer.settle(),
+        }
     }
 
     /// The record of one slot, if any.

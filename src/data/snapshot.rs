@@ -152,15 +152,20 @@ pub fn decode(
     // A whole store is some 400,000 bars written into fresh memory: two cores halve the wait
     // at a replay's start. A few symbols are not worth a thread.
     let (first, second) = records.split_at(records.len() / 2);
-    let (first, second) = if bars >= PARALLEL_BARS {
-        std::thread::scope(|scope| {
-            let second = scope.spawn(|| decode_all(second));
-            let first = decode_all(first);
-            (first, second.join().unwrap_or(None))
-        })
-    } else {
-        (decode_all(first), decode_all(second))
-    };
+    let (first, second) = std::thread::scope(|scope| {
+        // No thread to be had: the whole on this one.
+        let helper = (bars >= PARALLEL_BARS)
+            .then(|| std::thread::Builder::new().spawn_scoped(scope, || decode_all(second)))
+            .and_then(Result::ok);
+        let first = decode_all(first);
+        let second = match helper {
+            Some(helper) => helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => decode_all(second),
+        };
+        (first, second)
+    });
     Some(first?.into_iter().chain(second?).collect())
 }
 

@@ -106,6 +106,10 @@ impl BatchWriter {
     /// waited for if the line would take the uncommitted lines past `BATCH_BYTES`.
     pub(super) fn make_room(&mut self, bytes: usize) -> Result<(), LedgerError> {
         self.shared.failed()?;
+        // A thread that has ended (a panic) set no failure: no row would be written again.
+        if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(gone());
+        }
         if self.shared.unsettled.load(Ordering::Acquire) + bytes > BATCH_BYTES {
             self.settle()?;
         }
@@ -164,7 +168,10 @@ impl BatchWriter {
         self.send(Job::Read(Box::new(move |db| {
             let _ = answer.send(read(db));
         })))?;
-        wait.recv().map_err(|_| gone())?
+        let answer = wait.recv().map_err(|_| gone())?;
+        // A row handed over with this read may have failed: then the answer lacks it.
+        self.shared.failed()?;
+        answer
     }
 
     fn send(&self, job: Job) -> Result<(), LedgerError> {

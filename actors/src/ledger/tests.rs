@@ -30,6 +30,22 @@ fn open(dir: &Path) -> RunLedger {
     .unwrap()
 }
 
+/// A replay's ledger in `dir`, with its state and logs folders.
+fn open_batched(dir: &Path) -> (RunLedger, std::path::PathBuf, std::path::PathBuf) {
+    let (state, logs) = (dir.join("state"), dir.join("logs"));
+    let ledger = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+    (ledger, state, logs)
+}
+
+/// A kill: the writer's connection goes without committing (SQLite rolls the open batch
+/// back), and only the jobs log's lines are left.
+fn kill(batched: RunLedger) {
+    match batched.inner.into_inner().unwrap().rows {
+        Rows::Batched(writer) => writer.abandon(),
+        Rows::Direct(_) => panic!("a replay's ledger writes its rows in batches"),
+    }
+}
+
 #[test]
 fn a_slot_is_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,8 +89,7 @@ fn a_record_logged_but_not_inserted_is_adopted() {
 #[test]
 fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-    let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+    let (batched, state, _) = open_batched(dir.path());
     let records: Vec<RunRecord> = (1..=12).map(|h| record("POSITION_MANAGER", h)).collect();
     for r in &records {
         batched.record(r).unwrap();
@@ -83,12 +98,7 @@ fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
             .is_done(&r.tag, r.slot_et.with_timezone(&Utc))
             .unwrap());
     }
-    // A kill: the connection goes without committing (SQLite rolls the batch back), and
-    // only the jobs log's lines are left.
-    match batched.inner.into_inner().unwrap().rows {
-        Rows::Batched(writer) => writer.abandon(),
-        Rows::Direct(_) => panic!("a replay's ledger writes its rows in batches"),
-    }
+    kill(batched);
     let db = Connection::open(state.join("runs.sqlite")).unwrap();
     let rows: i64 = db
         .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
@@ -109,8 +119,7 @@ fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
 #[test]
 fn a_batched_ledger_commits_on_the_way_out() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-    let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+    let (batched, _, logs) = open_batched(dir.path());
     let r = record("EOD_REPORT", 15);
     batched.record(&r).unwrap();
     assert!(matches!(
@@ -202,8 +211,7 @@ fn outcomes_are_counted_by_job_status_and_reason_in_the_range() {
 #[test]
 fn a_batched_ledger_reads_every_record_sent_before_the_read() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-    let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+    let (batched, _, _) = open_batched(dir.path());
     let records: Vec<RunRecord> = (1..=20).map(|h| record("POSITION_MANAGER", h)).collect();
     for r in &records {
         batched.record(r).unwrap();
@@ -227,8 +235,7 @@ fn a_batch_of_many_records_killed_is_adopted_whole() {
     // More lines than one batch holds: some rows are committed, the rest are in the log's
     // tail, and none is lost.
     let dir = tempfile::tempdir().unwrap();
-    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-    let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
+    let (batched, _, _) = open_batched(dir.path());
     let long = "d".repeat(300);
     let records: Vec<RunRecord> = (0..600)
         .map(|i| RunRecord {
@@ -239,10 +246,7 @@ fn a_batch_of_many_records_killed_is_adopted_whole() {
     for r in &records {
         batched.record(r).unwrap();
     }
-    match batched.inner.into_inner().unwrap().rows {
-        Rows::Batched(writer) => writer.abandon(),
-        Rows::Direct(_) => panic!("a replay's ledger writes its rows in batches"),
-    }
+    kill(batched);
     let reopened = open(dir.path());
     for r in &records {
         assert!(
@@ -256,26 +260,41 @@ fn a_batch_of_many_records_killed_is_adopted_whole() {
 }
 
 #[test]
-fn a_writer_that_failed_fails_the_next_record() {
+fn a_writer_that_failed_fails_the_next_read_flush_and_record() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
-    let batched = RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap();
-    // Another connection takes the table away before the writer's first row.
+    let (batched, state, logs) = open_batched(dir.path());
+    // Another connection makes every insert fail; reads still work.
     Connection::open(state.join("runs.sqlite"))
         .unwrap()
-        .execute_batch("DROP TABLE runs")
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'refused by a test'); END;",
+        )
         .unwrap();
     batched.record(&record("SCAN", 9)).unwrap();
-    let from = Utc.with_ymd_and_hms(2024, 11, 29, 0, 0, 0).unwrap();
-    let to = from + chrono::TimeDelta::days(1);
-    assert!(batched.records_between(from, to).is_err());
+    // The read hands the row over; its answer lacks the row, so it is no answer.
+    let err = batched.last_slot().unwrap_err();
+    assert!(matches!(err, LedgerError::WriterFailed(_)), "{err}");
+    assert!(err.to_string().contains("refused by a test"), "{err}");
+    assert!(matches!(batched.flush(), Err(LedgerError::WriterFailed(_))));
     let err = batched.record(&record("SCAN", 10)).unwrap_err();
     assert!(matches!(err, LedgerError::WriterFailed(_)), "{err}");
-    assert!(err.to_string().contains("no such table"), "{err}");
     // The failed row's line is in the jobs log, for the next open to adopt; the refused one is
     // not there.
     let log = std::fs::read_to_string(logs.join("jobs.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1);
+}
+
+#[test]
+fn a_flush_commits_every_record_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (batched, state, _) = open_batched(dir.path());
+    batched.record(&record("SCAN", 9)).unwrap();
+    batched.flush().unwrap();
+    let rows: i64 = Connection::open(state.join("runs.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "committed, seen by another connection");
 }
 
 #[test]
