@@ -136,16 +136,27 @@ pub struct Window {
 }
 
 /// Decodes the entries of `wanted` symbols (all when `None`), their bars limited to `window`;
-/// `None` if the file is not a snapshot of this version or is cut short.
+/// `None` if the file is not a snapshot of this version or is cut short, or if it is stale for
+/// `wanted`: a symbol missing, or recorded with another stamp than its CSV has now. A stale
+/// snapshot is not decoded at all (a fresh home's first load would decode it only to drop it).
 pub fn decode(
     bytes: &[u8],
-    wanted: Option<&std::collections::BTreeSet<&str>>,
+    wanted: Option<&BTreeMap<&str, Stamp>>,
     window: Option<Window>,
 ) -> Option<BTreeMap<String, Entry>> {
     let records: Vec<Record> = index(bytes)?
         .into_iter()
-        .filter(|r| wanted.is_none_or(|w| w.contains(r.symbol)))
+        .filter(|r| wanted.is_none_or(|w| w.contains_key(r.symbol)))
         .collect();
+    if let Some(wanted) = wanted {
+        let fresh = records.len() == wanted.len()
+            && records
+                .iter()
+                .all(|r| wanted.get(r.symbol) == Some(&r.stamp));
+        if !fresh {
+            return None;
+        }
+    }
     let bars: usize = records.iter().map(|r| r.n_bars).sum();
     let decode_all =
         |part: &[Record]| -> Option<Vec<_>> { part.iter().map(|r| r.decode(window)).collect() };
@@ -355,8 +366,14 @@ mod tests {
         for cut in [0, 5, 12, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], None, None).is_none(), "cut at {cut}");
         }
-        let msft = std::collections::BTreeSet::from(["MSFT"]);
-        assert!(decode(&bytes, Some(&msft), None).unwrap().is_empty());
+        let stamp = back["AAPL"].stamp;
+        let aapl = BTreeMap::from([("AAPL", stamp)]);
+        assert_eq!(decode(&bytes, Some(&aapl), None).unwrap().len(), 1);
+        // Stale for what is wanted: a symbol it lacks, or a CSV changed since.
+        let msft = BTreeMap::from([("MSFT", stamp)]);
+        assert!(decode(&bytes, Some(&msft), None).is_none());
+        let changed = BTreeMap::from([("AAPL", Stamp { len: 11, ..stamp })]);
+        assert!(decode(&bytes, Some(&changed), None).is_none());
         let before = Window {
             until: NaiveDate::from_ymd_opt(2018, 2, 6).unwrap(),
             keep: 10,

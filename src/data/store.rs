@@ -231,28 +231,21 @@ impl BarStore {
             Some(s) => s.to_vec(),
             None => self.symbols(),
         };
-        let stamps: BTreeMap<&String, Stamp> = wanted
+        // The symbols whose CSV is there, with its stamp now: a fresh snapshot has each so.
+        let stamps: BTreeMap<&str, Stamp> = wanted
             .iter()
-            .filter_map(|s| Stamp::of(&self.path(s)).map(|st| (s, st)))
+            .filter_map(|s| Stamp::of(&self.path(s)).map(|st| (s.as_str(), st)))
             .collect();
-        let wanted_present: std::collections::BTreeSet<&str> =
-            stamps.keys().map(|s| s.as_str()).collect();
         let snapshot_path = self.dir.join(snapshot::FILE);
         let fresh = map_file(&snapshot_path)
-            .and_then(|bytes| snapshot::decode(&bytes, Some(&wanted_present), window))
-            .filter(|entries| {
-                entries.len() == stamps.len()
-                    && stamps
-                        .iter()
-                        .all(|(s, st)| entries.get(*s).is_some_and(|e| e.stamp == *st))
-            });
+            .and_then(|bytes| snapshot::decode(&bytes, Some(&stamps), window));
         let entries = match fresh {
             Some(entries) => entries,
             None => {
                 let all = self.retake_snapshot();
                 let mut kept: BTreeMap<String, snapshot::Entry> = all
                     .into_iter()
-                    .filter(|(s, _)| stamps.contains_key(s))
+                    .filter(|(s, _)| stamps.contains_key(s.as_str()))
                     .collect();
                 // The same window the snapshot read applies: callers get one shape either way.
                 if let Some(w) = window {
@@ -422,6 +415,45 @@ mod tests {
         assert_eq!(from_snapshot, want);
         // And a load now (served from it while the CSV is unchanged) agrees.
         assert_eq!(dates(store.load_window(None, Some(window))), want);
+    }
+
+    #[test]
+    fn a_snapshot_is_taken_again_when_a_csv_changes_appears_or_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        std::fs::create_dir_all(store.dir()).unwrap();
+        let write = |symbol: &str, days: u32| {
+            let rows: String = (1..=days)
+                .map(|d| format!("2018-01-0{d},1,2,1,1.5,10\n"))
+                .collect();
+            let header = "date,open,high,low,close,volume\n";
+            std::fs::write(
+                store.dir().join(format!("{symbol}.csv")),
+                format!("{header}{rows}"),
+            )
+            .unwrap();
+        };
+        let count = |symbol: &str| store.load(None).series.get(symbol).map(Vec::len);
+        write("AAA", 3);
+        assert_eq!(count("AAA"), Some(3));
+        let snapshot = store.dir().join(snapshot::FILE);
+        assert!(snapshot.exists(), "the first load takes the snapshot");
+        // Changed: its stamp differs, so the new bars are read (and the snapshot taken again).
+        write("AAA", 5);
+        assert_eq!(count("AAA"), Some(5));
+        // A CSV the snapshot lacks.
+        write("BBB", 4);
+        assert_eq!((count("AAA"), count("BBB")), (Some(5), Some(4)));
+        // A CSV gone: its bars are gone too.
+        std::fs::remove_file(store.dir().join("BBB.csv")).unwrap();
+        assert_eq!(count("BBB"), None);
+        // Served from the snapshot while nothing changes: the same answer.
+        let taken = std::fs::metadata(&snapshot).unwrap().modified().unwrap();
+        assert_eq!(count("AAA"), Some(5));
+        assert_eq!(
+            std::fs::metadata(&snapshot).unwrap().modified().unwrap(),
+            taken
+        );
     }
 
     #[test]
