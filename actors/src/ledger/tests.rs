@@ -335,3 +335,23 @@ fn a_writer_behind_holds_the_next_record_before_its_line_passes_the_adopted_tail
     );
     assert!(logged <= batch::BATCH_BYTES, "{logged} bytes uncommitted");
 }
+
+#[test]
+fn a_live_run_ledger_syncs_every_commit_and_a_replays_hands_them_to_the_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = RunLedger::open(
+        &dir.path().join("live/state"),
+        &dir.path().join("live/logs"),
+        Durability::PowerLoss,
+    )
+    .unwrap();
+    let synchronous = |ledger: &RunLedger| -> i64 {
+        ledger
+            .lock()
+            .read(|db| Ok(db.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+            .unwrap()
+    };
+    assert_eq!(synchronous(&live), 2, "FULL");
+    let (replay, _, _) = open_batched(&dir.path().join("replay"));
+    assert_eq!(synchronous(&replay), 0, "OFF");
+}
