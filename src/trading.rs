@@ -4,6 +4,7 @@
 //! Every write is one SQLite transaction, so a crash leaves each step done or not done; the
 //! position manager's next run finishes what a dead one started, by client order id.
 
+mod closed_pnl;
 mod fills;
 mod history;
 mod memo;
@@ -119,6 +120,8 @@ pub struct TradingLedger {
     conn: Connection,
     /// What the repeated reads answered, while nothing has been written.
     memo: memo::ReadMemo,
+    /// The closed trades' P&L, extended as trades are added.
+    closed: closed_pnl::ClosedPnl,
 }
 
 impl Decision {
@@ -441,12 +444,7 @@ impl TradingLedger {
     /// How many trades closed on or before `session`, and their P&L summed in `trades_json`'s
     /// order (so the sum is the same to the last bit as one taken over that list).
     pub fn realized_through(&self, session: NaiveDate) -> Result<(usize, f64), LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT pnl FROM trades WHERE exit_session <= ?1 ORDER BY entry_order, exit_order",
-        )?;
-        let pnls = stmt
-            .query_map(params![session.to_string()], |r| r.get::<_, f64>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let pnls = self.closed_pnl_through(session)?;
         Ok((pnls.len(), pnls.into_iter().sum::<f64>() + 0.0))
     }
 
@@ -467,10 +465,7 @@ impl TradingLedger {
 
     /// Trades, win rate, profit factor, max drawdown and final equity, from the ledger.
     pub fn performance(&self, starting_equity: f64) -> Result<Performance, LedgerError> {
-        let mut stmt = self.conn.prepare_cached("SELECT pnl FROM trades")?;
-        let pnls: Vec<f64> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let pnls = self.closed_pnl()?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT equity FROM equity ORDER BY session")?;

@@ -207,6 +207,7 @@ impl TradingLedger {
         let ledger = Self {
             conn,
             memo: memo::ReadMemo::default(),
+            closed: Default::default(),
         };
         ledger.check_rows()?;
         Ok(ledger)
