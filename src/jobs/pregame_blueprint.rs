@@ -3,7 +3,6 @@
 //! cache, its expected move, support and resistance, the bull and bear case. A page a trader
 //! reads in a minute.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -119,15 +118,22 @@ impl Job for PregameBlueprint {
         let (source, picks) = todays_picks(&next, validated, ctx.session);
         let trading = &app.config.trading;
         let picks: Vec<DayPick> = picks.into_iter().take(trading.blueprint_top).collect();
-        let series = load_pick_bars(app, &picks, next.as_of);
-        let lines = picks
-            .into_iter()
-            .enumerate()
-            .map(|(i, (pick, status))| {
-                let bars: &[Bar] = series.get(&pick.symbol).map_or(&[], |b| b.as_slice());
-                plan_line(i + 1, i < trading.blueprint_execute, pick, status, bars)
-            })
-            .collect();
+        let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
+        let window = crate::data::snapshot::Window {
+            until: next.as_of,
+            keep: usize::MAX,
+        };
+        // Lent, not copied: a replay's kept store hands out each pick's whole history.
+        let lines = app.store().with_series(&symbols, Some(window), |series| {
+            picks
+                .into_iter()
+                .enumerate()
+                .map(|(i, (pick, status))| {
+                    let bars: &[Bar] = series.up_to(&pick.symbol, next.as_of).unwrap_or(&[]);
+                    plan_line(i + 1, i < trading.blueprint_execute, pick, status, bars)
+                })
+                .collect()
+        });
         let blueprint = Blueprint {
             session: ctx.session,
             generated_at: ctx.clock.now(),
@@ -164,15 +170,6 @@ fn todays_picks(
 }
 
 /// Every bar up to `as_of` of the picks, read once for all of them.
-fn load_pick_bars(app: &App, picks: &[DayPick], as_of: NaiveDate) -> BTreeMap<String, Vec<Bar>> {
-    let symbols: Vec<String> = picks.iter().map(|(p, _)| p.symbol.clone()).collect();
-    let window = crate::data::snapshot::Window {
-        until: as_of,
-        keep: usize::MAX,
-    };
-    app.store().load_window(Some(&symbols), Some(window)).series
-}
-
 /// One pick's plan: its levels over the last 20 sessions and the 200-day average, its record
 /// under the same strategy, and the bull and bear case.
 fn plan_line(
