@@ -34,18 +34,22 @@ impl Job for EodReport {
             // Positions are marked at the latest close this instant may see (DESIGN §7).
             let visible = last_visible_date(ctx.session, now);
             let held: Vec<String> = ledger.positions()?.into_iter().map(|p| p.symbol).collect();
-            // The recent bars of the positions only, from the store's snapshot.
-            let series = match visible {
+            // The latest visible close of each position, from the store (lent, not copied).
+            let closes: std::collections::BTreeMap<String, f64> = match visible {
                 Some(day) if !held.is_empty() => {
-                    app.store()
-                        .load_window(Some(&held), Some(crate::scan::window(day)))
-                        .series
+                    let window = crate::scan::window(day);
+                    app.store().with_series(&held, Some(window), |series| {
+                        held.iter()
+                            .filter_map(|symbol| {
+                                let last = series.up_to(symbol, day)?.last()?;
+                                Some((symbol.clone(), last.close))
+                            })
+                            .collect()
+                    })
                 }
                 _ => Default::default(),
             };
-            // Loaded with `until` = the visible date: the last bar is the latest visible close.
-            let mark =
-                |symbol: &str| -> Option<f64> { series.get(symbol)?.last().map(|b| b.close) };
+            let mark = |symbol: &str| -> Option<f64> { closes.get(symbol).copied() };
             let starting = app.config.trading.starting_equity;
             let report = crate::report::pnl(ledger, ctx.session, now, starting, mark)?;
             let curve = match app.draws_equity_chart(ctx.session) {
