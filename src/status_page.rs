@@ -29,7 +29,9 @@ pub fn fragment(home: PathBuf, starting_equity: f64, replay: bool) -> PageFragme
             true if replay => {
                 Err("held by the running replay until it ends (then `kobe ledger export`)".into())
             }
-            true => TradingLedger::open(&state, starting_equity, Durability::ProcessCrash)
+            // A paper or live account's ledger: this connection may be the last to close it,
+            // and so make its checkpoint, which must be as durable as the run's own.
+            true => TradingLedger::open(&state, starting_equity, Durability::PowerLoss)
                 .map(Some)
                 .map_err(|e| e.to_string()),
         };

@@ -122,6 +122,19 @@ pub struct TradingLedger {
     memo: memo::ReadMemo,
     /// The closed trades' P&L, extended as trades are added.
     closed: closed_pnl::ClosedPnl,
+    /// A replay's connection commits without fsyncs: it is set to sync again before it
+    /// closes, so the checkpoint made on the way out is durable.
+    sync_on_close: bool,
+}
+
+impl Drop for TradingLedger {
+    fn drop(&mut self) {
+        if self.sync_on_close {
+            if let Err(e) = self.conn.pragma_update(None, "synchronous", "FULL") {
+                tracing::warn!(error = %e, "trading ledger: not set to sync for its last checkpoint");
+            }
+        }
+    }
 }
 
 impl Decision {

@@ -34,7 +34,8 @@ impl Job for EodReport {
             // Positions are marked at the latest close this instant may see (DESIGN §7).
             let visible = last_visible_date(ctx.session, now);
             let held: Vec<String> = ledger.positions()?.into_iter().map(|p| p.symbol).collect();
-            // The latest visible close of each position, from the store (lent, not copied).
+            // The latest visible close of each position (a replay's kept store lends its bars;
+            // a live store reads the positions' recent ones).
             let closes: std::collections::BTreeMap<String, f64> = match visible {
                 Some(day) if !held.is_empty() => {
                     let window = crate::scan::window(day);

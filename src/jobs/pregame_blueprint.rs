@@ -169,7 +169,6 @@ fn todays_picks(
     }
 }
 
-/// Every bar up to `as_of` of the picks, read once for all of them.
 /// One pick's plan: its levels over the last 20 sessions and the 200-day average, its record
 /// under the same strategy, and the bull and bear case.
 fn plan_line(

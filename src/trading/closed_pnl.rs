@@ -194,6 +194,16 @@ mod tests {
         insert(&other, "2016-01-04-0", "2016-01-09-0", "2016-01-09", 3.3);
         assert_eq!(kept(&ledger, "2016-01-10"), asked(&ledger, "2016-01-10"));
         assert_eq!(ledger.closed_pnl().unwrap().len(), 4);
+        // Whatever else another connection does (kobe never deletes a trade; a restore
+        // might put another file in place) is read afresh.
+        other
+            .conn
+            .execute("DELETE FROM trades WHERE entry_order = '2016-01-04-A'", [])
+            .unwrap();
+        assert_eq!(kept(&ledger, "2016-01-10"), asked(&ledger, "2016-01-10"));
+        assert_eq!(ledger.closed_pnl().unwrap().len(), 3);
+        insert(&other, "2016-01-04-A", "2016-01-08-A", "2016-01-08", 0.2);
+        assert_eq!(ledger.closed_pnl().unwrap().len(), 4);
         // Inside a transaction, and after it is rolled back, what SQLite says.
         ledger.conn.execute_batch("BEGIN").unwrap();
         insert(&ledger, "2016-01-11-D", "2016-01-12-D", "2016-01-12", 9.0);

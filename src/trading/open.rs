@@ -170,8 +170,9 @@ impl TradingLedger {
         conn.set_prepared_statement_cache_capacity(64);
         // Live money records survive a power cut; a replay's only need survive a kill, which
         // every commit handed to the system does (`OFF`). Its checkpoints' fsyncs were a fifth
-        // of the one-year demo on ext4. A power cut mid-replay may leave the ledger unreadable:
-        // the next open's quick check then refuses it.
+        // of the one-year demo on ext4. A power cut mid-replay may lose its last commits or
+        // leave the ledger unreadable (the next open's quick check then refuses it); the
+        // connection syncs again before it closes (`sync_on_close`).
         let synchronous = match durability {
             Durability::PowerLoss => "FULL",
             Durability::ProcessCrash => "OFF",
@@ -208,6 +209,7 @@ impl TradingLedger {
             conn,
             memo: memo::ReadMemo::default(),
             closed: Default::default(),
+            sync_on_close: durability == Durability::ProcessCrash,
         };
         ledger.check_rows()?;
         Ok(ledger)
