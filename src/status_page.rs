@@ -357,11 +357,7 @@ mod tests {
         std::fs::create_dir_all(&scans).unwrap();
         let page = || fragment(home.path().to_path_buf(), 100_000.0, false)();
         // Nothing yet: said as such.
-        let html = page();
-        assert!(
-            html.contains("no end-of-day report yet") && html.contains("no scan yet"),
-            "{html}"
-        );
+        shows(&page(), &["no end-of-day report yet", "no scan yet"], &[]);
         // Torn, and missing a figure: alarms that name the files.
         std::fs::write(
             reports.join("pnl_20240102.json"),
@@ -373,32 +369,22 @@ mod tests {
             r#"{"tag":"FIRST_SCAN","slot_et":"x","as_of":"2024-01-01","top3":[]}"#,
         )
         .unwrap();
-        let html = page();
-        assert!(
-            html.contains("<p class=\"alarm\">reports/pnl_20240102.json is not a readable report"),
-            "{html}"
+        shows(
+            &page(),
+            &[
+                "<p class=\"alarm\">reports/pnl_20240102.json is not a readable report",
+                "<p class=\"alarm\">state/scans/scan_20240102_0935.json is not a readable report",
+                // The missing field is named.
+                "signals_found",
+            ],
+            &["no end-of-day report yet", "no scan yet", "equity 0.00"],
         );
-        assert!(
-            html.contains(
-                "<p class=\"alarm\">state/scans/scan_20240102_0935.json is not a readable report"
-            ),
-            "{html}"
-        );
-        assert!(
-            html.contains("signals_found"),
-            "the missing field is named: {html}"
-        );
-        assert!(
-            !html.contains("no end-of-day report yet") && !html.contains("no scan yet"),
-            "{html}"
-        );
-        assert!(!html.contains("equity 0.00"), "{html}");
         // An equity chart that is not one: an alarm too, not "no equity chart yet".
         std::fs::write(reports.join("equity.svg"), "torn").unwrap();
-        let html = page();
-        assert!(
-            html.contains("<p class=\"alarm\">reports/equity.svg is not a chart kobe drew"),
-            "{html}"
+        shows(
+            &page(),
+            &["<p class=\"alarm\">reports/equity.svg is not a chart kobe drew"],
+            &[],
         );
         std::fs::remove_file(reports.join("equity.svg")).unwrap();
         // Whole files are shown.
@@ -412,19 +398,24 @@ mod tests {
             r#"{"tag":"FIRST_SCAN","slot_et":"x","as_of":"2024-01-02","signals_found":1,"top3":[{"symbol":"AAA","strategy":"IBS_RSI","confidence":0.5,"close":10.0,"stop":9.0,"target":null}]}"#,
         )
         .unwrap();
-        let html = page();
-        assert!(
-            html.contains("2024-01-03: equity 100123.50, day +12.25"),
-            "{html}"
+        shows(
+            &page(),
+            &[
+                "2024-01-03: equity 100123.50, day +12.25",
+                "FIRST_SCAN (x): 1 signals on 2024-01-02",
+            ],
+            &["alarm\">reports", "alarm\">state"],
         );
-        assert!(
-            html.contains("FIRST_SCAN (x): 1 signals on 2024-01-02"),
-            "{html}"
-        );
-        assert!(
-            !html.contains("alarm\">reports") && !html.contains("alarm\">state"),
-            "{html}"
-        );
+    }
+
+    /// Asserts that `html` holds each of `yes` and none of `no`, naming the one that fails.
+    fn shows(html: &str, yes: &[&str], no: &[&str]) {
+        for want in yes {
+            assert!(html.contains(want), "{want:?} missing from {html}");
+        }
+        for unwanted in no {
+            assert!(!html.contains(unwanted), "{unwanted:?} shown in {html}");
+        }
     }
 
     #[test]

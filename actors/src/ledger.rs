@@ -94,9 +94,6 @@ pub enum LedgerError {
 struct Inner {
     log: JsonlWriter,
     rows: Rows,
-    /// A batched ledger's recorded slots, their `slot_utc` by tag: the ledger has the home to
-    /// itself, so "is it done" is answered here, not by a query (four per slot in a replay).
-    known: Option<HashMap<String, HashSet<i64>>>,
 }
 
 /// Where a record's row goes once its line is logged.
@@ -107,19 +104,21 @@ enum Rows {
     /// commit per slot was a tenth of a replay's time). The jobs log still gets each line
     /// before its row, and opening adopts every logged line the database lacks, so a replay
     /// killed with rows uncommitted resumes exactly where its log says it was.
-    Batched(BatchWriter),
+    Batched {
+        writer: BatchWriter,
+        /// The recorded slots, their `slot_utc` by tag: the ledger has the home to itself, so
+        /// "is it done" is answered here, not by a query (four per slot in a replay).
+        known: HashMap<String, HashSet<i64>>,
+    },
 }
 
 impl Inner {
     fn exists(&mut self, tag: &str, slot_utc: i64) -> Result<bool, LedgerError> {
-        match &self.known {
-            Some(known) => Ok(known
+        match &self.rows {
+            Rows::Batched { known, .. } => Ok(known
                 .get(tag)
                 .is_some_and(|slots| slots.contains(&slot_utc))),
-            None => {
-                let tag = tag.to_string();
-                self.read(move |db| Ok(exists(db, &tag, slot_utc)?))
-            }
+            Rows::Direct(db) => Ok(exists(db, tag, slot_utc)?),
         }
     }
 
@@ -130,7 +129,7 @@ impl Inner {
     ) -> Result<T, LedgerError> {
         match &mut self.rows {
             Rows::Direct(db) => read(db),
-            Rows::Batched(writer) => writer.read(read),
+            Rows::Batched { writer, .. } => writer.read(read),
         }
     }
 }
@@ -282,14 +281,17 @@ impl RunLedger {
             tracing::warn!(path = %jobs_log.display(), bytes = repaired, "cut a torn last line from the jobs log");
         }
         adopt_logged(&db, &jobs_log)?;
-        let (rows, known) = if batched {
+        let rows = if batched {
             let known = recorded_slots(&db)?;
-            (Rows::Batched(BatchWriter::spawn(db)?), Some(known))
+            Rows::Batched {
+                writer: BatchWriter::spawn(db)?,
+                known,
+            }
         } else {
-            (Rows::Direct(db), None)
+            Rows::Direct(db)
         };
         Ok(Self {
-            inner: Mutex::new(Inner { log, rows, known }),
+            inner: Mutex::new(Inner { log, rows }),
             observers: Mutex::new(Vec::new()),
             durability,
             jobs_log,
@@ -331,7 +333,7 @@ impl RunLedger {
             });
         }
         // Never more uncommitted lines than a start reads back to adopt.
-        if let Rows::Batched(writer) = &mut inner.rows {
+        if let Rows::Batched { writer, .. } = &mut inner.rows {
             writer.make_room(bytes)?;
         }
         let io = |source| LedgerError::Io {
@@ -350,13 +352,13 @@ impl RunLedger {
                 }
                 insert(db, record, &line)?;
             }
-            Rows::Batched(writer) => writer.push(record, line, bytes, replace)?,
-        }
-        if let Some(known) = &mut inner.known {
-            match known.get_mut(&record.tag) {
-                Some(slots) => slots.insert(slot),
-                None => known.entry(record.tag.clone()).or_default().insert(slot),
-            };
+            Rows::Batched { writer, known } => {
+                writer.push(record, line, replace)?;
+                match known.get_mut(&record.tag) {
+                    Some(slots) => slots.insert(slot),
+                    None => known.entry(record.tag.clone()).or_default().insert(slot),
+                };
+            }
         }
         drop(inner);
         for observe in self
@@ -375,7 +377,7 @@ impl RunLedger {
     pub fn flush(&self) -> Result<(), LedgerError> {
         match &mut self.lock().rows {
             Rows::Direct(_) => Ok(()),
-            Rows::Batched(writer) => writer.settle(),
+            Rows::Batched { writer, .. } => writer.settle(),
         }
     }
 

@@ -160,8 +160,8 @@ pub fn decode(
     let bars: usize = records.iter().map(|r| r.n_bars).sum();
     let decode_all =
         |part: &[Record]| -> Option<Vec<_>> { part.iter().map(|r| r.decode(window)).collect() };
-    // A whole store is some 400,000 bars written into fresh memory: two cores halve the wait
-    // at a replay's start. A few symbols are not worth a thread.
+    // A replay's store is some 400,000 bars written into fresh memory at its start: both cores
+    // share the work. A few symbols are not worth a thread.
     let (first, second) = records.split_at(records.len() / 2);
     let (first, second) = std::thread::scope(|scope| {
         // No thread to be had: the whole on this one.

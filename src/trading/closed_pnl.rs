@@ -1,6 +1,7 @@
 //! The closed trades' P&L, kept in memory and extended by the rows added since the last read:
-//! the EOD report's realized P&L and `performance` read every trade ever closed, each session,
-//! which over a long replay grows with the square of its length.
+//! the EOD report's realized P&L and `performance` take every trade ever closed, each session.
+//! Reading them from SQLite each time (an index walk and a row lookup per trade) grew with the
+//! square of a replay's length; summing them here is a pass over a few thousand numbers.
 //!
 //! What is kept answers exactly as the queries it replaces: the same values, in the same order
 //! (by entry and exit order for the realized sum, by rowid for `performance`), so every sum is

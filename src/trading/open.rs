@@ -104,7 +104,8 @@ pub enum Locking {
 
 impl TradingLedger {
     /// Opens (creating) `state/ledger.sqlite`; a new account starts with `starting_equity` cash.
-    /// `durable`: every commit is fsynced (live runs).
+    /// `durability`: `PowerLoss` fsyncs every commit (paper and live runs); `ProcessCrash`, a
+    /// replay's, commits without fsyncs and syncs once as it closes.
     pub fn open(
         state_dir: &Path,
         starting_equity: f64,
@@ -233,7 +234,8 @@ impl TradingLedger {
                     r.get::<_, i64>(0)
                 }) {
                     Err(e) if is_busy(&e) => return Err(LedgerError::Busy { path }),
-                    _ => conn.busy_timeout(std::time::Duration::from_secs(10))?,
+                    Err(e) => return Err(corrupt(e.to_string())),
+                    Ok(_) => conn.busy_timeout(std::time::Duration::from_secs(10))?,
                 }
                 db_check::quick_check(&conn).map_err(corrupt)?;
                 db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;

@@ -30,6 +30,11 @@ fn open(dir: &Path) -> RunLedger {
     .unwrap()
 }
 
+/// Records of `tag` on the hours 1 to `hours` of one day.
+fn hourly(tag: &str, hours: u32) -> Vec<RunRecord> {
+    (1..=hours).map(|h| record(tag, h)).collect()
+}
+
 /// A replay's ledger in `dir`, with its state and logs folders.
 fn open_batched(dir: &Path) -> (RunLedger, std::path::PathBuf, std::path::PathBuf) {
     let (state, logs) = (dir.join("state"), dir.join("logs"));
@@ -41,7 +46,7 @@ fn open_batched(dir: &Path) -> (RunLedger, std::path::PathBuf, std::path::PathBu
 /// back), and only the jobs log's lines are left.
 fn kill(batched: RunLedger) {
     match batched.inner.into_inner().unwrap().rows {
-        Rows::Batched(writer) => writer.abandon(),
+        Rows::Batched { writer, .. } => writer.abandon(),
         Rows::Direct(_) => panic!("a replay's ledger writes its rows in batches"),
     }
 }
@@ -90,7 +95,7 @@ fn a_record_logged_but_not_inserted_is_adopted() {
 fn a_batch_killed_before_its_commit_is_adopted_whole_on_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let (batched, state, _) = open_batched(dir.path());
-    let records: Vec<RunRecord> = (1..=12).map(|h| record("POSITION_MANAGER", h)).collect();
+    let records = hourly("POSITION_MANAGER", 12);
     for r in &records {
         batched.record(r).unwrap();
         // Answered from memory, and the row is there for this connection.
@@ -212,7 +217,7 @@ fn outcomes_are_counted_by_job_status_and_reason_in_the_range() {
 fn a_batched_ledger_reads_every_record_sent_before_the_read() {
     let dir = tempfile::tempdir().unwrap();
     let (batched, _, _) = open_batched(dir.path());
-    let records: Vec<RunRecord> = (1..=20).map(|h| record("POSITION_MANAGER", h)).collect();
+    let records = hourly("POSITION_MANAGER", 20);
     for r in &records {
         batched.record(r).unwrap();
     }
@@ -305,7 +310,7 @@ fn a_writer_behind_holds_the_next_record_before_its_line_passes_the_adopted_tail
         RunLedger::open_batched(&state, &logs, Durability::ProcessCrash).unwrap(),
     );
     let release = match &mut batched.inner.lock().unwrap().rows {
-        Rows::Batched(writer) => writer.hold(),
+        Rows::Batched { writer, .. } => writer.hold(),
         Rows::Direct(_) => panic!("a replay's ledger writes its rows in batches"),
     };
     let (done, finished) = std::sync::mpsc::channel();
@@ -324,9 +329,23 @@ fn a_writer_behind_holds_the_next_record_before_its_line_passes_the_adopted_tail
         }
     });
     // 400 lines are about 170 KB: with the writer held, the recorder must stop before the
-    // uncommitted lines pass what the next open reads back.
-    let early = finished.recv_timeout(std::time::Duration::from_millis(500));
-    let logged = std::fs::metadata(logs.join("jobs.jsonl")).unwrap().len() as usize;
+    // uncommitted lines pass what the next open reads back. Waited for until the log is within
+    // a line or two of that limit (however slow the machine), or the recorder has finished.
+    let logged = || std::fs::metadata(logs.join("jobs.jsonl")).map_or(0, |m| m.len() as usize);
+    let mut early = Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+    let started = std::time::Instant::now();
+    while logged() + 1024 < batch::BATCH_BYTES && started.elapsed().as_secs() < 60 {
+        early = finished.recv_timeout(std::time::Duration::from_millis(5));
+        if early.is_ok() {
+            break;
+        }
+    }
+    if early.is_err() {
+        early = finished
+            .try_recv()
+            .map_err(|_| std::sync::mpsc::RecvTimeoutError::Timeout);
+    }
+    let logged = logged();
     drop(release);
     recorder.join().unwrap();
     assert!(

@@ -14,7 +14,6 @@ use kobe_actors::heartbeat::HEARTBEAT_LOG;
 
 use super::watch::{self, Book, BookSummary, PositionRow, WatchView};
 use super::{gather_with_health, CommandError, Context, Done};
-use crate::config::Config;
 use crate::trading::TradingLedger;
 
 const REFRESH: Duration = Duration::from_secs(1);
@@ -37,11 +36,11 @@ pub fn run(ctx: &Context) -> Result<Done, CommandError> {
     })
 }
 
-/// What outlives a frame: the trading ledger and the config it was opened with, once it
-/// exists, and how far the jobs log has been read.
+/// What outlives a frame: the trading ledger and the starting equity it was opened with (from
+/// the config), once it exists, and how far the jobs log has been read.
 #[derive(Default)]
 struct Sources {
-    ledger: Option<(TradingLedger, Config)>,
+    ledger: Option<(TradingLedger, f64)>,
     jobs_log: LogFollower,
 }
 
@@ -93,7 +92,9 @@ impl LogFollower {
         file.read_to_end(&mut bytes).map_err(unreadable)?;
         bytes.truncate(bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1));
         self.table.feed(&String::from_utf8_lossy(&bytes));
-        self.seen.extend_from_slice(&bytes);
+        // Only the last bytes are kept: a first frame reads the whole log.
+        self.seen
+            .extend_from_slice(&bytes[bytes.len().saturating_sub(SEEN_BYTES)..]);
         self.seen = self
             .seen
             .split_off(self.seen.len().saturating_sub(SEEN_BYTES));
@@ -155,17 +156,21 @@ impl Sources {
                 Err(e) => return Book::Absent(format!("config unreadable: {e}")),
             };
             let durability = kobe_actors::atomic_file::Durability::PowerLoss;
-            match TradingLedger::open(&state, config.trading.starting_equity, durability) {
-                Ok(l) => self.ledger = Some((l, config)),
+            let starting = config.trading.starting_equity;
+            match TradingLedger::open(&state, starting, durability) {
+                Ok(l) => self.ledger = Some((l, starting)),
                 Err(e @ crate::trading::LedgerError::Busy { .. }) => {
                     return Book::Absent(format!("ledger in use: {e}"))
                 }
                 Err(e) => return Book::Absent(format!("ledger unreadable: {e}")),
             }
         }
-        let (ledger, config) = self.ledger.as_ref().expect("opened above");
+        let (ledger, starting) = self
+            .ledger
+            .as_ref()
+            .map(|(l, s)| (l, *s))
+            .expect("opened above");
         let session = now.with_timezone(&EXCHANGE_TZ).date_naive();
-        let starting = config.trading.starting_equity;
         match crate::report::pnl(ledger, session, now, starting, |_| None) {
             Ok(r) => Book::Open(BookSummary {
                 cash: r.cash,

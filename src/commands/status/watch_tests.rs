@@ -146,7 +146,7 @@ fn record(tag: &str, slot: &str, status: &str) -> String {
 }
 
 #[test]
-fn jobs_from_log_keeps_each_tags_last_record_and_failures_since_ok() {
+fn jobs_table_keeps_each_tags_last_record_and_failures_since_ok() {
     let log = [
         record("A", "2024-05-01T09:00:00-04:00", "failed"),
         record("A", "2024-05-01T09:05:00-04:00", "ok"),

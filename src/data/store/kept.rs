@@ -68,13 +68,14 @@ impl Kept {
 /// first and the last rather than collected and sorted: a replay's store holds some 400,000
 /// bars over about 1,100 days.
 fn every_date<'a>(series: impl Iterator<Item = &'a Vec<Bar>> + Clone) -> Vec<NaiveDate> {
-    let all = || series.clone().flatten().map(|b| b.date);
-    let (Some(first), Some(last)) = (all().min(), all().max()) else {
+    // A series is date-sorted: its ends bound it.
+    let ends = series.clone().filter_map(|bars| snapshot::span_of(bars));
+    let Some((first, last)) = ends.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
         return Vec::new();
     };
     let mut present = vec![false; (last - first).num_days() as usize + 1];
-    for date in all() {
-        present[(date - first).num_days() as usize] = true;
+    for bar in series.flatten() {
+        present[(bar.date - first).num_days() as usize] = true;
     }
     present
         .iter()
