@@ -19,7 +19,7 @@ use crate::home::Home;
 use crate::metrics::OrderCounts;
 use crate::notify::Notifier;
 use crate::secrets::Secrets;
-use crate::trading::{KeptLedger, LedgerError, TradingLedger};
+use crate::trading::{KeptLedger, LedgerError, Locking, TradingLedger};
 
 /// What keeps a run from reaching Alpaca.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +170,7 @@ impl App {
         work: impl FnOnce(&TradingLedger) -> Result<T, E>,
     ) -> Result<T, E> {
         match &self.replay_ledger {
-            Some(shared) => shared.with(self, work),
+            Some(shared) => shared.with_opened(self, Locking::Exclusive, work),
             None => work(&TradingLedger::open(
                 &self.home.state(),
                 self.config.trading.starting_equity,

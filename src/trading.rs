@@ -130,9 +130,7 @@ pub struct TradingLedger {
 impl Drop for TradingLedger {
     fn drop(&mut self) {
         if self.sync_on_close {
-            if let Err(e) = self.conn.pragma_update(None, "synchronous", "FULL") {
-                tracing::warn!(error = %e, "trading ledger: not set to sync for its last checkpoint");
-            }
+            kobe_actors::db_check::sync_before_close(&self.conn, "trading ledger");
         }
     }
 }

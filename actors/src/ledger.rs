@@ -264,13 +264,7 @@ impl RunLedger {
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.pragma_update(None, "journal_mode", "WAL")
             .map_err(corrupt)?;
-        // A replay's records need only survive a kill: each commit handed to the system is
-        // enough, without the checkpoints' fsyncs (see `Durability`).
-        let sync = match durability {
-            Durability::ProcessCrash => "OFF",
-            Durability::PowerLoss => "FULL",
-        };
-        db.pragma_update(None, "synchronous", sync)?;
+        db_check::set_synchronous(&db, durability)?;
         migrate(&db).map_err(corrupt)?;
 
         let (log, repaired) = JsonlWriter::open(&jobs_log).map_err(|source| LedgerError::Io {

@@ -65,7 +65,7 @@ impl KeptLedger {
         }
     }
 
-    fn with_opened<T, E: From<LedgerError>>(
+    pub(crate) fn with_opened<T, E: From<LedgerError>>(
         &self,
         app: &crate::app::App,
         locking: Locking,
@@ -169,16 +169,8 @@ impl TradingLedger {
             .map_err(corrupt)?;
         // The position manager asks the same dozen questions every cycle.
         conn.set_prepared_statement_cache_capacity(64);
-        // Live money records survive a power cut; a replay's only need survive a kill, which
-        // every commit handed to the system does (`OFF`). Its checkpoints' fsyncs were a fifth
-        // of the one-year demo on ext4. A power cut mid-replay may lose its last commits or
-        // leave the ledger unreadable (the next open's quick check then refuses it); the
-        // connection syncs again before it closes (`sync_on_close`).
-        let synchronous = match durability {
-            Durability::PowerLoss => "FULL",
-            Durability::ProcessCrash => "OFF",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
+        // A replay's commits go without fsyncs, until it closes (`sync_on_close`).
+        db_check::set_synchronous(&conn, durability)?;
         let version: i32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(corrupt)?;

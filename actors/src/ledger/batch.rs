@@ -274,11 +274,7 @@ fn write_rows(db: Connection, queue: Receiver<Job>, shared: &Shared) {
             fail(e);
         }
     }
-    // The replay's commits went without fsyncs: the checkpoint made as the connection closes
-    // is synced, so what a finished replay recorded survives a power cut after it.
-    if let Err(e) = db.pragma_update(None, "synchronous", "FULL") {
-        tracing::warn!(error = %e, "run ledger: not set to sync for its last checkpoint");
-    }
+    crate::db_check::sync_before_close(&db, "run ledger");
 }
 
 /// Inserts `row` into the open transaction, beginning one if none is open.
