@@ -387,7 +387,8 @@ impl RunLedger {
                 )
                 .optional()?)
         })?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        // A stored record that does not parse is damage, never "no record".
+        text.as_deref().map(parse_stored).transpose()
     }
 
     /// Adds an observer of every record stored from now on.
@@ -411,15 +412,7 @@ impl RunLedger {
             let rows = stmt.query_map(params![from.timestamp(), to.timestamp()], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
-        let mut out = Vec::new();
-        for text in texts {
-            let record = serde_json::from_str(&text).map_err(|e| LedgerError::Corrupt {
-                path: PathBuf::from("runs.sqlite"),
-                reason: format!("a stored record does not parse: {e}"),
-            })?;
-            out.push(record);
-        }
-        Ok(out)
+        texts.iter().map(|t| parse_stored(t)).collect()
     }
 
     /// How the slots in `[from, to)` ended, counted by job, status and reason: a replay's
@@ -466,6 +459,14 @@ impl RunLedger {
             .read(|db| Ok(db.query_row("SELECT MAX(slot_utc) FROM runs", [], |r| r.get(0))?))?;
         Ok(last.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)))
     }
+}
+
+/// A record as the ledger stored it; one that does not parse is the ledger's damage.
+fn parse_stored(text: &str) -> Result<RunRecord, LedgerError> {
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt {
+        path: PathBuf::from("runs.sqlite"),
+        reason: format!("a stored record does not parse: {e}"),
+    })
 }
 
 fn exists(db: &Connection, tag: &str, slot_utc: i64) -> rusqlite::Result<bool> {

@@ -43,7 +43,8 @@ pub struct LastScan {
 /// A thread that scans the dates it is sent, for the whole replay.
 struct Ahead {
     dates: std::sync::mpsc::Sender<NaiveDate>,
-    scans: std::sync::mpsc::Receiver<(NaiveDate, Scanned)>,
+    /// One answer per date sent, in order: at most one date is out at a time.
+    scans: std::sync::mpsc::Receiver<Scanned>,
     /// The date sent and not yet received.
     pending: Option<NaiveDate>,
 }
@@ -57,10 +58,7 @@ impl Ahead {
             .spawn(move || {
                 // Ends when the replay drops its sender, or stops listening.
                 for date in asked {
-                    if made
-                        .send((date, scan_store(&store, &universe, date)))
-                        .is_err()
-                    {
+                    if made.send(scan_store(&store, &universe, date)).is_err() {
                         break;
                     }
                 }
@@ -74,11 +72,12 @@ impl Ahead {
     }
 
     /// The scan of `date` if it was the one sent (waiting for it to be done); `None` if
-    /// another date was sent or the thread is gone.
+    /// another date was sent (its answer is received all the same, so the next one is in step)
+    /// or the thread is gone.
     fn take(&mut self, date: NaiveDate) -> Option<Scanned> {
         let sent = self.pending.take()?;
-        let (made, scanned) = self.scans.recv().ok()?;
-        (sent == date && made == date).then_some(scanned)
+        let scanned = self.scans.recv().ok()?;
+        (sent == date).then_some(scanned)
     }
 
     fn ask(&mut self, date: NaiveDate) -> bool {

@@ -374,3 +374,28 @@ fn a_live_run_ledger_syncs_every_commit_and_a_replays_hands_them_to_the_system()
     let (replay, _, _) = open_batched(&dir.path().join("replay"));
     assert_eq!(synchronous(&replay), 0, "OFF");
 }
+
+#[test]
+fn a_stored_record_that_does_not_parse_is_damage_not_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path());
+    let r = record("SCAN", 9);
+    ledger.record(&r).unwrap();
+    Connection::open(dir.path().join("state/runs.sqlite"))
+        .unwrap()
+        .execute("UPDATE runs SET record = '{\"torn'", [])
+        .unwrap();
+    let slot = r.slot_et.with_timezone(&Utc);
+    assert!(matches!(
+        ledger.get("SCAN", slot),
+        Err(LedgerError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        ledger.records_between(slot, slot + chrono::TimeDelta::hours(1)),
+        Err(LedgerError::Corrupt { .. })
+    ));
+    assert!(ledger
+        .get("SCAN", slot + chrono::TimeDelta::hours(1))
+        .unwrap()
+        .is_none());
+}
