@@ -311,22 +311,46 @@ fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>
     trades.sort_by_key(|t| std::cmp::Reverse(key(t)));
     // Eight columns: on a phone the table scrolls inside its section, not the page.
     html.push_str("<div style=\"overflow-x:auto\"><table><tr><th>symbol</th><th>strategy</th><th>entry</th><th>entry price</th><th>exit</th><th>exit price</th><th>P&amp;L</th><th>reason</th></tr>");
+    // A figure the ledger holds as something other than a number is shown as such and named
+    // below the table: never drawn as 0.00.
+    let mut not_numbers = Vec::new();
     for t in trades.iter().take(TRADES_SHOWN) {
         let text = |k: &str| esc(t[k].as_str().unwrap_or(""));
+        let mut figure = |k: &str, signed: bool| match t[k].as_f64() {
+            Some(x) if signed => format!("{x:+.2}"),
+            Some(x) => format!("{x:.2}"),
+            None => {
+                let trade = t["exit_order"].as_str().unwrap_or("?");
+                not_numbers.push(format!("trade {trade}: {k} = {}", t[k]));
+                "?".to_string()
+            }
+        };
+        let (entry, exit, pnl) = (
+            figure("entry_price", false),
+            figure("exit_price", false),
+            figure("pnl", true),
+        );
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td><td>{:+.2}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{entry}</td><td>{}</td><td>{exit}</td><td>{pnl}</td><td>{}</td></tr>",
             text("symbol"),
             text("strategy"),
             text("entry_session"),
-            t["entry_price"].as_f64().unwrap_or(0.0),
             text("exit_session"),
-            t["exit_price"].as_f64().unwrap_or(0.0),
-            t["pnl"].as_f64().unwrap_or(0.0),
             text("reason")
         );
     }
-    html.push_str("</table></div></section>");
+    html.push_str("</table></div>");
+    if !not_numbers.is_empty() {
+        alarm(
+            html,
+            &format!(
+                "trading ledger: not a number in the trades table: {}",
+                not_numbers.join("; ")
+            ),
+        );
+    }
+    html.push_str("</section>");
 }
 
 #[cfg(test)]
@@ -346,6 +370,33 @@ mod tests {
             html.matches("<p class=\"alarm\">trading ledger: ").count(),
             2,
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_trade_figure_that_is_not_a_number_is_named_never_drawn_as_zero() {
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        drop(TradingLedger::open(&state, 100_000.0, Durability::ProcessCrash).unwrap());
+        let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
+        db.execute_batch(
+            "INSERT INTO trades VALUES ('E1', 'X1', 'AAA', 'IBS_RSI', 10, '2024-01-02', 10.0,
+                 '2024-01-03', 11.0, 'target', 10.0, NULL);
+             INSERT INTO trades VALUES ('E2', 'X2', 'BBB', 'IBS_RSI', 10, '2024-01-02', 20.0,
+                 '2024-01-04', 'n/a', 'stop', -5.0, NULL);",
+        )
+        .unwrap();
+        drop(db);
+        let html = fragment(home.path().to_path_buf(), 100_000.0, false)();
+        shows(
+            &html,
+            &[
+                "<td>AAA</td><td>IBS_RSI</td><td>2024-01-02</td><td>10.00</td><td>2024-01-03</td><td>11.00</td><td>+10.00</td>",
+                "<td>BBB</td><td>IBS_RSI</td><td>2024-01-02</td><td>20.00</td><td>2024-01-04</td><td>?</td><td>-5.00</td>",
+                "<p class=\"alarm\">trading ledger: not a number in the trades table: trade X2: exit_price = &quot;n/a&quot;</p>",
+            ],
+            &["<td>0.00</td>"],
         );
     }
 
