@@ -7,7 +7,7 @@ use std::time::Duration;
 use kobe_actors::calendar::NyseCalendar;
 use kobe_actors::ledger::{SlotOutcomes, Status};
 
-use crate::runner::ReplayRange;
+use crate::runner::plan::ReplayRange;
 
 /// Counts read back from the run ledger, so a resumed replay reports the whole range.
 pub struct ReplaySummary {
