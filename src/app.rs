@@ -56,7 +56,7 @@ pub struct App {
     /// A replay's universe, read once: its file does not change the past being replayed.
     kept_universe: std::sync::OnceLock<std::sync::Arc<Vec<String>>>,
     /// A replay's last scans, for the session's other scans of the same date.
-    pub(crate) last_scan: crate::jobs::scan::LastScan,
+    pub(crate) last_scan: crate::jobs::scan::kept::LastScan,
     /// A replay's last session: drawings of the whole run (the equity chart) are made there
     /// once, not redrawn every session.
     pub replay_last_session: Option<chrono::NaiveDate>,

@@ -13,7 +13,7 @@ use kobe_actors::schedule::{JobPlan, JobSpec, OneOrMany, Schedule, ScheduleError
 use serde::Deserialize;
 
 use crate::data::polygon::PolygonSettings;
-use crate::jobs;
+use crate::jobs::tag::{tag_names, JobTag};
 
 /// The commented default configuration, as shipped in `config/kobe.toml`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config/kobe.toml");
@@ -285,11 +285,11 @@ impl Config {
         })?;
         config.origin = origin.to_string();
         for tag in config.jobs.keys() {
-            if tag.parse::<jobs::JobTag>().is_err() {
+            if tag.parse::<JobTag>().is_err() {
                 return Err(ConfigError::UnknownJob {
                     origin: origin.to_string(),
                     tag: tag.clone(),
-                    known: jobs::tag_names().join(", "),
+                    known: tag_names().join(", "),
                 });
             }
         }
@@ -299,7 +299,7 @@ impl Config {
     /// `--scan-times 09:35,10:30` replaces the SCAN job's `at` list.
     pub fn set_scan_times(&mut self, list: &str) -> Result<(), ConfigError> {
         let times = parse_scan_times(list)?;
-        let spec = self.jobs.entry(jobs::JobTag::Scan.to_string()).or_default();
+        let spec = self.jobs.entry(JobTag::Scan.to_string()).or_default();
         spec.at = OneOrMany::Many(
             times
                 .iter()
@@ -374,7 +374,7 @@ mod tests {
         let config = Config::parse(EMBEDDED_DEFAULT, "default").unwrap();
         let schedule = config.schedule().unwrap();
         let tags: Vec<_> = schedule.plans().map(|p| p.tag.as_str()).collect();
-        let mut want = jobs::tag_names();
+        let mut want = tag_names();
         want.sort();
         assert_eq!(tags, want);
     }

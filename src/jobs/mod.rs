@@ -9,33 +9,15 @@ pub mod position_manager;
 pub mod pre_game;
 pub mod pregame_blueprint;
 pub mod scan;
+pub mod tag;
+
+pub use tag::{tag_names, JobTag};
 
 use std::sync::Arc;
 
 use kobe_actors::job::{Job, JobContext, JobError, JobFactory, JobOutput};
 
 use crate::app::App;
-use crate::domain::text_enum;
-
-text_enum!(
-    /// Every job the application implements (DESIGN §4); the runtime knows them as text.
-    JobTag, "job tag" {
-        DbBackup => "DB_BACKUP",
-        DataUpdate => "DATA_UPDATE",
-        PreGame => "PRE_GAME",
-        PregameBlueprint => "PREGAME_BLUEPRINT",
-        FirstScan => "FIRST_SCAN",
-        Scan => "SCAN",
-        PositionManager => "POSITION_MANAGER",
-        EodReport => "EOD_REPORT",
-        OvernightWatchlist => "OVERNIGHT_WATCHLIST",
-    }
-);
-
-/// Every job tag's text, in DESIGN §4's order (for messages that list them).
-pub fn tag_names() -> Vec<&'static str> {
-    JobTag::ALL.iter().map(|t| t.as_str()).collect()
-}
 
 /// The factory for `tag`'s job body, or `None` for a tag the application does not know.
 pub fn factory(tag: &str, app: Arc<App>) -> Option<JobFactory> {
