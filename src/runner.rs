@@ -1,5 +1,5 @@
-//! The 24/7 runner: checks its flags and config, then hands the schedule to the actor runtime,
-//! on the live clock or (replay) on a simulated one.
+//! The 24/7 runner: hands a checked plan's schedule (`plan`) to the actor runtime, on the live
+//! clock or (replay) on a simulated one, and says how the run ended.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

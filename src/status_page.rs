@@ -320,7 +320,9 @@ fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>
             Some(x) if signed => format!("{x:+.2}"),
             Some(x) => format!("{x:.2}"),
             None => {
-                let trade = t["exit_order"].as_str().unwrap_or("?");
+                // Both orders: one exit order may close more than one trade.
+                let order = |k: &str| t[k].as_str().unwrap_or("?").to_string();
+                let trade = format!("{} to {}", order("entry_order"), order("exit_order"));
                 not_numbers.push(format!("trade {trade}: {k} = {}", t[k]));
                 "?".to_string()
             }
@@ -384,7 +386,9 @@ mod tests {
             "INSERT INTO trades VALUES ('E1', 'X1', 'AAA', 'IBS_RSI', 10, '2024-01-02', 10.0,
                  '2024-01-03', 11.0, 'target', 10.0, NULL);
              INSERT INTO trades VALUES ('E2', 'X2', 'BBB', 'IBS_RSI', 10, '2024-01-02', 20.0,
-                 '2024-01-04', 'n/a', 'stop', -5.0, NULL);",
+                 '2024-01-04', 'n/a', 'stop', -5.0, NULL);
+             INSERT INTO trades VALUES ('E3', 'X3', 'CCC', 'IBS_RSI', 10, '2024-01-03', 30.0,
+                 '2024-01-05', 31.0, 'target', 'lost', NULL);",
         )
         .unwrap();
         drop(db);
@@ -394,7 +398,8 @@ mod tests {
             &[
                 "<td>AAA</td><td>IBS_RSI</td><td>2024-01-02</td><td>10.00</td><td>2024-01-03</td><td>11.00</td><td>+10.00</td>",
                 "<td>BBB</td><td>IBS_RSI</td><td>2024-01-02</td><td>20.00</td><td>2024-01-04</td><td>?</td><td>-5.00</td>",
-                "<p class=\"alarm\">trading ledger: not a number in the trades table: trade X2: exit_price = &quot;n/a&quot;</p>",
+                "<td>CCC</td><td>IBS_RSI</td><td>2024-01-03</td><td>30.00</td><td>2024-01-05</td><td>31.00</td><td>?</td>",
+                "<p class=\"alarm\">trading ledger: not a number in the trades table: trade E3 to X3: pnl = &quot;lost&quot;; trade E2 to X2: exit_price = &quot;n/a&quot;</p>",
             ],
             &["<td>0.00</td>"],
         );

@@ -1,5 +1,6 @@
-//! A replay's scans, kept: its bars and universe do not change for the run, so a scan is a
-//! function of its date alone, made once, and the next session's made ahead on another core.
+//! How a scan is made from the bar store (`scan_store`, live and paper alike), and a replay's
+//! scans kept: its bars and universe do not change for the run, so a scan is a function of its
+//! date alone, made once, and the next session's is made ahead on another core.
 
 use std::sync::Arc;
 
