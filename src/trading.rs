@@ -155,23 +155,6 @@ impl Decision {
     }
 }
 
-impl From<&Decision> for crate::broker::OrderRequest {
-    /// The order a decision stands for, its prices in cents.
-    fn from(d: &Decision) -> Self {
-        use crate::broker::cents;
-        Self {
-            client_order_id: d.client_order_id.clone(),
-            symbol: d.symbol.clone(),
-            side: d.side,
-            qty: d.qty,
-            limit: d.limit.map(cents),
-            stop: d.stop.map(cents),
-            target: d.target.map(cents),
-            trigger: d.trigger.map(cents),
-        }
-    }
-}
-
 /// The client order id of a decision: the same decision always gets the same id. `what`:
 /// `buy`, `sell`, or `stop` (a position's stop re-armed at the broker).
 pub fn client_order_id(session: NaiveDate, strategy: Strategy, symbol: &str, what: &str) -> String {

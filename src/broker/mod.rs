@@ -79,6 +79,22 @@ pub struct Order {
     pub unrecognized: Option<String>,
 }
 
+impl From<&crate::trading::Decision> for OrderRequest {
+    /// The order a decision stands for, its prices in cents.
+    fn from(d: &crate::trading::Decision) -> Self {
+        Self {
+            client_order_id: d.client_order_id.clone(),
+            symbol: d.symbol.clone(),
+            side: d.side,
+            qty: d.qty,
+            limit: d.limit.map(cents),
+            stop: d.stop.map(cents),
+            target: d.target.map(cents),
+            trigger: d.trigger.map(cents),
+        }
+    }
+}
+
 impl Order {
     /// No fill can come any more.
     pub fn is_done(&self) -> bool {
