@@ -15,12 +15,19 @@
 #   BIN=/tmp/kobe-base-bin benches/replay_vs_pandas.sh
 #   FROM=2014-01-02 TO=2014-12-31 SCAN_TIMES=09:35,10:30,15:55 PY=/work/pyenv/bin/python \
 #     KEEP=/tmp/out benches/replay_vs_pandas.sh        # KEEP: keep the home and trade files
+#   RUNS=5 benches/replay_vs_pandas.sh                # 4 more timed pairs, kobe and pandas
+#
+# A shared VM's speed drifts within minutes, and pandas' memory-bound work drifts most: one
+# pair is one sample. RUNS=N times N pairs, each kobe run in a fresh copy of the imported
+# home, each pair back to back, and prints every pair's ratio and their median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release}
 FROM=${FROM:-2014-01-02}
 TO=${TO:-2015-12-31}
 SCAN_TIMES=${SCAN_TIMES:-09:35,10:30,15:55}
+RUNS=${RUNS:-1}
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "replay_vs_pandas: RUNS=$RUNS: expected a whole number from 1" >&2; exit 2; }
 bars=${BARS:-../shared/data/bars/sp500_5yr.csv.gz}
 universe=${UNIVERSE:-../shared/data/universe_sp500.csv}
 if [ -z "${PY:-}" ]; then
@@ -42,6 +49,8 @@ rm -rf "$home"
 
 # (a) Import, not timed.
 "$BIN/kobe" --home "$home" data import "$bars" >"$out/import.txt"
+# Hard links: the same inodes, so the store's snapshot stays fresh in every copy.
+[ "$RUNS" -eq 1 ] || cp -al "$home" "$out/imported"
 
 # Wall time and peak RSS of one whole process; the command's own output goes to files.
 timed() { # name cmd...
@@ -98,4 +107,28 @@ else
   head -40 "$out/trades.diff" >&2
   [ -n "${KEEP:-}" ] || { trap - EXIT; echo "(kept $out)" >&2; }
   exit 1
+fi
+
+# More pairs: the same two commands, timed the same way (the trades were compared above).
+if [ "$RUNS" -gt 1 ]; then
+  pairs="$k_secs $p_secs"
+  for ((run = 2; run <= RUNS; run++)); do
+    rm -rf "$home"
+    cp -al "$out/imported" "$home"
+    timed kobe "$BIN/runner" --home "$home" --mode paper --universe "$universe" \
+      --replay "$FROM..$TO" --scan-times "$SCAN_TIMES"
+    timed pandas "$PY" benches/pandas_replay.py --from "$FROM" --to "$TO" --data "$bars" \
+      --universe "$universe" --scan-times "$SCAN_TIMES" --trades-out "$out/pandas_again.jsonl"
+    pairs="$pairs $(cat "$out/kobe.secs") $(cat "$out/pandas.secs")"
+  done
+  echo "$pairs" | awk '{
+    n = NF / 2
+    for (i = 1; i <= n; i++) {
+      k[i] = $(2 * i - 1); p[i] = $(2 * i); r[i] = k[i] / p[i]
+      printf "run %d: kobe %.2f s, pandas %.2f s, kobe/pandas = %.2f\n", i, k[i], p[i], r[i]
+    }
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+    median = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+    printf "median kobe/pandas over %d runs: %.2f (lowest %.2f, highest %.2f)\n", n, median, r[1], r[n]
+  }'
 fi
