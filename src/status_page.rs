@@ -299,8 +299,14 @@ fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>
             return;
         }
     };
+    trades_table(html, &mut trades);
+    html.push_str("</section>");
+}
+
+/// The latest closed trades as a table; `<p>none yet</p>` when there are none.
+fn trades_table(html: &mut String, trades: &mut [Value]) {
     if trades.is_empty() {
-        html.push_str("<p>none yet</p></section>");
+        html.push_str("<p>none yet</p>");
         return;
     }
     // The ledger lists them by entry; the page wants the latest exits first.
@@ -311,8 +317,8 @@ fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>
     trades.sort_by_key(|t| std::cmp::Reverse(key(t)));
     // Eight columns: on a phone the table scrolls inside its section, not the page.
     html.push_str("<div style=\"overflow-x:auto\"><table><tr><th>symbol</th><th>strategy</th><th>entry</th><th>entry price</th><th>exit</th><th>exit price</th><th>P&amp;L</th><th>reason</th></tr>");
-    // A figure the ledger holds as something other than a number is shown as such and named
-    // below the table: never drawn as 0.00.
+    // The ledger refuses a non-number at open (`check_rows`); one written since is shown as
+    // such and named below the table: never drawn as 0.00.
     let mut not_numbers = Vec::new();
     for t in trades.iter().take(TRADES_SHOWN) {
         let text = |k: &str| esc(t[k].as_str().unwrap_or(""));
@@ -352,7 +358,6 @@ fn closed_trades(html: &mut String, ledger: Result<Option<&TradingLedger>, &str>
             ),
         );
     }
-    html.push_str("</section>");
 }
 
 #[cfg(test)]
@@ -377,6 +382,40 @@ mod tests {
 
     #[test]
     fn a_trade_figure_that_is_not_a_number_is_named_never_drawn_as_zero() {
+        let trade = |entry: &str, exit: &str, symbol: &str, prices: [Value; 3]| {
+            let [entry_price, exit_price, pnl] = prices;
+            serde_json::json!({"entry_order": entry, "exit_order": exit, "symbol": symbol,
+                "strategy": "IBS_RSI", "entry_session": "2024-01-02", "entry_price": entry_price,
+                "exit_session": "2024-01-03", "exit_price": exit_price, "pnl": pnl,
+                "reason": "target"})
+        };
+        // As a row written after the ledger was opened and checked could read.
+        let mut trades = vec![
+            trade("E1", "X1", "AAA", [10.0.into(), 11.0.into(), 10.0.into()]),
+            trade(
+                "E2",
+                "X2",
+                "BBB",
+                [20.0.into(), "n/a".into(), (-5.0).into()],
+            ),
+            trade("E3", "X3", "CCC", [30.0.into(), 31.0.into(), Value::Null]),
+        ];
+        let mut html = String::new();
+        trades_table(&mut html, &mut trades);
+        shows(
+            &html,
+            &[
+                "<td>AAA</td><td>IBS_RSI</td><td>2024-01-02</td><td>10.00</td><td>2024-01-03</td><td>11.00</td><td>+10.00</td>",
+                "<td>BBB</td><td>IBS_RSI</td><td>2024-01-02</td><td>20.00</td><td>2024-01-03</td><td>?</td><td>-5.00</td>",
+                "<td>CCC</td><td>IBS_RSI</td><td>2024-01-02</td><td>30.00</td><td>2024-01-03</td><td>31.00</td><td>?</td>",
+                "trading ledger: not a number in the trades table: trade E3 to X3: pnl = null; trade E2 to X2: exit_price = &quot;n/a&quot;</p>",
+            ],
+            &["<td>0.00</td>", "<td>+0.00</td>"],
+        );
+    }
+
+    #[test]
+    fn a_ledger_holding_a_non_number_is_an_alarm_naming_the_row_not_a_table() {
         let home = tempfile::tempdir().unwrap();
         let state = home.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -384,24 +423,15 @@ mod tests {
         let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
         db.execute_batch(
             "INSERT INTO trades VALUES ('E1', 'X1', 'AAA', 'IBS_RSI', 10, '2024-01-02', 10.0,
-                 '2024-01-03', 11.0, 'target', 10.0, NULL);
-             INSERT INTO trades VALUES ('E2', 'X2', 'BBB', 'IBS_RSI', 10, '2024-01-02', 20.0,
-                 '2024-01-04', 'n/a', 'stop', -5.0, NULL);
-             INSERT INTO trades VALUES ('E3', 'X3', 'CCC', 'IBS_RSI', 10, '2024-01-03', 30.0,
-                 '2024-01-05', 31.0, 'target', 'lost', NULL);",
+                 '2024-01-03', 'n/a', 'target', 10.0, NULL);",
         )
         .unwrap();
         drop(db);
         let html = fragment(home.path().to_path_buf(), 100_000.0, false)();
         shows(
             &html,
-            &[
-                "<td>AAA</td><td>IBS_RSI</td><td>2024-01-02</td><td>10.00</td><td>2024-01-03</td><td>11.00</td><td>+10.00</td>",
-                "<td>BBB</td><td>IBS_RSI</td><td>2024-01-02</td><td>20.00</td><td>2024-01-04</td><td>?</td><td>-5.00</td>",
-                "<td>CCC</td><td>IBS_RSI</td><td>2024-01-03</td><td>30.00</td><td>2024-01-05</td><td>31.00</td><td>?</td>",
-                "<p class=\"alarm\">trading ledger: not a number in the trades table: trade E3 to X3: pnl = &quot;lost&quot;; trade E2 to X2: exit_price = &quot;n/a&quot;</p>",
-            ],
-            &["<td>0.00</td>"],
+            &["trading ledger: trading ledger ledger.sqlite: table trades, row &quot;E1 -&gt; X1&quot;: unknown exit_price &quot;n/a&quot;"],
+            &["<td>AAA</td>", "none yet"],
         );
     }
 

@@ -1,5 +1,5 @@
 //! A trading ledger holding a value kobe does not know (a hand-edited side, strategy, status or
-//! reason) is refused by every command that reads it — exit 2, the table, the row and the value
+//! reason, or a text where a number belongs) is refused by every command that reads it — exit 2, the table, the row and the value
 //! named, the file untouched — never read as a default.
 
 mod common;
@@ -31,6 +31,9 @@ fn an_unknown_side_strategy_status_or_reason_in_the_ledger_is_named_and_refused(
         ("decisions", "client_order_id", "strategy", "MOMENTUM"),
         ("decisions", "client_order_id", "reason", "gut feeling"),
         ("trades", "entry_order", "reason", "stopped_out"),
+        // A number column holding something else: refused as well, never summed as 0.
+        ("trades", "entry_order", "pnl", "lost"),
+        ("fills", "client_order_id", "price", "n/a"),
     ];
     for (table, key, column, value) in cases {
         std::fs::write(&ledger, &pristine).unwrap();

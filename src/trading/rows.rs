@@ -1,6 +1,7 @@
 //! Reading the ledger's closed-set columns (sides, strategies, statuses, order types, reasons,
 //! session dates) strictly: a value kobe does not know is a `BadRow` naming the table, the row
-//! and the value — checked for every row when the ledger opens, and on every typed read.
+//! and the value — checked for every row when the ledger opens, and on every typed read. Its
+//! number columns are checked when it opens: numbers, finite, whole for quantities.
 
 use chrono::NaiveDate;
 use rusqlite::{Connection, Row};
@@ -76,8 +77,9 @@ fn bad_row(r: &Row<'_>, table: &'static str, key: usize, value: UnknownValue) ->
 
 impl TradingLedger {
     /// Every value of a closed set the ledger holds (sides, strategies, statuses, order types,
-    /// reasons, session dates) is one kobe knows: a ledger edited by hand or written by another
-    /// program is refused at open, naming the row, before anything trades on it.
+    /// reasons, session dates) is one kobe knows, and every number column holds a number: a
+    /// ledger edited by hand or written by another program is refused at open, naming the row,
+    /// before anything trades on it.
     pub(super) fn check_rows(&self) -> Result<(), LedgerError> {
         fn each(
             conn: &Connection,
@@ -136,6 +138,183 @@ impl TradingLedger {
         )?;
         each(c, "SELECT session FROM equity", |r| {
             session_at(r, 0, "equity", 0).map(drop)
-        })
+        })?;
+        for (table, key, columns) in NUMBER_COLUMNS {
+            let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+            let sql = format!("SELECT {key}, {} FROM {table}", names.join(", "));
+            each(c, &sql, |r| {
+                for (i, (column, kind)) in columns.iter().enumerate() {
+                    number_at(r, i + 1, column, *kind, table)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// What a number column may hold.
+#[derive(Clone, Copy)]
+enum Number {
+    /// A whole number (a quantity).
+    Whole,
+    /// A finite number (a price, an amount of money, a multiple).
+    Finite,
+    /// A finite number, or nothing (a stop or a target not set).
+    FiniteOrNone,
+}
+
+/// A table, the expression that names one of its rows, and its number columns.
+type NumberColumns = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, Number)],
+);
+
+/// Every number column of the ledger, by table, with the expression that names a row. Prices,
+/// money and quantities are read as numbers everywhere: anything else in one (a text, a blob,
+/// an infinity, a fraction of a share) is refused at open, like an unknown side, before a
+/// report sums it or a cycle trades on it.
+const NUMBER_COLUMNS: [NumberColumns; 7] = {
+    use Number::{Finite, FiniteOrNone, Whole};
+    [
+        (
+            "decisions",
+            "client_order_id",
+            &[
+                ("qty", Whole),
+                ("price_ref", Finite),
+                ("stop", FiniteOrNone),
+                ("target", FiniteOrNone),
+                ("limit_price", FiniteOrNone),
+                ("trigger_price", FiniteOrNone),
+            ],
+        ),
+        (
+            "orders",
+            "client_order_id",
+            &[
+                ("qty", Whole),
+                ("stop", FiniteOrNone),
+                ("target", FiniteOrNone),
+                ("limit_price", FiniteOrNone),
+            ],
+        ),
+        (
+            "fills",
+            "client_order_id",
+            &[("qty", Whole), ("price", Finite)],
+        ),
+        (
+            "positions",
+            "symbol",
+            &[
+                ("qty", Whole),
+                ("entry_price", Finite),
+                ("stop", FiniteOrNone),
+                ("target", FiniteOrNone),
+            ],
+        ),
+        (
+            "trades",
+            "entry_order || ' -> ' || exit_order",
+            &[
+                ("qty", Whole),
+                ("entry_price", Finite),
+                ("exit_price", Finite),
+                ("pnl", Finite),
+                ("r", FiniteOrNone),
+            ],
+        ),
+        ("equity", "session", &[("cash", Finite), ("equity", Finite)]),
+        ("account", "CAST(id AS TEXT)", &[("cash", Finite)]),
+    ]
+};
+
+/// Column `idx`, named `column`, holds what `kind` allows; else a `BadRow` naming the row by
+/// column 0.
+fn number_at(
+    r: &Row<'_>,
+    idx: usize,
+    column: &'static str,
+    kind: Number,
+    table: &'static str,
+) -> rusqlite::Result<()> {
+    use rusqlite::types::ValueRef;
+    let shown = match (r.get_ref(idx)?, kind) {
+        (ValueRef::Integer(_), _) | (ValueRef::Null, Number::FiniteOrNone) => return Ok(()),
+        (ValueRef::Real(x), Number::Finite | Number::FiniteOrNone) if x.is_finite() => {
+            return Ok(())
+        }
+        (ValueRef::Real(x), _) => x.to_string(),
+        (ValueRef::Null, _) => "nothing".to_string(),
+        (ValueRef::Text(t), _) => String::from_utf8_lossy(t).into_owned(),
+        (ValueRef::Blob(b), _) => format!("a blob of {} bytes", b.len()),
+    };
+    let value = UnknownValue {
+        what: column,
+        value: shown,
+    };
+    Err(bad_row(r, table, 0, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kobe_actors::atomic_file::Durability;
+
+    #[test]
+    fn a_number_column_holding_anything_but_a_number_is_refused_at_open_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        drop(TradingLedger::open(dir.path(), 1000.0, Durability::ProcessCrash).unwrap());
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(
+            "INSERT INTO trades VALUES ('E1', 'X1', 'AAA', 'IBS_RSI', 10, '2024-01-02', 10.0,
+                 '2024-01-03', 11.0, 'target', 10.0, NULL);
+             INSERT INTO positions VALUES ('BBB', 5, 20.0, NULL, NULL, 'IBS_RSI', '2024-01-02',
+                 'E2');",
+        )
+        .unwrap();
+        drop(db);
+        let pristine = std::fs::read(&path).unwrap();
+        let open_after = |edit: &str| {
+            std::fs::write(&path, &pristine).unwrap();
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(edit).unwrap();
+            drop(db);
+            TradingLedger::open(dir.path(), 1000.0, Durability::ProcessCrash)
+        };
+        // Numbers, whole where a quantity is, and nothing where a stop may be unset: kept.
+        for fine in [
+            "UPDATE trades SET pnl = 10",
+            "UPDATE trades SET r = NULL",
+            "UPDATE positions SET stop = 19.5",
+        ] {
+            assert!(open_after(fine).is_ok(), "{fine}");
+        }
+        for (edit, named) in [
+            (
+                "UPDATE trades SET pnl = 'lost'",
+                r#"table trades, row "E1 -> X1": unknown pnl "lost""#,
+            ),
+            (
+                "UPDATE trades SET exit_price = 9e999",
+                r#"table trades, row "E1 -> X1": unknown exit_price "inf""#,
+            ),
+            (
+                "UPDATE positions SET qty = 2.5",
+                r#"table positions, row "BBB": unknown qty "2.5""#,
+            ),
+            (
+                "UPDATE account SET cash = x'00ff'",
+                r#"table account, row "1": unknown cash "a blob of 2 bytes""#,
+            ),
+        ] {
+            match open_after(edit) {
+                Err(LedgerError::BadRow(bad)) => assert_eq!(bad.to_string(), named, "{edit}"),
+                other => panic!("{edit}: {:?}", other.map(|_| ())),
+            }
+        }
     }
 }
