@@ -1,6 +1,7 @@
 //! A trading ledger holding a value kobe does not know (a hand-edited side, strategy, status or
-//! reason, or a text where a number belongs) is refused by every command that reads it — exit 2, the table, the row and the value
-//! named, the file untouched — never read as a default.
+//! reason, or a text where a number belongs) is refused by every command that reads it, and by
+//! the runner before anything starts — exit 2, the table, the row and the value named, the file
+//! untouched — never read as a default.
 
 mod common;
 
@@ -68,6 +69,20 @@ fn an_unknown_side_strategy_status_or_reason_in_the_ledger_is_named_and_refused(
             }
             assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         }
+        // The runner refuses it before anything starts: no slot runs, no line is written.
+        let jobs_log = home.path().join("logs/jobs.jsonl");
+        let logged = std::fs::read(&jobs_log).unwrap();
+        let out = home
+            .runner()
+            .args(["--mode", "paper", "--replay", "2016-03-01..2016-03-04"])
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "runner {table}.{column}: {err}");
+        for needle in [table, &row, value] {
+            assert!(err.contains(needle), "runner: {needle:?} not in {err}");
+        }
+        assert_eq!(std::fs::read(&jobs_log).unwrap(), logged, "a slot ran");
         assert_eq!(
             std::fs::read(&ledger).unwrap(),
             edited,

@@ -10,7 +10,7 @@ use kobe_actors::ledger::RunLedger;
 use rusqlite::{params, Connection};
 
 use super::schema::{self, MIGRATION_2, MIGRATION_3, MIGRATION_4, SCHEMA};
-use super::{memo, LedgerError, TradingLedger, SCHEMA_VERSION};
+use super::{memo, rows, LedgerError, TradingLedger, SCHEMA_VERSION};
 
 /// Whether SQLite said another connection holds the database locked.
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -204,7 +204,7 @@ impl TradingLedger {
             closed: Default::default(),
             sync_on_close: durability == Durability::ProcessCrash,
         };
-        ledger.check_rows()?;
+        rows::check_rows(&ledger.conn)?;
         Ok(ledger)
     }
 
@@ -230,7 +230,12 @@ impl TradingLedger {
                     Ok(_) => conn.busy_timeout(std::time::Duration::from_secs(10))?,
                 }
                 db_check::quick_check(&conn).map_err(corrupt)?;
-                db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;
+                // An older schema is brought up to date, and its rows checked, when it opens.
+                if db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?
+                    == SCHEMA_VERSION
+                {
+                    rows::check_rows(&conn)?;
+                }
                 return Ok(());
             }
             Found::Empty => "empty (0 bytes)",

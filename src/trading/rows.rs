@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use rusqlite::{Connection, Row};
 
-use super::{LedgerError, TradingLedger};
+use super::LedgerError;
 use crate::domain::{DecisionReason, ExitReason, OrderKind, OrderStatus, Side, UnknownValue};
 use crate::strategy::signals::Strategy;
 
@@ -75,58 +75,57 @@ fn bad_row(r: &Row<'_>, table: &'static str, key: usize, value: UnknownValue) ->
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, bad)
 }
 
-impl TradingLedger {
-    /// Every value of a closed set the ledger holds (sides, strategies, statuses, order types,
-    /// reasons, session dates) is one kobe knows, and every number column holds a number: a
-    /// ledger edited by hand or written by another program is refused at open, naming the row,
-    /// before anything trades on it.
-    pub(super) fn check_rows(&self) -> Result<(), LedgerError> {
-        fn each(
-            conn: &Connection,
-            sql: &str,
-            check: impl Fn(&Row<'_>) -> rusqlite::Result<()>,
-        ) -> Result<(), LedgerError> {
-            let mut stmt = conn.prepare(sql)?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                check(row)?;
-            }
-            Ok(())
+/// Every value of a closed set the ledger holds (sides, strategies, statuses, order types,
+/// reasons, session dates) is one kobe knows, and every number column holds a number: a ledger
+/// edited by hand or written by another program is refused, naming the row, before anything
+/// trades on it — when it opens, and by the runner's check before anything starts. `c` holds
+/// the current schema.
+pub(super) fn check_rows(c: &Connection) -> Result<(), LedgerError> {
+    fn each(
+        conn: &Connection,
+        sql: &str,
+        check: impl Fn(&Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            check(row)?;
         }
-        let c = &self.conn;
-        each(
-            c,
-            "SELECT client_order_id, side, status, order_type, session FROM orders",
-            |r| {
-                typed::<Side>(r, 1, "orders", 0)?;
-                typed::<OrderStatus>(r, 2, "orders", 0)?;
-                typed::<OrderKind>(r, 3, "orders", 0)?;
-                session_at(r, 4, "orders", 0).map(drop)
-            },
-        )?;
-        each(
-            c,
-            "SELECT client_order_id, side, strategy, reason, session FROM decisions",
-            |r| {
-                typed::<Side>(r, 1, "decisions", 0)?;
-                typed::<Strategy>(r, 2, "decisions", 0)?;
-                typed::<DecisionReason>(r, 3, "decisions", 0)?;
-                session_at(r, 4, "decisions", 0).map(drop)
-            },
-        )?;
-        each(c, "SELECT client_order_id, side, session FROM fills", |r| {
-            typed::<Side>(r, 1, "fills", 0)?;
-            session_at(r, 2, "fills", 0).map(drop)
-        })?;
-        each(
-            c,
-            "SELECT symbol, strategy, entry_session FROM positions",
-            |r| {
-                typed::<Strategy>(r, 1, "positions", 0)?;
-                session_at(r, 2, "positions", 0).map(drop)
-            },
-        )?;
-        each(
+        Ok(())
+    }
+    each(
+        c,
+        "SELECT client_order_id, side, status, order_type, session FROM orders",
+        |r| {
+            typed::<Side>(r, 1, "orders", 0)?;
+            typed::<OrderStatus>(r, 2, "orders", 0)?;
+            typed::<OrderKind>(r, 3, "orders", 0)?;
+            session_at(r, 4, "orders", 0).map(drop)
+        },
+    )?;
+    each(
+        c,
+        "SELECT client_order_id, side, strategy, reason, session FROM decisions",
+        |r| {
+            typed::<Side>(r, 1, "decisions", 0)?;
+            typed::<Strategy>(r, 2, "decisions", 0)?;
+            typed::<DecisionReason>(r, 3, "decisions", 0)?;
+            session_at(r, 4, "decisions", 0).map(drop)
+        },
+    )?;
+    each(c, "SELECT client_order_id, side, session FROM fills", |r| {
+        typed::<Side>(r, 1, "fills", 0)?;
+        session_at(r, 2, "fills", 0).map(drop)
+    })?;
+    each(
+        c,
+        "SELECT symbol, strategy, entry_session FROM positions",
+        |r| {
+            typed::<Strategy>(r, 1, "positions", 0)?;
+            session_at(r, 2, "positions", 0).map(drop)
+        },
+    )?;
+    each(
             c,
             "SELECT entry_order || ' -> ' || exit_order, strategy, reason, entry_session, exit_session FROM trades",
             |r| {
@@ -136,21 +135,20 @@ impl TradingLedger {
                 session_at(r, 4, "trades", 0).map(drop)
             },
         )?;
-        each(c, "SELECT session FROM equity", |r| {
-            session_at(r, 0, "equity", 0).map(drop)
+    each(c, "SELECT session FROM equity", |r| {
+        session_at(r, 0, "equity", 0).map(drop)
+    })?;
+    for (table, key, columns) in NUMBER_COLUMNS {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let sql = format!("SELECT {key}, {} FROM {table}", names.join(", "));
+        each(c, &sql, |r| {
+            for (i, (column, kind)) in columns.iter().enumerate() {
+                number_at(r, i + 1, column, *kind, table)?;
+            }
+            Ok(())
         })?;
-        for (table, key, columns) in NUMBER_COLUMNS {
-            let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-            let sql = format!("SELECT {key}, {} FROM {table}", names.join(", "));
-            each(c, &sql, |r| {
-                for (i, (column, kind)) in columns.iter().enumerate() {
-                    number_at(r, i + 1, column, *kind, table)?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// What a number column may hold.
@@ -261,6 +259,7 @@ fn number_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trading::TradingLedger;
     use kobe_actors::atomic_file::Durability;
 
     #[test]
