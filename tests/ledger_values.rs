@@ -82,6 +82,7 @@ fn an_unknown_side_strategy_status_or_reason_in_the_ledger_is_named_and_refused(
         for needle in [table, &row, value] {
             assert!(err.contains(needle), "runner: {needle:?} not in {err}");
         }
+        assert_eq!(err.trim().lines().count(), 1, "runner, one line: {err}");
         assert_eq!(std::fs::read(&jobs_log).unwrap(), logged, "a slot ran");
         assert_eq!(
             std::fs::read(&ledger).unwrap(),
