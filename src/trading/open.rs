@@ -139,7 +139,7 @@ impl TradingLedger {
         locking: Locking,
     ) -> Result<Self, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
-        Self::check(state_dir)?;
+        Self::check_file(state_dir)?;
         std::fs::create_dir_all(state_dir).map_err(|e| LedgerError::Corrupt {
             path: path.clone(),
             why: e.to_string(),
@@ -210,8 +210,28 @@ impl TradingLedger {
 
     /// Refuses a trading ledger in doubt before anything opens it for writing: something other
     /// than a database at its path, a file that fails SQLite's quick check or carries a schema
-    /// this kobe does not know — or none at all (or an empty file) in a home that has traded.
+    /// this kobe does not know, a row holding a value kobe does not know (`rows::check_rows`)
+    /// — or none at all (or an empty file) in a home that has traded.
     pub fn check(state_dir: &Path) -> Result<(), LedgerError> {
+        let Some((conn, version)) = Self::check_file(state_dir)? else {
+            return Ok(());
+        };
+        // An older schema is brought up to date, and its rows checked, when it opens.
+        if version < SCHEMA_VERSION {
+            return Ok(());
+        }
+        rows::check_rows(&conn).map_err(|e| match e {
+            // A replay that locked the file since the probe: in use, not unreadable.
+            LedgerError::Sql(e) if is_busy(&e) => LedgerError::Busy {
+                path: state_dir.join("ledger.sqlite"),
+            },
+            other => other,
+        })
+    }
+
+    /// `check` but for the rows (an open checks them once its migrations are done): the
+    /// database's connection and schema version when there is one that passes.
+    fn check_file(state_dir: &Path) -> Result<Option<(Connection, i32)>, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
         let corrupt = |why: String| LedgerError::Corrupt {
             path: path.clone(),
@@ -230,13 +250,8 @@ impl TradingLedger {
                     Ok(_) => conn.busy_timeout(std::time::Duration::from_secs(10))?,
                 }
                 db_check::quick_check(&conn).map_err(corrupt)?;
-                // An older schema is brought up to date, and its rows checked, when it opens.
-                if db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?
-                    == SCHEMA_VERSION
-                {
-                    rows::check_rows(&conn)?;
-                }
-                return Ok(());
+                let version = db_check::schema_version(&conn, SCHEMA_VERSION).map_err(corrupt)?;
+                return Ok(Some((conn, version)));
             }
             Found::Empty => "empty (0 bytes)",
             Found::Missing => "missing",
@@ -247,7 +262,7 @@ impl TradingLedger {
                 what,
                 evidence,
             }),
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 }
