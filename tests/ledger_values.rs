@@ -91,3 +91,41 @@ fn an_unknown_side_strategy_status_or_reason_in_the_ledger_is_named_and_refused(
         );
     }
 }
+
+#[test]
+fn a_ledger_that_has_traded_and_lost_its_account_row_is_refused_never_refunded() {
+    let home = traded_home();
+    let ledger = home.path().join("state/ledger.sqlite");
+    Connection::open(&ledger)
+        .unwrap()
+        .execute("DELETE FROM account", [])
+        .unwrap();
+    let edited = std::fs::read(&ledger).unwrap();
+    let jobs_log = home.path().join("logs/jobs.jsonl");
+    let logged = std::fs::read(&jobs_log).unwrap();
+    let said = |out: &std::process::Output, who: &str| {
+        let err = common::stderr(out);
+        assert_eq!(out.status.code(), Some(2), "{who}: {err}");
+        assert!(out.stdout.is_empty(), "{who} printed: {err}");
+        for needle in ["ledger.sqlite", "account row", "has traded before"] {
+            assert!(err.contains(needle), "{who}: {needle:?} not in {err}");
+        }
+        assert_eq!(err.trim().lines().count(), 1, "{who}, one line: {err}");
+    };
+    // Before, every one of these made the row again from the starting equity: cash 100000.
+    for command in [&["ledger", "export"][..], &["positions"], &["trades"]] {
+        said(&home.kobe().args(command).output().unwrap(), command[0]);
+    }
+    let runner = home
+        .runner()
+        .args(["--mode", "paper", "--replay", "2016-03-01..2016-03-04"])
+        .output()
+        .unwrap();
+    said(&runner, "runner");
+    assert_eq!(std::fs::read(&jobs_log).unwrap(), logged, "a slot ran");
+    assert_eq!(
+        std::fs::read(&ledger).unwrap(),
+        edited,
+        "the ledger was changed"
+    );
+}

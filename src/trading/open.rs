@@ -45,6 +45,35 @@ fn trading_history(state_dir: &Path) -> Option<String> {
         })
 }
 
+/// A ledger that has traded and lost its account row (the paper account's cash): refused, as a
+/// lost ledger is. Opening makes that row from the starting equity, which is right only for a
+/// new account: over a ledger with history it would trade on money the account does not have.
+fn lost_account(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
+    let accounts: i64 = conn.query_row("SELECT count(*) FROM account", [], |r| r.get(0))?;
+    if accounts > 0 {
+        return Ok(());
+    }
+    for table in [
+        "decisions",
+        "orders",
+        "fills",
+        "positions",
+        "trades",
+        "equity",
+    ] {
+        let rows: i64 =
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        if rows > 0 {
+            return Err(LedgerError::Lost {
+                path: path.to_path_buf(),
+                what: "its account row (the cash) is missing",
+                evidence: format!("its {table} table holds {rows} rows"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A job's trading ledger, opened (and checked) at its first run and kept for the next ones —
 /// a replay runs them thousands of times — and closed after any error, so the run after it
 /// opens and checks it again.
@@ -174,6 +203,13 @@ impl TradingLedger {
         let version: i32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(corrupt)?;
+        // Before anything is written: the account row below is made for a new ledger only.
+        if version >= 1 {
+            lost_account(&conn, &path).map_err(|e| match e {
+                LedgerError::Sql(e) => corrupt(e),
+                other => other,
+            })?;
+        }
         if version < 1 {
             conn.execute_batch(SCHEMA).map_err(corrupt)?;
             conn.pragma_update(None, "user_version", 1)?;
@@ -216,6 +252,9 @@ impl TradingLedger {
         let Some((conn, version)) = Self::check_file(state_dir)? else {
             return Ok(());
         };
+        if version >= 1 {
+            lost_account(&conn, &state_dir.join("ledger.sqlite"))?;
+        }
         // An older schema is brought up to date, and its rows checked, when it opens.
         if version < SCHEMA_VERSION {
             return Ok(());
@@ -323,6 +362,40 @@ mod tests {
         drop(ledger);
         let again = TradingLedger::open(dir.path(), 100_000.0, Durability::ProcessCrash).unwrap();
         assert_eq!(again.export().unwrap()["orders"], *orders);
+    }
+
+    #[test]
+    fn a_ledger_without_history_gets_its_account_row_and_one_with_history_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || TradingLedger::open(dir.path(), 1000.0, Durability::ProcessCrash);
+        let drop_account = || {
+            Connection::open(dir.path().join("ledger.sqlite"))
+                .unwrap()
+                .execute("DELETE FROM account", [])
+                .unwrap()
+        };
+        drop(open().unwrap());
+        // Nothing traded yet (a first open that stopped before the row was made): made now.
+        drop_account();
+        assert_eq!(open().unwrap().cash().unwrap(), 1000.0);
+        let ledger = open().unwrap();
+        ledger.set_cash(800.0).unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap();
+        ledger.record_equity(day, 800.0, 800.0).unwrap();
+        drop(ledger);
+        drop_account();
+        match open() {
+            Err(e @ LedgerError::Lost { .. }) => assert!(
+                e.to_string()
+                    .contains("its account row (the cash) is missing, but this home has traded before (its equity table holds 1 rows)"),
+                "{e}"
+            ),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(matches!(
+            TradingLedger::check(dir.path()),
+            Err(LedgerError::Lost { .. })
+        ));
     }
 
     #[test]
