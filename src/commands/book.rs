@@ -10,9 +10,13 @@ use crate::trading::{LedgerError, TradingLedger};
 fn open_ledger(ctx: &Context) -> Result<TradingLedger, CommandError> {
     let config = ctx.load_config()?;
     let state = ctx.home.state();
-    // A lost ledger in a home that has traded is named as such, not as "nothing yet".
-    TradingLedger::check(&state)?;
-    ensure(state.join("ledger.sqlite").exists(), || {
+    let path = state.join("ledger.sqlite");
+    // A missing ledger in a home that has traded is named as lost, not as "nothing yet"; one
+    // that is there is checked whole by the open.
+    if !path.exists() {
+        TradingLedger::check(&state)?;
+    }
+    ensure(path.exists(), || {
         format!(
             "no trading ledger in {} yet: nothing has traded here",
             state.display()

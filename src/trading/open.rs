@@ -53,14 +53,7 @@ fn lost_account(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
     if accounts > 0 {
         return Ok(());
     }
-    for table in [
-        "decisions",
-        "orders",
-        "fills",
-        "positions",
-        "trades",
-        "equity",
-    ] {
+    for table in rows::history_tables() {
         let rows: i64 =
             conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
         if rows > 0 {
@@ -246,20 +239,24 @@ impl TradingLedger {
 
     /// Refuses a trading ledger in doubt before anything opens it for writing: something other
     /// than a database at its path, a file that fails SQLite's quick check or carries a schema
-    /// this kobe does not know, a row holding a value kobe does not know (`rows::check_rows`)
-    /// — or none at all (or an empty file) in a home that has traded.
+    /// this kobe does not know, history without an account row (`lost_account`), a row holding
+    /// a value kobe does not know (`rows::check_rows`; of a ledger of the current schema: an
+    /// older one is checked when its open has migrated it) — or none at all (or an empty file)
+    /// in a home that has traded.
     pub fn check(state_dir: &Path) -> Result<(), LedgerError> {
         let Some((conn, version)) = Self::check_file(state_dir)? else {
             return Ok(());
         };
-        if version >= 1 {
-            lost_account(&conn, &state_dir.join("ledger.sqlite"))?;
-        }
-        // An older schema is brought up to date, and its rows checked, when it opens.
-        if version < SCHEMA_VERSION {
-            return Ok(());
-        }
-        rows::check_rows(&conn).map_err(|e| match e {
+        let rows = || {
+            if version >= 1 {
+                lost_account(&conn, &state_dir.join("ledger.sqlite"))?;
+            }
+            if version < SCHEMA_VERSION {
+                return Ok(());
+            }
+            rows::check_rows(&conn)
+        };
+        rows().map_err(|e| match e {
             // A replay that locked the file since the probe: in use, not unreadable.
             LedgerError::Sql(e) if is_busy(&e) => LedgerError::Busy {
                 path: state_dir.join("ledger.sqlite"),
@@ -268,8 +265,9 @@ impl TradingLedger {
         })
     }
 
-    /// `check` but for the rows (an open checks them once its migrations are done): the
-    /// database's connection and schema version when there is one that passes.
+    /// The file alone, without the account and row checks (an open makes those once its
+    /// migrations are done): the database's connection and schema version when there is one
+    /// that passes.
     fn check_file(state_dir: &Path) -> Result<Option<(Connection, i32)>, LedgerError> {
         let path = state_dir.join("ledger.sqlite");
         let corrupt = |why: String| LedgerError::Corrupt {

@@ -79,81 +79,40 @@ fn bad_row(r: &Row<'_>, table: &'static str, key: usize, value: UnknownValue) ->
 /// reasons, session dates) is one kobe knows, and every number column holds a number: a ledger
 /// edited by hand or written by another program is refused, naming the row, before anything
 /// trades on it — when it opens, and by the runner's check before anything starts. `c` holds
-/// the current schema.
+/// the current schema. One pass over each table.
 pub(super) fn check_rows(c: &Connection) -> Result<(), LedgerError> {
-    fn each(
-        conn: &Connection,
-        sql: &str,
-        check: impl Fn(&Row<'_>) -> rusqlite::Result<()>,
-    ) -> Result<(), LedgerError> {
-        let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            check(row)?;
-        }
-        Ok(())
-    }
-    each(
-        c,
-        "SELECT client_order_id, side, status, order_type, session FROM orders",
-        |r| {
-            typed::<Side>(r, 1, "orders", 0)?;
-            typed::<OrderStatus>(r, 2, "orders", 0)?;
-            typed::<OrderKind>(r, 3, "orders", 0)?;
-            session_at(r, 4, "orders", 0).map(drop)
-        },
-    )?;
-    each(
-        c,
-        "SELECT client_order_id, side, strategy, reason, session FROM decisions",
-        |r| {
-            typed::<Side>(r, 1, "decisions", 0)?;
-            typed::<Strategy>(r, 2, "decisions", 0)?;
-            typed::<DecisionReason>(r, 3, "decisions", 0)?;
-            session_at(r, 4, "decisions", 0).map(drop)
-        },
-    )?;
-    each(c, "SELECT client_order_id, side, session FROM fills", |r| {
-        typed::<Side>(r, 1, "fills", 0)?;
-        session_at(r, 2, "fills", 0).map(drop)
-    })?;
-    each(
-        c,
-        "SELECT symbol, strategy, entry_session FROM positions",
-        |r| {
-            typed::<Strategy>(r, 1, "positions", 0)?;
-            session_at(r, 2, "positions", 0).map(drop)
-        },
-    )?;
-    each(
-            c,
-            "SELECT entry_order || ' -> ' || exit_order, strategy, reason, entry_session, exit_session FROM trades",
-            |r| {
-                typed::<Strategy>(r, 1, "trades", 0)?;
-                typed::<ExitReason>(r, 2, "trades", 0)?;
-                session_at(r, 3, "trades", 0)?;
-                session_at(r, 4, "trades", 0).map(drop)
-            },
-        )?;
-    each(c, "SELECT session FROM equity", |r| {
-        session_at(r, 0, "equity", 0).map(drop)
-    })?;
-    for (table, key, columns) in NUMBER_COLUMNS {
+    for (table, key, columns) in CHECKED {
         let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-        let sql = format!("SELECT {key}, {} FROM {table}", names.join(", "));
-        each(c, &sql, |r| {
-            for (i, (column, kind)) in columns.iter().enumerate() {
-                number_at(r, i + 1, column, *kind, table)?;
+        let mut stmt = c.prepare(&format!("SELECT {key}, {} FROM {table}", names.join(", ")))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            for (i, (name, column)) in columns.iter().enumerate() {
+                column.check(r, i + 1, name, table)?;
             }
-            Ok(())
-        })?;
+        }
     }
     Ok(())
 }
 
-/// What a number column may hold.
+/// The tables a ledger's history is in: every checked table but the account.
+pub(super) fn history_tables() -> impl Iterator<Item = &'static str> {
+    CHECKED
+        .iter()
+        .map(|(table, _, _)| *table)
+        .filter(|table| *table != "account")
+}
+
+/// What a checked column must hold.
 #[derive(Clone, Copy)]
-enum Number {
+enum Column {
+    Side,
+    Strategy,
+    OrderStatus,
+    OrderKind,
+    DecisionReason,
+    ExitReason,
+    /// A session date, `YYYY-MM-DD`.
+    Session,
     /// A whole number (a quantity).
     Whole,
     /// A finite number (a price, an amount of money, a multiple).
@@ -162,24 +121,66 @@ enum Number {
     FiniteOrNone,
 }
 
-/// A table, the expression that names one of its rows, and its number columns.
-type NumberColumns = (
+impl Column {
+    /// Column `idx` of `r`, named `name`, holds what `self` allows; else a `BadRow` naming the
+    /// row by column 0.
+    fn check(
+        self,
+        r: &Row<'_>,
+        idx: usize,
+        name: &'static str,
+        table: &'static str,
+    ) -> rusqlite::Result<()> {
+        match self {
+            Column::Side => typed::<Side>(r, idx, table, 0).map(drop),
+            Column::Strategy => typed::<Strategy>(r, idx, table, 0).map(drop),
+            Column::OrderStatus => typed::<OrderStatus>(r, idx, table, 0).map(drop),
+            Column::OrderKind => typed::<OrderKind>(r, idx, table, 0).map(drop),
+            Column::DecisionReason => typed::<DecisionReason>(r, idx, table, 0).map(drop),
+            Column::ExitReason => typed::<ExitReason>(r, idx, table, 0).map(drop),
+            Column::Session => session_at(r, idx, table, 0).map(drop),
+            Column::Whole | Column::Finite | Column::FiniteOrNone => {
+                number_at(r, idx, name, self, table)
+            }
+        }
+    }
+}
+
+/// A table, the expression that names one of its rows, and its checked columns.
+type Checked = (
     &'static str,
     &'static str,
-    &'static [(&'static str, Number)],
+    &'static [(&'static str, Column)],
 );
 
-/// Every number column of the ledger, by table, with the expression that names a row. Prices,
-/// money and quantities are read as numbers everywhere: anything else in one (a text, a blob,
-/// an infinity, a fraction of a share) is refused at open, like an unknown side, before a
-/// report sums it or a cycle trades on it.
-const NUMBER_COLUMNS: [NumberColumns; 7] = {
-    use Number::{Finite, FiniteOrNone, Whole};
+/// Every checked column of the ledger, by table. Prices, money and quantities are read as
+/// numbers everywhere: anything else in one (a text, a blob, an infinity, a fraction of a
+/// share) is refused, like an unknown side, before a report sums it or a cycle trades on it.
+const CHECKED: [Checked; 7] = {
+    use Column::*;
     [
+        (
+            "orders",
+            "client_order_id",
+            &[
+                ("side", Side),
+                ("status", OrderStatus),
+                ("order_type", OrderKind),
+                ("session", Session),
+                ("qty", Whole),
+                ("stop", FiniteOrNone),
+                ("target", FiniteOrNone),
+                ("limit_price", FiniteOrNone),
+            ],
+        ),
         (
             "decisions",
             "client_order_id",
             &[
+                ("side", Side),
+                ("strategy", Strategy),
+                ("reason", DecisionReason),
+                ("session", Session),
                 ("qty", Whole),
                 ("price_ref", Finite),
                 ("stop", FiniteOrNone),
@@ -189,24 +190,21 @@ const NUMBER_COLUMNS: [NumberColumns; 7] = {
             ],
         ),
         (
-            "orders",
-            "client_order_id",
-            &[
-                ("qty", Whole),
-                ("stop", FiniteOrNone),
-                ("target", FiniteOrNone),
-                ("limit_price", FiniteOrNone),
-            ],
-        ),
-        (
             "fills",
             "client_order_id",
-            &[("qty", Whole), ("price", Finite)],
+            &[
+                ("side", Side),
+                ("session", Session),
+                ("qty", Whole),
+                ("price", Finite),
+            ],
         ),
         (
             "positions",
             "symbol",
             &[
+                ("strategy", Strategy),
+                ("entry_session", Session),
                 ("qty", Whole),
                 ("entry_price", Finite),
                 ("stop", FiniteOrNone),
@@ -217,6 +215,10 @@ const NUMBER_COLUMNS: [NumberColumns; 7] = {
             "trades",
             "entry_order || ' -> ' || exit_order",
             &[
+                ("strategy", Strategy),
+                ("reason", ExitReason),
+                ("entry_session", Session),
+                ("exit_session", Session),
                 ("qty", Whole),
                 ("entry_price", Finite),
                 ("exit_price", Finite),
@@ -224,24 +226,28 @@ const NUMBER_COLUMNS: [NumberColumns; 7] = {
                 ("r", FiniteOrNone),
             ],
         ),
-        ("equity", "session", &[("cash", Finite), ("equity", Finite)]),
+        (
+            "equity",
+            "session",
+            &[("session", Session), ("cash", Finite), ("equity", Finite)],
+        ),
         ("account", "CAST(id AS TEXT)", &[("cash", Finite)]),
     ]
 };
 
-/// Column `idx`, named `column`, holds what `kind` allows; else a `BadRow` naming the row by
+/// A number column's value at `idx` is what `kind` allows; else a `BadRow` naming the row by
 /// column 0.
 fn number_at(
     r: &Row<'_>,
     idx: usize,
-    column: &'static str,
-    kind: Number,
+    name: &'static str,
+    kind: Column,
     table: &'static str,
 ) -> rusqlite::Result<()> {
     use rusqlite::types::ValueRef;
     let shown = match (r.get_ref(idx)?, kind) {
-        (ValueRef::Integer(_), _) | (ValueRef::Null, Number::FiniteOrNone) => return Ok(()),
-        (ValueRef::Real(x), Number::Finite | Number::FiniteOrNone) if x.is_finite() => {
+        (ValueRef::Integer(_), _) | (ValueRef::Null, Column::FiniteOrNone) => return Ok(()),
+        (ValueRef::Real(x), Column::Finite | Column::FiniteOrNone) if x.is_finite() => {
             return Ok(())
         }
         (ValueRef::Real(x), _) => x.to_string(),
@@ -250,7 +256,7 @@ fn number_at(
         (ValueRef::Blob(b), _) => format!("a blob of {} bytes", b.len()),
     };
     let value = UnknownValue {
-        what: column,
+        what: name,
         value: shown,
     };
     Err(bad_row(r, table, 0, value))
