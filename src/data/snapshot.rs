@@ -180,7 +180,7 @@ pub fn decode(
     Some(first?.into_iter().chain(second?).collect())
 }
 
-/// Bars to decode from which the work is split over two threads.
+/// Bars stored (before any window) from which the decode is split over two threads.
 const PARALLEL_BARS: usize = 100_000;
 
 /// One symbol's record, located but not decoded.
@@ -193,8 +193,8 @@ struct Record<'a> {
     drop_bytes: &'a [u8],
 }
 
-/// Every record of the snapshot, in order; `None` if it is not one of this version or is cut
-/// short.
+/// Every record of the snapshot, in order; `None` if it is not one of this version, is cut
+/// short or lists its symbols out of order.
 fn index(bytes: &[u8]) -> Option<Vec<Record<'_>>> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(8)? != MAGIC {
@@ -215,6 +215,14 @@ fn index(bytes: &[u8]) -> Option<Vec<Record<'_>>> {
         let error = r.take(error_len)?;
         let bar_bytes = r.take(n_bars.checked_mul(BAR_BYTES)?)?;
         let drop_bytes = r.take(n_dropped.checked_mul(DROP_BYTES)?)?;
+        // `encode` writes them in name order: a symbol twice (or out of order) is no snapshot,
+        // and could otherwise stand in for a wanted symbol the stale check expects.
+        if out
+            .last()
+            .is_some_and(|last: &Record| last.symbol >= symbol)
+        {
+            return None;
+        }
         out.push(Record {
             symbol,
             stamp,
@@ -434,6 +442,35 @@ mod tests {
             assert_eq!(entry.stamp, back_entry.stamp);
             assert_eq!(entry.error, back_entry.error);
         }
+        // A symbol listed twice, in place of another the caller wants, is no snapshot.
+        let twice: BTreeMap<String, Entry> = ["S001", "S002"]
+            .into_iter()
+            .map(|s| {
+                let e = &entries[s];
+                let entry = Entry {
+                    stamp: e.stamp,
+                    bars: e.bars.clone(),
+                    dropped: Vec::new(),
+                    error: None,
+                    span: None,
+                };
+                (s.to_string(), entry)
+            })
+            .collect();
+        let one = encode(&twice);
+        let mut doubled = one.clone();
+        let first_record = 8 + 4;
+        let second_record = first_record + (one.len() - first_record) / 2;
+        doubled.truncate(second_record);
+        doubled.extend_from_slice(&one[first_record..second_record]);
+        let wanted: BTreeMap<&str, Stamp> =
+            twice.iter().map(|(s, e)| (s.as_str(), e.stamp)).collect();
+        assert!(decode(&one, Some(&wanted), None).is_some());
+        let mut fooled = wanted.clone();
+        fooled.remove("S002");
+        fooled.insert("S000", entries["S001"].stamp);
+        assert!(decode(&doubled, Some(&fooled), None).is_none());
+        assert!(decode(&doubled, None, None).is_none());
         // A record cut short anywhere, in either half, is no snapshot.
         for cut in [bytes.len() / 4, bytes.len() * 3 / 4, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], None, None).is_none(), "cut at {cut}");

@@ -11,7 +11,9 @@ use kobe_actors::jsonl::JsonlWriter;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::data::store::BarStore;
 use crate::data::visibility::last_visible_session;
+use crate::scan::window;
 use crate::strategy::signals::Signal;
 use crate::watchlist::write_json;
 
@@ -26,12 +28,19 @@ pub type Scanned = (Vec<Signal>, Option<String>);
 
 pub mod kept;
 
+/// Scans `universe` on `as_of` in `store`; with a note when the store has no bar for that date.
+fn scan_store(store: &BarStore, universe: &[String], as_of: NaiveDate) -> Scanned {
+    store.with_series(universe, Some(window(as_of)), |series| {
+        crate::scan::scan_noting_gaps(series, universe, as_of)
+    })
+}
+
 /// Scans the app's universe on `as_of`; with a note when the store has no bar for that date.
 pub fn scan_universe(app: &App, as_of: NaiveDate) -> Result<Arc<Scanned>, JobError> {
     let unreadable = |e: crate::data::universe::UniverseError| JobError::Recoverable(e.to_string());
     if !app.mode.is_replay() {
         let universe = app.universe().map_err(unreadable)?;
-        return Ok(Arc::new(kept::scan_store(&app.store(), &universe, as_of)));
+        return Ok(Arc::new(scan_store(&app.store(), &universe, as_of)));
     }
     app.last_scan.scan(
         as_of,

@@ -1,15 +1,13 @@
-//! How a scan is made from the bar store (`scan_store`, live and paper alike), and a replay's
-//! scans kept: its bars and universe do not change for the run, so a scan is a function of its
-//! date alone, made once, and the next session's is made ahead on another core.
+//! A replay's scans, kept: its bars and universe do not change for the run, so a scan is a
+//! function of its date alone, made once, and the next session's is made ahead on another core.
 
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use kobe_actors::calendar::NyseCalendar;
 
-use super::Scanned;
+use super::{scan_store, Scanned};
 use crate::data::store::BarStore;
-use crate::scan::window;
 
 /// A replay's last two scans: its bars and universe are kept for the run, so a scan is a
 /// function of its date alone. A session's scans ask for the previous session (the first, the
@@ -102,13 +100,6 @@ impl Ahead {
         self.pending = sent.then_some(date);
         sent
     }
-}
-
-/// Scans `universe` on `as_of` in `store`; with a note when the store has no bar for that date.
-pub(super) fn scan_store(store: &BarStore, universe: &[String], as_of: NaiveDate) -> Scanned {
-    store.with_series(universe, Some(window(as_of)), |series| {
-        crate::scan::scan_noting_gaps(series, universe, as_of)
-    })
 }
 
 #[cfg(test)]
