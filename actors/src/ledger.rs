@@ -99,7 +99,7 @@ struct Inner {
 /// Where a record's row goes once its line is logged.
 enum Rows {
     /// Inserted and committed before `record` returns.
-    Direct(Connection),
+    Direct(DirectRows),
     /// A replay's: inserted and committed in batches on a thread of their own (`batch`; a
     /// commit per slot was a tenth of a replay's time). The jobs log still gets each line
     /// before its row, and opening adopts every logged line the database lacks, so a replay
@@ -112,8 +112,30 @@ enum Rows {
     },
 }
 
+/// A connection that commits each row itself; one opened for a replay's durability (the
+/// benches, tests) makes its last checkpoint durable as it closes, as a batched one does.
+struct DirectRows {
+    db: Connection,
+    sync_on_close: bool,
+}
+
+impl std::ops::Deref for DirectRows {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.db
+    }
+}
+
+impl Drop for DirectRows {
+    fn drop(&mut self) {
+        if self.sync_on_close {
+            db_check::sync_before_close(&self.db, "run ledger");
+        }
+    }
+}
+
 impl Inner {
-    fn exists(&mut self, tag: &str, slot_utc: i64) -> Result<bool, LedgerError> {
+    fn exists(&self, tag: &str, slot_utc: i64) -> Result<bool, LedgerError> {
         match &self.rows {
             Rows::Batched { known, .. } => Ok(known
                 .get(tag)
@@ -282,7 +304,10 @@ impl RunLedger {
                 known,
             }
         } else {
-            Rows::Direct(db)
+            Rows::Direct(DirectRows {
+                db,
+                sync_on_close: durability == Durability::ProcessCrash,
+            })
         };
         Ok(Self {
             inner: Mutex::new(Inner { log, rows }),
@@ -320,7 +345,10 @@ impl RunLedger {
         let mut inner = self.lock();
         let slot = record.slot_et.with_timezone(&Utc).timestamp();
         let exists = inner.exists(&record.tag, slot)?;
-        if exists && !replace {
+        // A replay's ledger records each slot once; only one that writes its own rows replaces
+        // one (`kobe run-job --force`, which never runs in a replay).
+        let batched = matches!(inner.rows, Rows::Batched { .. });
+        if exists && (!replace || batched) {
             return Err(LedgerError::AlreadyRecorded {
                 tag: record.tag.clone(),
                 slot: record.slot_et.to_rfc3339(),
@@ -347,7 +375,7 @@ impl RunLedger {
                 insert(db, record, &line)?;
             }
             Rows::Batched { writer, known } => {
-                writer.push(record, line, replace)?;
+                writer.push(record, line)?;
                 match known.get_mut(&record.tag) {
                     Some(slots) => slots.insert(slot),
                     None => known.entry(record.tag.clone()).or_default().insert(slot),

@@ -10,10 +10,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::{insert, LedgerError, RunRecord};
 
@@ -28,16 +28,16 @@ const COMMIT_BYTES: usize = 24 * 1024;
 /// Log lines whose rows are not committed never pass this size: well inside the 64 KiB tail
 /// `adopt_logged` reads back at the next open.
 pub(super) const BATCH_BYTES: usize = 48 * 1024;
-/// Bunches queued for the writer before a caller waits.
+/// Bunches the channel holds. `make_room` waits for a commit well before it fills (about six
+/// bunches of 8 KiB reach `BATCH_BYTES`): it bounds memory, it is not what makes a caller wait.
 const QUEUE: usize = 16;
 
 type Read = Box<dyn FnOnce(&Connection) + Send>;
 
-/// One record's row: the record, its log line, and whether it replaces an earlier row.
+/// One record's row: the record and its log line.
 struct Row {
     record: RunRecord,
     line: String,
-    replace: bool,
 }
 
 enum Job {
@@ -60,12 +60,12 @@ struct Shared {
     /// Bytes of logged lines whose rows are not committed yet.
     unsettled: AtomicUsize,
     /// The first failure; from then on no row is inserted and every call returns it.
-    failure: Mutex<Option<String>>,
+    failure: OnceLock<String>,
 }
 
 impl Shared {
     fn failed(&self) -> Result<(), LedgerError> {
-        match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
+        match self.failure.get() {
             Some(reason) => Err(LedgerError::WriterFailed(reason.clone())),
             None => Ok(()),
         }
@@ -117,18 +117,12 @@ impl BatchWriter {
     }
 
     /// Queues the row of a logged line.
-    pub(super) fn push(
-        &mut self,
-        record: &RunRecord,
-        line: String,
-        replace: bool,
-    ) -> Result<(), LedgerError> {
+    pub(super) fn push(&mut self, record: &RunRecord, line: String) -> Result<(), LedgerError> {
         let bytes = line.len() + 1;
         self.shared.unsettled.fetch_add(bytes, Ordering::AcqRel);
         self.gathered.push(Row {
             record: record.clone(),
             line,
-            replace,
         });
         self.gathered_bytes += bytes;
         if self.gathered_bytes >= HAND_OFF_BYTES {
@@ -232,8 +226,7 @@ fn write_rows(db: Connection, queue: Receiver<Job>, shared: &Shared) {
     let mut batch = Batch::default();
     let fail = |e: LedgerError| {
         tracing::error!(error = %e, "run ledger: a row was not written; the jobs log keeps it for the next start");
-        let mut failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner());
-        failure.get_or_insert_with(|| e.to_string());
+        let _ = shared.failure.set(e.to_string());
     };
     let failed = || shared.failed().is_err();
     for job in queue {
@@ -284,13 +277,6 @@ fn add(db: &Connection, batch: &mut Batch, row: &Row) -> Result<(), LedgerError>
     }
     batch.rows += 1;
     batch.bytes += row.line.len() + 1;
-    if row.replace {
-        db.prepare_cached("DELETE FROM runs WHERE tag = ?1 AND slot_utc = ?2")?
-            .execute(params![
-                row.record.tag,
-                row.record.slot_et.with_timezone(&chrono::Utc).timestamp()
-            ])?;
-    }
     insert(db, &row.record, &row.line)
 }
 

@@ -353,6 +353,30 @@ fn a_writer_behind_holds_the_next_record_before_its_line_passes_the_adopted_tail
         "every record was taken while nothing was committed"
     );
     assert!(logged <= batch::BATCH_BYTES, "{logged} bytes uncommitted");
+    // Not a wait that ran out: the recorder got to the limit and was held there.
+    assert!(
+        logged + 1024 >= batch::BATCH_BYTES,
+        "only {logged} bytes logged in 60 s"
+    );
+}
+
+#[test]
+fn a_replays_ledger_records_a_slot_once_even_when_asked_to_record_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (batched, _, logs) = open_batched(dir.path());
+    let r = record("SCAN", 10);
+    batched.record(&r).unwrap();
+    let logged = std::fs::read(logs.join("jobs.jsonl")).unwrap();
+    // A forced re-run (`kobe run-job --force`) replaces a row only in a ledger that writes its
+    // own rows: a replay's refuses, and writes no second line.
+    assert!(matches!(
+        batched.record_again(&r),
+        Err(LedgerError::AlreadyRecorded { .. })
+    ));
+    assert_eq!(std::fs::read(logs.join("jobs.jsonl")).unwrap(), logged);
+    // A slot not recorded yet is recorded as any other.
+    batched.record_again(&record("SCAN", 11)).unwrap();
+    batched.flush().unwrap();
 }
 
 #[test]
